@@ -1,0 +1,79 @@
+/**
+ * Verification tokens: compact JWS (HS256 only, never taken from the token), bound to the phone,
+ * the request and the purpose, short-lived. Keys come from the secret list so a changed secret can
+ * be rotated in: the first secret signs, every listed secret verifies (selected by `kid`).
+ */
+import { createHash } from 'node:crypto';
+import { SignJWT, errors, jwtVerify } from 'jose';
+import { deriveKey } from './code.js';
+
+const AUDIENCE = 'express-otp-kit:verified';
+const ALGORITHM = 'HS256';
+
+export interface TokenKey {
+  readonly kid: string;
+  readonly key: Uint8Array;
+}
+
+export interface TokenKeyring {
+  readonly signing: TokenKey;
+  readonly byKid: ReadonlyMap<string, TokenKey>;
+}
+
+export function tokenKeyring(secrets: readonly string[]): TokenKeyring {
+  const keys = secrets.map((secret) => {
+    const key = deriveKey(secret, 'token');
+    return { kid: createHash('sha256').update(key).digest('base64url').slice(0, 10), key: new Uint8Array(key) };
+  });
+  const signing = keys[0];
+  if (signing === undefined) throw new Error('tokenKeyring needs at least one secret');
+  return { signing, byKid: new Map(keys.map((k) => [k.kid, k])) };
+}
+
+export interface TokenClaims {
+  readonly phone: string;
+  readonly requestId: string;
+  readonly purpose: string;
+  /** Epoch milliseconds of the verification. */
+  readonly verifiedAt: number;
+}
+
+export async function signToken(ring: TokenKeyring, claims: TokenClaims, nowMs: number, ttlSeconds: number): Promise<{ token: string; expiresAt: Date }> {
+  const iat = Math.floor(nowMs / 1000);
+  const exp = iat + ttlSeconds;
+  const token = await new SignJWT({ pur: claims.purpose, vat: claims.verifiedAt })
+    .setProtectedHeader({ alg: ALGORITHM, kid: ring.signing.kid, typ: 'otp+jwt' })
+    .setSubject(claims.phone)
+    .setJti(claims.requestId)
+    .setAudience(AUDIENCE)
+    .setIssuedAt(iat)
+    .setExpirationTime(exp)
+    .sign(ring.signing.key);
+  return { token, expiresAt: new Date(exp * 1000) };
+}
+
+export type TokenCheck = { readonly ok: true; readonly claims: TokenClaims } | { readonly ok: false; readonly reason: 'invalid' | 'expired' };
+
+/** Verifies signature (HS256 only), audience, expiry (with bounded skew) and the claim shapes. */
+export async function verifyToken(ring: TokenKeyring, token: string, nowMs: number, skewSeconds: number): Promise<TokenCheck> {
+  if (token.length > 2048) return { ok: false, reason: 'invalid' };
+  try {
+    const { payload } = await jwtVerify(
+      token,
+      (header) => {
+        const found = typeof header.kid === 'string' ? ring.byKid.get(header.kid) : undefined;
+        if (found === undefined) throw new errors.JWSSignatureVerificationFailed('unknown key id');
+        return found.key;
+      },
+      { algorithms: [ALGORITHM], audience: AUDIENCE, currentDate: new Date(nowMs), clockTolerance: skewSeconds, requiredClaims: ['sub', 'jti', 'exp', 'iat'] },
+    );
+    if (typeof payload.iat === 'number' && payload.iat * 1000 > nowMs + skewSeconds * 1000) return { ok: false, reason: 'invalid' };
+    const { sub, jti, pur, vat } = payload;
+    if (typeof sub !== 'string' || typeof jti !== 'string' || typeof pur !== 'string' || typeof vat !== 'number') {
+      return { ok: false, reason: 'invalid' };
+    }
+    return { ok: true, claims: { phone: sub, requestId: jti, purpose: pur, verifiedAt: vat } };
+  } catch (error) {
+    return { ok: false, reason: error instanceof errors.JWTExpired ? 'expired' : 'invalid' };
+  }
+}

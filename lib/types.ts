@@ -1,0 +1,169 @@
+/**
+ * Public types of the kit. Everything a user or a provider author needs is declared here and
+ * re-exported from the package root.
+ */
+
+/** The delivery channels of the seed: a text message or a voice call. */
+export type Channel = 'sms' | 'call';
+
+/** The names the routing string knows out of the box (case-insensitive in the string). */
+export type BuiltinProviderName = 'Twilio' | 'Sinch' | 'Mada' | 'Console';
+
+/** What the kit hands a provider for one delivery attempt. */
+export interface ProviderSendInput {
+  /** The kit's id of the OTP request (also a good idempotency reference). */
+  readonly requestId: string;
+  /** E.164, e.g. `+359871234567`. */
+  readonly phone: string;
+  readonly channel: Channel;
+  /**
+   * The code the kit generated. Providers that own the code (`ownsCode: true`) ignore it and let
+   * their service generate and check one; the others must deliver exactly this code.
+   */
+  readonly code: string;
+  /** The rendered message (template with the code filled in) for providers that deliver text. */
+  readonly text: string;
+  /** Aborted when the provider timeout elapses; pass it to fetch/SDK calls where they accept one. */
+  readonly signal: AbortSignal;
+}
+
+/** What a provider reports after it accepted a delivery. */
+export interface ProviderSendResult {
+  /** The provider's own id for the delivery (Twilio `VE…`, Sinch verification id, Mada messageId). */
+  readonly ref?: string;
+  /**
+   * Copies of the provider request and response for the request row. They are redacted again by
+   * the kit before they are stored, but a provider should already leave secrets out.
+   */
+  readonly request?: unknown;
+  readonly response?: unknown;
+}
+
+export interface ProviderCheckInput {
+  readonly requestId: string;
+  readonly phone: string;
+  readonly channel: Channel;
+  readonly code: string;
+  /** The `ref` the provider returned from `send`. */
+  readonly ref?: string;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * The outcome of a provider-side code check:
+ * - `approved`: the code is right;
+ * - `wrong`: the code is wrong, the verification is still alive;
+ * - `gone`: the provider no longer knows a live verification (expired, approved, too many checks).
+ */
+export type ProviderCheckResult = { readonly status: 'approved' } | { readonly status: 'wrong' } | { readonly status: 'gone' };
+
+/**
+ * One delivery provider. Two kinds exist:
+ * - providers that own the code (Twilio Verify, Sinch Verification): `ownsCode: true`, and `check`
+ *   asks the provider whether a code is right;
+ * - providers that only deliver the code the kit generated (Mada, Console): `ownsCode: false`, and
+ *   the kit checks the code against its own digest.
+ *
+ * Failures are reported by throwing; the kit classifies any thrown value with
+ * `classifyProviderError` (lib/providers/classify.ts), so a provider may throw a `ProviderError`
+ * directly when it already knows whether the failure is worth a retry.
+ */
+export interface OtpProvider {
+  /** The name used in the routing string, e.g. `Twilio`. */
+  readonly name: string;
+  /** The channels this provider can deliver on; the router skips it for the others. */
+  readonly channels: readonly Channel[];
+  readonly ownsCode: boolean;
+  send(input: ProviderSendInput): Promise<ProviderSendResult>;
+  /** Required when `ownsCode` is true. */
+  check?(input: ProviderCheckInput): Promise<ProviderCheckResult>;
+}
+
+/** A pino-compatible logger: `logger.warn({ obj }, 'message')` or `logger.warn('message')`. */
+export interface Logger {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+}
+
+/** A phone number as the seed passes it (`otp.Phone{Number}`), or the number itself. */
+export type PhoneInput = string | { readonly number: string };
+
+/** Delivery state of a request row. */
+export type DeliveryStatus =
+  /** A delivery attempt is under way (leased). */
+  | 'sending'
+  /** Every provider failed; the row waits for the retry poller. */
+  | 'queued'
+  /** A provider accepted the message or call. */
+  | 'sent'
+  /** Not delivered and not retried (permanent error, or retry is off). */
+  | 'failed'
+  /** `maxRetries` retries were spent without a delivery (the seed's "unsendable"). */
+  | 'unsendable'
+  /** The code expired before a delivery succeeded; it is never sent. */
+  | 'expired';
+
+export interface SendResult {
+  readonly requestId: string;
+  readonly channel: Channel;
+  /** The provider that delivered, or null while the request waits for a retry. */
+  readonly provider: string | null;
+  readonly status: DeliveryStatus;
+  readonly expiresAt: Date;
+  /**
+   * The code, only where the kit generated it and delivered it itself (Mada, Console), as the seed's
+   * `SendSMS` returned it. Never sent over HTTP.
+   */
+  readonly code?: string;
+}
+
+/** Error codes that explain why a verification did not succeed. */
+export type VerifyFailureCode = 'OTP_INVALID' | 'OTP_EXPIRED' | 'OTP_NOT_FOUND' | 'OTP_TOO_MANY_ATTEMPTS';
+
+export interface VerifyResult {
+  /** Is there a live request for this number (the seed's `otpRequestValid`)? */
+  readonly requestValid: boolean;
+  /** Is the code right (the seed's `otpCodeValid`)? */
+  readonly codeValid: boolean;
+  /** Why the verification failed, as a stable error code. */
+  readonly reason?: VerifyFailureCode;
+  readonly requestId?: string;
+  /** Wrong guesses left for this request, after a wrong guess. */
+  readonly attemptsLeft?: number;
+  /** A signed verification token for `requireVerifiedOtp`, after a success. */
+  readonly token?: string;
+  readonly tokenExpiresAt?: Date;
+}
+
+export interface SendOptions {
+  /** What the code is for; the token carries it and `requireVerifiedOtp({ purpose })` checks it. */
+  readonly purpose?: string;
+  /** The client IP, for per-IP limits. */
+  readonly ip?: string;
+}
+
+export interface VerifyOptions {
+  /** When given, the live request must have been sent for this purpose. */
+  readonly purpose?: string;
+  readonly ip?: string;
+}
+
+/** What `requireVerifiedOtp` puts on `req.otp`. */
+export interface VerifiedOtp {
+  readonly phone: string;
+  readonly requestId: string;
+  readonly verifiedAt: Date;
+  readonly purpose: string;
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** Set by `requireVerifiedOtp` once a verification token was accepted. */
+      otp?: VerifiedOtp;
+    }
+  }
+}
