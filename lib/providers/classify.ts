@@ -9,8 +9,8 @@ import { ProviderError, type ProviderFailureKind } from './provider-error.js';
 
 /** Twilio error codes worth a retry; every other documented 4xx code is permanent. */
 const TWILIO_RETRYABLE = new Set(['20429', '60212']);
-/** Twilio codes that mean the verification is gone (approved, expired, or deleted after max checks). */
-export const TWILIO_GONE = new Set(['20404']);
+/** Twilio codes that mean the verification is gone: approved or expired (20404), deleted after 5 checks (60202). */
+export const TWILIO_GONE = new Set(['20404', '60202']);
 
 /** Sinch Verification error codes worth a retry (capacity, same number too quickly, server side). */
 const SINCH_RETRYABLE = new Set(['42900', '42901', '50000', '50300']);

@@ -1,7 +1,16 @@
-/** Sinch Verification (placeholder: implemented in issue 3). */
+/**
+ * Sinch Verification through the official SDK (`@sinch/sdk-core`): Sinch generates, delivers and
+ * checks the code (`ownsCode: true`). SMS uses method `sms`, voice uses method `callout`; checks
+ * report the code by identity (the phone number). Wire format and error codes:
+ * ../shared/design/providers.md §2.
+ */
 import Joi from 'joi';
-import type { OtpProvider } from '../types.js';
+import { EmptyResponseError, RequestFailedError, ResponseJSONParseError, SinchClient, Verification } from '@sinch/sdk-core';
+import { configError } from '../errors.js';
+import type { Channel, OtpProvider, ProviderCheckResult } from '../types.js';
+import { classifyProviderError, isRetryableCode } from './classify.js';
 import type { ProviderContext } from './context.js';
+import { ProviderError } from './provider-error.js';
 
 export interface SinchOptions {
   readonly applicationKey: string;
@@ -25,6 +34,198 @@ export function sinchOptionsFromEnv(env: Readonly<Record<string, string | undefi
   };
 }
 
-export function sinchProvider(_options: SinchOptions, _ctx: ProviderContext): OtpProvider {
-  throw new Error('Sinch provider: not implemented yet');
+const PROVIDER = 'Sinch';
+
+/** Sinch's method names on the wire for the kit's channels. */
+type SinchMethod = 'sms' | 'callout';
+const METHOD: Readonly<Record<Channel, SinchMethod>> = { sms: 'sms', call: 'callout' };
+
+/** Report errorCodes that are an answer about the code rather than a failure. */
+const CODE_INVALID = '40003'; // "Invalid identity or code": hitrix treats it as a wrong code
+const NO_VERIFICATION = '40400'; // "No such verification": expired, already approved or never started
+
+/**
+ * `reason` values of a FAIL report that mean the verification itself is over (a new code is
+ * needed), as opposed to FAIL with reason "Invalid code", which only means this guess was wrong.
+ */
+const GONE_REASONS = new Set(['Expired', 'Failed pending', 'Hung up without entering valid code']);
+
+/** The SDK wants the origin without a trailing slash: it concatenates hostname + path. */
+function normalizeBaseUrl(baseUrl: string | undefined): string | undefined {
+  if (baseUrl === undefined) return undefined;
+  const trimmed = baseUrl.trim().replace(/\/+$/, '');
+  return trimmed === '' ? undefined : trimmed;
+}
+
+/** `RequestFailedError.data` is the decoded body re-serialized as pretty JSON (or a JSON string). */
+function parseErrorBody(data: string | undefined): { errorCode?: string; message?: string } {
+  if (data === undefined) return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(data);
+  } catch {
+    return {};
+  }
+  if (typeof body !== 'object' || body === null) return {};
+  const rec = body as { errorCode?: unknown; message?: unknown };
+  const errorCode = typeof rec.errorCode === 'number' || (typeof rec.errorCode === 'string' && /^\d+$/.test(rec.errorCode)) ? String(rec.errorCode) : undefined;
+  const message = typeof rec.message === 'string' ? rec.message.slice(0, 200) : undefined;
+  return { ...(errorCode === undefined ? {} : { errorCode }), ...(message === undefined ? {} : { message }) };
+}
+
+function badResponse(message: string, httpStatus?: number, cause?: unknown): ProviderError {
+  // An undocumented answer is worth a retry unless it is a plain 4xx (wrong URL, proxy refusal).
+  const retryable = httpStatus === undefined || httpStatus < 400 || isRetryableCode(PROVIDER, undefined, httpStatus);
+  return new ProviderError({ provider: PROVIDER, kind: 'bad-response', retryable, message, httpStatus, cause });
+}
+
+/**
+ * Turns what the SDK threw into a ProviderError. The SDK's own messages are not reused: they embed
+ * the request URL, which for checks contains the phone number.
+ */
+function toProviderError(error: unknown): ProviderError {
+  if (error instanceof ProviderError) return error;
+  // ResponseJSONParseError extends RequestFailedError, so it must be tested first.
+  if (error instanceof ResponseJSONParseError) {
+    return badResponse(`answered HTTP ${error.statusCode} with a body that is not JSON`, error.statusCode, error);
+  }
+  if (error instanceof RequestFailedError) {
+    const status = error.statusCode;
+    const { errorCode, message } = parseErrorBody(error.data);
+    if (errorCode === undefined) return badResponse(`answered HTTP ${status} without a Sinch errorCode`, status, error);
+    return new ProviderError({
+      provider: PROVIDER,
+      kind: 'rejected',
+      retryable: isRetryableCode(PROVIDER, errorCode, status),
+      providerCode: errorCode,
+      httpStatus: status,
+      message: message ?? `HTTP ${status}`,
+      cause: error,
+    });
+  }
+  if (error instanceof EmptyResponseError) {
+    // The SDK flattens node-fetch failures into this error's message ("…failed, reason: connect
+    // ECONNREFUSED …"), dropping `code`, so classify.ts cannot see the errno; read it from the text.
+    const reason = /failed, reason: (.*)$/s.exec(error.message)?.[1];
+    if (reason !== undefined) {
+      const errno = /\b(E[A-Z]{3,}|UND_ERR_[A-Z_]+)\b/.exec(reason)?.[1];
+      return new ProviderError({
+        provider: PROVIDER,
+        kind: 'network',
+        retryable: true,
+        providerCode: errno,
+        message: `connection failed (${errno ?? reason.slice(0, 100)})`,
+        cause: error,
+      });
+    }
+    return badResponse('answered without a body', undefined, error);
+  }
+  return classifyProviderError(PROVIDER, error);
+}
+
+/**
+ * Settles with `work`, or rejects with an AbortError as soon as `signal` aborts. The SDK takes no
+ * signal, so an abandoned request keeps running; its late outcome is consumed here and never
+ * becomes an unhandled rejection.
+ */
+function untilAborted<T>(work: () => Promise<T>, signal: AbortSignal): Promise<T> {
+  const aborted = (): Error => {
+    const error = new Error('Sinch call aborted', { cause: signal.reason });
+    error.name = 'AbortError';
+    return error;
+  };
+  if (signal.aborted) return Promise.reject(aborted());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(aborted());
+    signal.addEventListener('abort', onAbort, { once: true });
+    let started: Promise<T>;
+    try {
+      started = work();
+    } catch (error) {
+      signal.removeEventListener('abort', onAbort);
+      reject(toProviderError(error));
+      return;
+    }
+    started
+      .then(resolve, (error: unknown) => reject(toProviderError(error)))
+      .finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+function mapReport(channel: Channel, response: { status?: string; reason?: string }): ProviderCheckResult {
+  switch (response.status) {
+    case 'SUCCESSFUL':
+      return { status: 'approved' };
+    // PENDING: the report did not complete the verification, so this code did not verify it.
+    case 'PENDING':
+      return { status: 'wrong' };
+    case 'FAIL':
+      return response.reason !== undefined && GONE_REASONS.has(response.reason) ? { status: 'gone' } : { status: 'wrong' };
+    // DENIED (fraud, blocked, callback), ABORTED and ERROR end the verification: a new code is needed.
+    case 'DENIED':
+    case 'ABORTED':
+    case 'ERROR':
+      return { status: 'gone' };
+    default:
+      throw badResponse(`${channel} report answered without a known status`);
+  }
+}
+
+export function sinchProvider(options: SinchOptions, _ctx: ProviderContext): OtpProvider {
+  const { error } = sinchOptionsSchema.validate(options, { convert: false });
+  if (error !== undefined) throw configError(`Sinch provider: ${error.message} (set sinch.* options or SINCH_* variables)`);
+  const baseUrl = normalizeBaseUrl(options.baseUrl);
+  const client = new SinchClient({
+    applicationKey: options.applicationKey,
+    applicationSecret: options.applicationSecret,
+    ...(baseUrl === undefined ? {} : { verificationHostname: baseUrl }),
+    logger: null, // the SDK would log request URLs (with phone numbers) through console
+  });
+  const verifications = client.verification.verifications;
+  const { startVerificationHelper: start, reportVerificationByIdentityHelper: report } = Verification;
+
+  return {
+    name: PROVIDER,
+    channels: ['sms', 'call'],
+    ownsCode: true,
+
+    async send(input) {
+      const method = METHOD[input.channel];
+      const response = await untilAborted<{ id?: string; method?: string }>(
+        () =>
+          input.channel === 'sms'
+            ? verifications.startSms(start.buildSmsRequest(input.phone, input.requestId))
+            : verifications.startPhoneCall(start.buildPhoneCallRequest(input.phone, input.requestId)),
+        input.signal,
+      );
+      if (typeof response.id !== 'string' || response.id === '') {
+        throw badResponse(`${method} start answered without a verification id`);
+      }
+      return {
+        ref: response.id,
+        request: { method, reference: input.requestId },
+        response: { id: response.id, method: response.method ?? method },
+      };
+    },
+
+    async check(input) {
+      let response: { status?: string; reason?: string };
+      try {
+        response = await untilAborted<{ status?: string; reason?: string }>(
+          () =>
+            input.channel === 'sms'
+              ? verifications.reportSmsByIdentity(report.buildSmsRequest(input.phone, input.code))
+              : verifications.reportPhoneCallByIdentity(report.buildPhoneCallRequest(input.phone, input.code)),
+          input.signal,
+        );
+      } catch (error) {
+        if (error instanceof ProviderError && error.kind === 'rejected') {
+          if (error.providerCode === CODE_INVALID) return { status: 'wrong' };
+          if (error.providerCode === NO_VERIFICATION) return { status: 'gone' };
+        }
+        throw error;
+      }
+      return mapReport(input.channel, response);
+    },
+  };
 }

@@ -1,0 +1,41 @@
+/**
+ * The example app of the contract: the OTP router at /otp, a page at / to try the flow in a
+ * browser, and POST /account/delete guarded by requireVerifiedOtp. Built by a function so tests
+ * drive exactly this app over HTTP.
+ */
+import { readFileSync } from 'node:fs';
+import express, { type Express } from 'express';
+import { otpErrorHandler, otpRouter, requireVerifiedOtp, type Otp } from '../lib/index.js';
+
+const PAGE = readFileSync(new URL('./public/index.html', import.meta.url), 'utf8');
+
+/** `TRUST_PROXY` as Express understands it: true/false, a hop count, or names/CIDRs (`loopback`, `10.0.0.0/8`). */
+export function parseTrustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined || value === '' || /^(false|0|off|no)$/i.test(value)) return false;
+  if (/^(true|on|yes)$/i.test(value)) return true;
+  if (/^[0-9]+$/.test(value)) return Number(value);
+  return value;
+}
+
+export function createExampleApp(otp: Otp, env: Readonly<Record<string, string | undefined>> = process.env): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', parseTrustProxy(env.TRUST_PROXY));
+
+  app.get('/', (_req, res) => {
+    res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
+    res.type('html').send(PAGE);
+  });
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+
+  app.use('/otp', otpRouter(otp));
+
+  app.post('/account/delete', requireVerifiedOtp(otp, { purpose: 'delete-account' }), (req, res) => {
+    res.json({ deleted: true, phone: req.otp?.phone });
+  });
+
+  app.use(otpErrorHandler({ logger: otp.config.logger }));
+  return app;
+}

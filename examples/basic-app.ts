@@ -1,0 +1,30 @@
+/**
+ * `npm start`: the example app on PORT (default 3000), configured only by environment variables
+ * (DATABASE_URL, OTP_SECRET, TRUST_PROXY, OTP_SMS_PROVIDER, OTP_SMS_RETRY, provider credentials).
+ * With none set it runs on SQLite (./otp.sqlite) with the Console provider, which prints codes.
+ */
+import { createOtp } from '../lib/index.js';
+import { createExampleApp } from './app.js';
+
+const otp = createOtp();
+await otp.migrate();
+await otp.ready();
+
+const app = createExampleApp(otp);
+const port = Number(process.env.PORT ?? 3000);
+const server = app.listen(port, () => {
+  const routing = process.env.OTP_SMS_PROVIDER ?? 'the otp_sms_provider setting (default Console)';
+  console.log(`OTP example listening on http://localhost:${port} (routing: ${routing})`);
+});
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log(`${signal}: shutting down`);
+  server.close();
+  await otp.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

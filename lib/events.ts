@@ -1,0 +1,68 @@
+/**
+ * Typed events for logs and metrics. Listeners are called through a safe emit: a listener that
+ * throws is logged and never breaks a send, a verify or the poller.
+ */
+import { EventEmitter } from 'node:events';
+import type { Channel } from './types.js';
+import type { Logger } from './types.js';
+
+export interface OtpEventMap {
+  /** A send was accepted and its row committed. `phone` is masked. */
+  requested: { requestId: string; channel: Channel; phone: string; chain: readonly string[] };
+  /** A provider accepted the delivery. */
+  sent: { requestId: string; channel: Channel; provider: string; attempt: number; latencyMs: number };
+  /** One provider call failed (the chain may still go on). */
+  failed: { requestId: string; provider: string; attempt: number; retryable: boolean; kind: string; providerCode: string | undefined; error: string };
+  /** Every provider failed; the row waits for the poller. */
+  'retry-scheduled': { requestId: string; attempt: number; delayMs: number; nextAttemptAt: Date };
+  /** Not delivered and not retried (permanent errors, or retry off). */
+  'delivery-failed': { requestId: string; attempt: number; error: string };
+  /** `maxRetries` retries spent without delivery. */
+  unsendable: { requestId: string; attempts: number; error: string };
+  /** The code expired before it could be delivered. */
+  expired: { requestId: string; attempts: number };
+  /** A code was verified. */
+  verified: { requestId: string; provider: string | null };
+  /** A verification did not succeed. */
+  'verify-failed': { requestId: string | undefined; reason: string };
+  /** A limit refused a request (issue: abuse limits). */
+  'limit-hit': { limit: string; key: string; retryAfterSeconds: number };
+}
+
+export type OtpEventName = keyof OtpEventMap;
+
+export class OtpEvents {
+  readonly #emitter = new EventEmitter();
+  readonly #logger: Logger;
+
+  constructor(logger: Logger) {
+    this.#logger = logger;
+    this.#emitter.setMaxListeners(50);
+  }
+
+  on<K extends OtpEventName>(event: K, listener: (payload: OtpEventMap[K]) => void): this {
+    this.#emitter.on(event, listener);
+    return this;
+  }
+
+  once<K extends OtpEventName>(event: K, listener: (payload: OtpEventMap[K]) => void): this {
+    this.#emitter.once(event, listener);
+    return this;
+  }
+
+  off<K extends OtpEventName>(event: K, listener: (payload: OtpEventMap[K]) => void): this {
+    this.#emitter.off(event, listener);
+    return this;
+  }
+
+  /** Never throws: a failing listener is logged and the others still run. */
+  emit<K extends OtpEventName>(event: K, payload: OtpEventMap[K]): void {
+    for (const listener of this.#emitter.rawListeners(event)) {
+      try {
+        (listener as (p: OtpEventMap[K]) => void)(payload);
+      } catch (error) {
+        this.#logger.error({ event, err: error instanceof Error ? error.message : String(error) }, 'otp event listener threw');
+      }
+    }
+  }
+}

@@ -1,0 +1,50 @@
+/** JSON rendering of errors, shared by the router, the guard and otpErrorHandler. */
+import type { Response } from 'express';
+import { OTP_ERROR_CODES, OtpError, type OtpErrorCode } from '../errors.js';
+import type { Logger } from '../types.js';
+
+/** Fields of OtpError.details that may appear in a response body; everything else stays internal. */
+const PUBLIC_DETAILS = ['field', 'requestValid', 'codeValid', 'attemptsLeft', 'retryAfter', 'channel'] as const;
+
+export function sendError(res: Response, error: OtpError): void {
+  const body: Record<string, unknown> = { code: error.code, message: error.message };
+  for (const key of PUBLIC_DETAILS) if (error.details[key] !== undefined) body[key] = error.details[key];
+  const top: Record<string, unknown> = { error: body };
+  if (error.details.requestValid !== undefined) top.requestValid = error.details.requestValid;
+  if (error.details.codeValid !== undefined) top.codeValid = error.details.codeValid;
+  if (typeof error.details.retryAfter === 'number') res.setHeader('Retry-After', String(error.details.retryAfter));
+  res.setHeader('Cache-Control', 'no-store');
+  res.status(error.status).json(top);
+}
+
+interface BodyParserError {
+  type?: unknown;
+  status?: unknown;
+}
+
+/** Maps body-parser failures to the contract's codes; undefined for anything else. */
+export function bodyParserError(error: unknown): OtpError | undefined {
+  const type = (error as BodyParserError | null)?.type;
+  if (type === 'entity.too.large') return new OtpError('PAYLOAD_TOO_LARGE');
+  if (type === 'entity.parse.failed') return new OtpError('VALIDATION_FAILED', 'The body is not valid JSON.');
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') return new OtpError('UNSUPPORTED_MEDIA_TYPE');
+  if (type === 'request.aborted' || type === 'request.size.invalid' || type === 'stream.encoding.set') return new OtpError('VALIDATION_FAILED', 'The body could not be read.');
+  return undefined;
+}
+
+/** Any error to a JSON response: OtpErrors as they are, the rest as a logged 500 without details. */
+export function renderError(res: Response, error: unknown, logger: Logger): void {
+  if (error instanceof OtpError) {
+    if (error.status >= 500) logger.error({ code: error.code, err: error.message }, 'otp request failed');
+    sendError(res, error);
+    return;
+  }
+  const mapped = bodyParserError(error);
+  if (mapped !== undefined) {
+    sendError(res, mapped);
+    return;
+  }
+  logger.error({ err: error instanceof Error ? error.message : String(error) }, 'otp request failed unexpectedly');
+  const code: OtpErrorCode = 'INTERNAL_ERROR';
+  sendError(res, new OtpError(code, OTP_ERROR_CODES[code].message));
+}

@@ -1,0 +1,92 @@
+/**
+ * `otpRouter(otp?)`: POST /sms, /call and /verify as in the contract. Strict JSON in (415 for
+ * anything else, 413 over the body limit, 400 for any schema problem), JSON out with stable error
+ * codes. Without an argument it builds the service from the environment, like the seed's
+ * `registry.ServiceProviderOTP()`.
+ */
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type Joi from 'joi';
+import { OtpError } from '../errors.js';
+import { createOtp, type Otp } from '../service/otp-service.js';
+import type { Channel } from '../types.js';
+import { renderError, sendError } from './respond.js';
+import { sendBodySchema, verifyBodySchema } from './schemas.js';
+
+export interface OtpRouterOptions {
+  /** Largest accepted body (the kit needs well under 1 kB). @default '2kb' */
+  readonly bodyLimit?: string | number;
+}
+
+function validate<T>(schema: Joi.ObjectSchema, body: unknown): T {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new OtpError('VALIDATION_FAILED', 'The body must be a JSON object.');
+  }
+  const { error, value } = schema.validate(body);
+  if (error !== undefined) {
+    const detail = error.details[0];
+    throw new OtpError('VALIDATION_FAILED', detail?.message ?? error.message, { field: detail?.path.join('.') });
+  }
+  return value as T;
+}
+
+export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): Router {
+  const service = otp ?? createOtp();
+  const { logger } = service.config;
+  const verifySchema = verifyBodySchema(service.config.codeLength);
+  const parseJson = express.json({ limit: options.bodyLimit ?? '2kb', strict: true, type: () => true });
+  const router = express.Router();
+
+  router.use(function otpRequireJson(req: Request, res: Response, next: NextFunction) {
+    if (req.method !== 'POST') {
+      next();
+      return;
+    }
+    // The app may have parsed the body already (app.use(express.json())).
+    if ((req as Request & { _body?: boolean })._body === true) {
+      next();
+      return;
+    }
+    if (!req.is('application/json')) {
+      sendError(res, new OtpError('UNSUPPORTED_MEDIA_TYPE'));
+      return;
+    }
+    parseJson(req, res, next);
+  });
+
+  const sendHandler = (channel: Channel) =>
+    async function otpSend(req: Request, res: Response) {
+      const body = validate<{ phone: string; purpose?: string }>(sendBodySchema, req.body);
+      const result = await service.send(body.phone, channel, { ...(body.purpose === undefined ? {} : { purpose: body.purpose }), ...(req.ip === undefined ? {} : { ip: req.ip }) });
+      res.setHeader('Cache-Control', 'no-store');
+      res.status(202).json({ requestId: result.requestId, channel: result.channel, status: result.status, expiresAt: result.expiresAt.toISOString() });
+    };
+
+  router.post('/sms', sendHandler('sms'));
+  router.post('/call', sendHandler('call'));
+  router.post('/verify', async function otpVerify(req: Request, res: Response) {
+    const body = validate<{ phone: string; code: string; purpose?: string }>(verifySchema, req.body);
+    const result = await service.verify(body.phone, body.code, { ...(body.purpose === undefined ? {} : { purpose: body.purpose }), ...(req.ip === undefined ? {} : { ip: req.ip }) });
+    res.setHeader('Cache-Control', 'no-store');
+    if (result.codeValid && result.token !== undefined && result.tokenExpiresAt !== undefined) {
+      res.status(200).json({ requestValid: true, codeValid: true, requestId: result.requestId, token: result.token, tokenExpiresAt: result.tokenExpiresAt.toISOString() });
+      return;
+    }
+    sendError(
+      res,
+      new OtpError(result.reason ?? 'OTP_NOT_FOUND', undefined, {
+        requestValid: result.requestValid,
+        codeValid: false,
+        ...(result.attemptsLeft === undefined ? {} : { attemptsLeft: result.attemptsLeft }),
+      }),
+    );
+  });
+
+  router.use(function otpRouterErrors(error: unknown, _req: Request, res: Response, next: NextFunction) {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    renderError(res, error, logger);
+  });
+  return router;
+}

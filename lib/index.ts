@@ -1,0 +1,22 @@
+/** express-otp-kit: one-time passcodes for Express. Everything public is exported here. */
+export { createOtp, DEFAULT_PURPOSE, type Otp, type TokenCheckOptions } from './service/otp-service.js';
+export { otpRouter, type OtpRouterOptions } from './http/router.js';
+export { requireVerifiedOtp, type RequireVerifiedOtpOptions } from './http/require-verified-otp.js';
+export { otpErrorHandler } from './http/error-handler.js';
+export { OtpError, OTP_ERROR_CODES, isOtpError, type OtpErrorCode } from './errors.js';
+export { OtpEvents, type OtpEventMap, type OtpEventName } from './events.js';
+export { resolveOptions, type OtpOptions, type SmsRetryOptions, type ResolvedOtpConfig } from './options.js';
+export { consoleLogger, silentLogger } from './logger.js';
+export { consoleProvider, type ConsoleProviderOptions } from './providers/console.js';
+export { twilioProvider, type TwilioOptions } from './providers/twilio.js';
+export { sinchProvider, type SinchOptions } from './providers/sinch.js';
+export { madaProvider, type MadaOptions } from './providers/mada.js';
+export { ProviderError, type ProviderFailureKind } from './providers/provider-error.js';
+export { BUILTIN_PROVIDER_NAMES, type ProviderSettings } from './providers/index.js';
+export type { ProviderContext } from './providers/context.js';
+export { parseRouting, chainFor, type Routing, type RoutingRule } from './core/routing.js';
+export { maskPhone } from './core/phone.js';
+export { knexFromUrl } from './storage/db.js';
+export { otpMigrationSource, migrateOtpTables, DEFAULT_TABLES, OTP_MIGRATIONS_TABLE, type OtpTableNames } from './storage/migrations.js';
+export { ROUTING_SETTING_KEY } from './service/routing-source.js';
+export type * from './types.js';

@@ -1,0 +1,254 @@
+/**
+ * Options of `createOtp`: the public type (every field optional, documented defaults), the joi
+ * schema compiled once, and `resolveOptions()` which merges environment variables under explicit
+ * options and fails loudly with the option's name and the fix.
+ */
+import Joi from 'joi';
+import type { Knex } from 'knex';
+import type { CountryCode } from 'libphonenumber-js/max';
+import { configError } from './errors.js';
+import { consoleLogger } from './logger.js';
+import type { ProviderSettings } from './providers/index.js';
+import { DEFAULT_TABLES, type OtpTableNames } from './storage/migrations.js';
+import type { Logger, OtpProvider } from './types.js';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface SmsRetryOptions {
+  /** Retry failed sends from the retry table (the seed's `sms.retry`). Env `OTP_SMS_RETRY`. @default false */
+  readonly retry?: boolean;
+  /** Retries after the first attempt before a row is `unsendable` (the seed's `sms.max_retries`). Env `OTP_SMS_MAX_RETRIES`. @default 5 */
+  readonly maxRetries?: number;
+  /** First retry delay in ms; doubles per retry. @default 500 */
+  readonly baseDelayMs?: number;
+  /** Cap of one retry delay in ms. @default 60000 */
+  readonly maxDelayMs?: number;
+}
+
+export interface OtpOptions extends ProviderSettings {
+  /** A Knex instance, or a DATABASE_URL-style string. Env `DATABASE_URL`. @default 'sqlite:./otp.sqlite' */
+  readonly db?: Knex | string;
+  /**
+   * Secret(s) for code digests and verification tokens, at least 32 characters each. The first
+   * signs; all are accepted (rotation). Env `OTP_SECRET` (comma-separated for several).
+   * Without one a fixed development secret is used with a warning; refused when NODE_ENV=production.
+   */
+  readonly secret?: string | readonly string[];
+  /** Forced routing (the seed's `ServiceProviderOTP(...)` arguments), e.g. `['Twilio', 'Sinch']` or `'Twilio;Mada:+35987'`. Wins over env and the settings row. */
+  readonly providers?: string | readonly string[];
+  /** Your own providers, routable by their `name` (a name of a built-in replaces it). */
+  readonly customProviders?: readonly OtpProvider[];
+  readonly sms?: SmsRetryOptions;
+  /** Digits per code (6-10). @default 6 */
+  readonly codeLength?: number;
+  /** Code lifetime in seconds (60-600: at most 10 minutes). @default 300 */
+  readonly ttlSeconds?: number;
+  /** Wrong codes per request before it is dead (1-10). @default 5 */
+  readonly maxAttempts?: number;
+  /** Message text with `_CODE_` (and optionally `_APP_`) placeholders. @default 'Your _APP_ verification code is _CODE_' */
+  readonly messageTemplate?: string;
+  /** Fills `_APP_`. @default 'verification' */
+  readonly appName?: string;
+  /** Lifetime of a verification token in seconds (30-3600). @default 300 */
+  readonly tokenTtlSeconds?: number;
+  /** Timeout of one provider call in ms. @default 10000 */
+  readonly providerTimeoutMs?: number;
+  /** How often the `otp_sms_provider` settings row is re-read, in seconds. @default 5 */
+  readonly settingsRefreshSeconds?: number;
+  /** Country for numbers typed without `+` (national format). @default none: such numbers are refused */
+  readonly defaultCountry?: CountryCode;
+  /** Table names; the settings table may be your own key/value table. */
+  readonly tables?: Partial<OtpTableNames>;
+  /** pino-compatible logger. @default warnings and errors to stderr */
+  readonly logger?: Logger;
+  /** Epoch milliseconds (inject in tests). @default Date.now */
+  readonly clock?: () => number;
+  /** Where environment variables are read from. @default process.env */
+  readonly env?: Env;
+}
+
+export interface ResolvedOtpConfig {
+  readonly db: Knex | string;
+  readonly secrets: readonly string[];
+  readonly usingDevSecret: boolean;
+  /** Forced routing string (options, then OTP_SMS_PROVIDER), or undefined to read the settings row. */
+  readonly forcedRouting: { readonly value: string | readonly string[]; readonly from: string } | undefined;
+  readonly customProviders: readonly OtpProvider[];
+  readonly providerSettings: ProviderSettings;
+  readonly retry: boolean;
+  readonly maxRetries: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly codeLength: number;
+  readonly ttlSeconds: number;
+  readonly maxAttempts: number;
+  readonly messageTemplate: string;
+  readonly appName: string;
+  readonly tokenTtlSeconds: number;
+  readonly providerTimeoutMs: number;
+  readonly settingsRefreshMs: number;
+  readonly defaultCountry: CountryCode | undefined;
+  readonly tables: OtpTableNames;
+  readonly logger: Logger;
+  readonly clock: () => number;
+  readonly env: Env;
+  readonly production: boolean;
+}
+
+/** Used only outside production, with a warning, so `npm start` works with no setup. */
+export const DEVELOPMENT_SECRET = 'express-otp-kit development secret: set OTP_SECRET';
+
+const tableName = Joi.string().pattern(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/);
+
+const HINTS: Readonly<Record<string, string>> = {
+  codeLength: 'NIST SP 800-63B asks for at least 6 digits',
+  ttlSeconds: 'an OTP must expire within 10 minutes (NIST SP 800-63B, ASVS 2.7.2)',
+  secret: 'use at least 32 random characters, e.g. `openssl rand -base64 32`',
+  messageTemplate: 'the text must contain _CODE_ where the code goes',
+};
+
+const schema = Joi.object<OtpOptions>({
+  db: Joi.alternatives(Joi.string().min(1), Joi.function(), Joi.object().unknown(true)),
+  secret: Joi.alternatives(Joi.string().min(32), Joi.array().items(Joi.string().min(32)).min(1)),
+  providers: Joi.alternatives(Joi.string().min(1), Joi.array().items(Joi.string().min(1)).min(1)),
+  customProviders: Joi.array().items(Joi.object().unknown(true)),
+  sms: Joi.object({
+    retry: Joi.boolean(),
+    maxRetries: Joi.number().integer().min(0).max(50),
+    baseDelayMs: Joi.number().integer().min(10).max(60_000),
+    maxDelayMs: Joi.number().integer().min(10).max(3_600_000),
+  }),
+  codeLength: Joi.number().integer().min(6).max(10),
+  ttlSeconds: Joi.number().integer().min(60).max(600),
+  maxAttempts: Joi.number().integer().min(1).max(10),
+  messageTemplate: Joi.string().max(300).pattern(/_CODE_/),
+  appName: Joi.string().min(1).max(40),
+  tokenTtlSeconds: Joi.number().integer().min(30).max(3600),
+  providerTimeoutMs: Joi.number().integer().min(100).max(60_000),
+  settingsRefreshSeconds: Joi.number().min(0.05).max(300),
+  defaultCountry: Joi.string().pattern(/^[A-Z]{2}$/),
+  tables: Joi.object({ settings: tableName, settingsKeyColumn: tableName, settingsValueColumn: tableName, requests: tableName }),
+  twilio: Joi.object().unknown(true),
+  sinch: Joi.object().unknown(true),
+  mada: Joi.object().unknown(true),
+  console: Joi.object({ write: Joi.function() }),
+  logger: Joi.object({ debug: Joi.function(), info: Joi.function(), warn: Joi.function().required(), error: Joi.function().required() }).unknown(true),
+  clock: Joi.function(),
+  env: Joi.object().unknown(true),
+});
+
+const KNOWN_KEYS = Object.keys(schema.describe().keys as Record<string, unknown>);
+
+function distance(a: string, b: string): number {
+  const dp = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j += 1) (dp[0] as number[])[j] = j;
+  for (let i = 1; i <= a.length; i += 1) {
+    for (let j = 1; j <= b.length; j += 1) {
+      const row = dp[i] as number[];
+      const prev = dp[i - 1] as number[];
+      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return (dp[a.length] as number[])[b.length] as number;
+}
+
+/** Formats the first joi problem as "createOtp: option `x` …; fix". */
+function explain(error: Joi.ValidationError): string {
+  const detail = error.details[0];
+  const path = detail?.path.join('.') ?? '';
+  if (detail?.type === 'object.unknown') {
+    const key = String(detail.context?.key ?? path);
+    const close = KNOWN_KEYS.filter((k) => distance(k.toLowerCase(), key.toLowerCase()) <= 2);
+    return `createOtp: unknown option \`${path}\`${close.length > 0 ? ` (did you mean \`${close.join('` or `')}\`?)` : ''}; known options: ${KNOWN_KEYS.join(', ')}`;
+  }
+  const hint = HINTS[path.split('.')[0] ?? ''];
+  const got = detail?.context?.value;
+  const shown = typeof got === 'string' && path.startsWith('secret') ? `a string of ${got.length} characters` : JSON.stringify(got);
+  return `createOtp: option \`${path}\` ${(detail?.message ?? error.message).replace(/^"[^"]*" /, '')} (got ${shown ?? 'undefined'})${hint === undefined ? '' : `; ${hint}`}`;
+}
+
+function envBoolean(env: Env, name: string): boolean | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw configError(`environment variable ${name}="${raw}" is not a boolean: use true or false`);
+}
+
+function envInteger(env: Env, name: string, min: number, max: number): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw configError(`environment variable ${name}="${raw}" must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+/** Validates options once and applies environment fallbacks and defaults (`??`, never `||`). */
+export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw configError('createOtp: options must be an object, e.g. createOtp({ db, secret })');
+  }
+  const { error } = schema.validate(options, { abortEarly: true, convert: false, presence: 'optional' });
+  if (error !== undefined) throw configError(explain(error));
+  const env = options.env ?? process.env;
+  const production = env.NODE_ENV === 'production';
+  const logger = options.logger ?? consoleLogger;
+
+  let secrets: readonly string[];
+  let usingDevSecret = false;
+  if (options.secret !== undefined) {
+    secrets = typeof options.secret === 'string' ? [options.secret] : options.secret;
+  } else if (env.OTP_SECRET !== undefined && env.OTP_SECRET !== '') {
+    secrets = env.OTP_SECRET.split(',').map((s) => s.trim()).filter(Boolean);
+    const short = secrets.find((s) => s.length < 32);
+    if (short !== undefined) throw configError(`OTP_SECRET: each secret needs at least 32 characters (one has ${short.length}); ${HINTS.secret ?? ''}`);
+  } else if (production) {
+    throw configError('createOtp: no secret: set OTP_SECRET (or the `secret` option) to at least 32 random characters; a development secret is refused when NODE_ENV=production');
+  } else {
+    secrets = [DEVELOPMENT_SECRET];
+    usingDevSecret = true;
+  }
+
+  const envRouting = env.OTP_SMS_PROVIDER !== undefined && env.OTP_SMS_PROVIDER.trim() !== '' ? env.OTP_SMS_PROVIDER : undefined;
+  const forcedRouting =
+    options.providers !== undefined
+      ? { value: options.providers, from: 'the `providers` option' }
+      : envRouting !== undefined
+        ? { value: envRouting, from: 'OTP_SMS_PROVIDER' }
+        : undefined;
+
+  const sms = options.sms ?? {};
+  return {
+    db: options.db ?? (env.DATABASE_URL !== undefined && env.DATABASE_URL !== '' ? env.DATABASE_URL : 'sqlite:./otp.sqlite'),
+    secrets,
+    usingDevSecret,
+    forcedRouting,
+    customProviders: options.customProviders ?? [],
+    providerSettings: {
+      ...(options.twilio === undefined ? {} : { twilio: options.twilio }),
+      ...(options.sinch === undefined ? {} : { sinch: options.sinch }),
+      ...(options.mada === undefined ? {} : { mada: options.mada }),
+      ...(options.console === undefined ? {} : { console: options.console }),
+    },
+    retry: sms.retry ?? envBoolean(env, 'OTP_SMS_RETRY') ?? false,
+    maxRetries: sms.maxRetries ?? envInteger(env, 'OTP_SMS_MAX_RETRIES', 0, 50) ?? 5,
+    baseDelayMs: sms.baseDelayMs ?? 500,
+    maxDelayMs: sms.maxDelayMs ?? 60_000,
+    codeLength: options.codeLength ?? 6,
+    ttlSeconds: options.ttlSeconds ?? 300,
+    maxAttempts: options.maxAttempts ?? 5,
+    messageTemplate: options.messageTemplate ?? 'Your _APP_ code is _CODE_',
+    appName: options.appName ?? 'verification',
+    tokenTtlSeconds: options.tokenTtlSeconds ?? 300,
+    providerTimeoutMs: options.providerTimeoutMs ?? 10_000,
+    settingsRefreshMs: Math.round((options.settingsRefreshSeconds ?? 5) * 1000),
+    defaultCountry: options.defaultCountry,
+    tables: { ...DEFAULT_TABLES, ...options.tables },
+    logger,
+    clock: options.clock ?? Date.now,
+    env,
+    production,
+  };
+}

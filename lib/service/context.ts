@@ -1,0 +1,21 @@
+import type { Knex } from 'knex';
+import type { TokenKeyring } from '../core/token.js';
+import type { OtpEvents } from '../events.js';
+import type { ResolvedOtpConfig } from '../options.js';
+import type { ProviderRegistry } from '../providers/index.js';
+import type { RoutingSource } from './routing-source.js';
+
+/** Everything the service parts share; built once by createOtp. */
+export interface KitContext {
+  readonly config: ResolvedOtpConfig;
+  readonly knex: Knex;
+  readonly registry: ProviderRegistry;
+  readonly routing: RoutingSource;
+  readonly events: OtpEvents;
+  /** Derived from the secrets, first one current: code digests, sealed codes, tokens. */
+  readonly digestKeys: readonly Buffer[];
+  readonly cipherKeys: readonly Buffer[];
+  readonly tokenRing: TokenKeyring;
+  /** This process's id in lease_owner columns. */
+  readonly instanceId: string;
+}

@@ -1,0 +1,138 @@
+/**
+ * One delivery attempt of a leased request row: walk its provider chain in order until one
+ * accepts, then write the outcome fenced by the lease token. Used by the send path (first attempt)
+ * and by the retry poller (later attempts), so both behave the same: same code, same text, same
+ * classification, same backoff.
+ */
+import { randomInt } from 'node:crypto';
+import { retryDelayMs } from '../core/backoff.js';
+import { decryptCode, renderMessage } from '../core/code.js';
+import { redactToJson } from '../core/redact.js';
+import { coerceError } from '../errors.js';
+import { ProviderError } from '../providers/provider-error.js';
+import { callProvider } from '../providers/timeout.js';
+import { finishAttempt, type RequestRow } from '../storage/queries.js';
+import type { DeliveryStatus, OtpProvider } from '../types.js';
+import type { KitContext } from './context.js';
+
+export interface DeliveryOutcome {
+  /** The row's status after this attempt, or `lost-lease` when another worker owns it now. */
+  readonly status: DeliveryStatus | 'lost-lease';
+  readonly provider: string | null;
+  readonly codeOwner: 'kit' | 'provider';
+  readonly errors: readonly ProviderError[];
+}
+
+/** Float in [0, 1) from the CSPRNG, for jitter. */
+const jitterRandom = (): number => randomInt(1_000_000) / 1_000_000;
+
+/** A lease long enough for the whole chain to time out once, plus slack. */
+export function leaseMsFor(ctx: KitContext, chainLength: number): number {
+  return chainLength * ctx.config.providerTimeoutMs + 5_000;
+}
+
+function secretsOf(ctx: KitContext): string[] {
+  const s = ctx.config.providerSettings;
+  return [s.twilio?.authToken, s.sinch?.applicationSecret, s.mada?.password, ctx.config.env.TWILIO_AUTH_TOKEN, ctx.config.env.SINCH_APPLICATION_SECRET, ctx.config.env.MADA_PASSWORD].filter(
+    (v): v is string => typeof v === 'string' && v.length > 0,
+  );
+}
+
+export async function deliver(ctx: KitContext, row: RequestRow, leaseToken: string): Promise<DeliveryOutcome> {
+  const { config, events, knex } = ctx;
+  const attempt = row.sendAttempts + 1;
+  const now = config.clock();
+
+  if (now >= row.expiresAt) {
+    const ok = await finishAttempt(knex, config.tables, row.id, leaseToken, { status: 'expired', sendAttempts: row.sendAttempts, nextAttemptAt: null, keepCipher: false, lastError: row.lastError, now });
+    if (ok) events.emit('expired', { requestId: row.requestId, attempts: row.sendAttempts });
+    return { status: ok ? 'expired' : 'lost-lease', provider: null, codeOwner: row.codeOwner, errors: [] };
+  }
+
+  const code = row.codeCipher === null ? undefined : decryptCode(ctx.cipherKeys, row.requestId, row.codeCipher);
+  const errors: ProviderError[] = [];
+  const secrets = secretsOf(ctx);
+
+  for (const name of row.chain) {
+    let provider: OtpProvider;
+    try {
+      provider = ctx.registry.get(name);
+    } catch (error) {
+      // A provider whose settings are missing fails permanently for this attempt; the chain goes on.
+      errors.push(new ProviderError({ provider: name, kind: 'rejected', retryable: false, message: coerceError(error).message }));
+      continue;
+    }
+    if (!provider.channels.includes(row.channel)) continue;
+    if (code === undefined) {
+      // The sealed code is gone (secret changed without rotation): a retry cannot send the same code.
+      errors.push(new ProviderError({ provider: name, kind: 'rejected', retryable: false, message: 'the sealed code cannot be opened with the configured secrets' }));
+      break;
+    }
+    const started = config.clock();
+    try {
+      const text = renderMessage(row.messageTemplate, code, config.appName);
+      const result = await callProvider(name, config.providerTimeoutMs, (signal) =>
+        provider.send({ requestId: row.requestId, phone: row.phone, channel: row.channel, code, text, signal }),
+      );
+      const redactCtx = { phone: row.phone, code, secrets };
+      const codeOwner = provider.ownsCode ? 'provider' : 'kit';
+      const ok = await finishAttempt(knex, config.tables, row.id, leaseToken, {
+        status: 'sent',
+        sendAttempts: attempt,
+        nextAttemptAt: null,
+        provider: name,
+        providerRef: result.ref?.slice(0, 128) ?? null,
+        codeOwner,
+        keepCipher: false,
+        lastError: errors.length === 0 ? null : errors.map((e) => redactToJson(e.summary(), redactCtx, 160)).join('; ').slice(0, 500),
+        providerRequest: redactToJson(result.request, redactCtx),
+        providerResponse: redactToJson(result.response, redactCtx),
+        now: config.clock(),
+      });
+      if (!ok) return { status: 'lost-lease', provider: name, codeOwner, errors };
+      events.emit('sent', { requestId: row.requestId, channel: row.channel, provider: name, attempt, latencyMs: config.clock() - started });
+      return { status: 'sent', provider: name, codeOwner, errors };
+    } catch (error) {
+      const failure = error instanceof ProviderError ? error : new ProviderError({ provider: name, kind: 'bad-response', retryable: true, message: coerceError(error).message });
+      errors.push(failure);
+      const summary = String(redactToJson(failure.summary(), { phone: row.phone, code, secrets }, 500));
+      config.logger.warn({ requestId: row.requestId, provider: name, attempt, retryable: failure.retryable, providerCode: failure.providerCode, error: summary }, 'otp provider failed');
+      events.emit('failed', { requestId: row.requestId, provider: name, attempt, retryable: failure.retryable, kind: failure.kind, providerCode: failure.providerCode, error: summary });
+    }
+  }
+
+  const lastError = errors.length === 0 ? `no provider in the chain (${row.chain.join(', ')}) serves ${row.channel}` : errors.map((e) => e.summary()).join('; ');
+  const safeError = String(redactToJson(lastError, { phone: row.phone, code, secrets }, 500)).slice(0, 500);
+  const retryable = errors.some((e) => e.retryable);
+  const finished = config.clock();
+  let status: DeliveryStatus;
+  let nextAttemptAt: number | null = null;
+  if (!config.retry || !retryable) status = 'failed';
+  else if (attempt > config.maxRetries) status = 'unsendable';
+  else {
+    const delay = retryDelayMs(attempt, { baseMs: config.baseDelayMs, maxMs: config.maxDelayMs, jitter: 0.5 }, jitterRandom);
+    nextAttemptAt = finished + delay;
+    // A retry after the code's expiry could only deliver a dead code.
+    status = nextAttemptAt >= row.expiresAt ? 'expired' : 'queued';
+    if (status === 'expired') nextAttemptAt = null;
+  }
+  const ok = await finishAttempt(knex, config.tables, row.id, leaseToken, {
+    status,
+    sendAttempts: attempt,
+    nextAttemptAt,
+    keepCipher: status === 'queued',
+    lastError: safeError,
+    now: finished,
+  });
+  if (!ok) return { status: 'lost-lease', provider: null, codeOwner: row.codeOwner, errors };
+  if (status === 'queued' && nextAttemptAt !== null) {
+    events.emit('retry-scheduled', { requestId: row.requestId, attempt, delayMs: nextAttemptAt - finished, nextAttemptAt: new Date(nextAttemptAt) });
+  } else if (status === 'unsendable') {
+    events.emit('unsendable', { requestId: row.requestId, attempts: attempt, error: safeError });
+  } else if (status === 'expired') {
+    events.emit('expired', { requestId: row.requestId, attempts: attempt });
+  } else {
+    events.emit('delivery-failed', { requestId: row.requestId, attempt, error: safeError });
+  }
+  return { status, provider: null, codeOwner: row.codeOwner, errors };
+}

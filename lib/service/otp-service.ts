@@ -1,0 +1,275 @@
+/**
+ * `createOtp(options)`: the service behind the router, the guard and the poller. Send commits its
+ * request row first (the outbox), then tries the routed providers under a lease; verify checks the
+ * code against the sticky provider or the kit's digest and consumes the request atomically.
+ */
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Knex } from 'knex';
+import { codeMatches, deriveKey, digestCode, encryptCode, generateCode } from '../core/code.js';
+import { canonicalPhone, maskPhone } from '../core/phone.js';
+import { refusal } from '../core/policy.js';
+import { chainFor, type Routing } from '../core/routing.js';
+import { signToken, tokenKeyring, verifyToken } from '../core/token.js';
+import { OtpError } from '../errors.js';
+import { OtpEvents } from '../events.js';
+import { resolveOptions, type OtpOptions, type ResolvedOtpConfig } from '../options.js';
+import { createProviderRegistry } from '../providers/index.js';
+import { ProviderError } from '../providers/provider-error.js';
+import { callProvider } from '../providers/timeout.js';
+import { knexFromUrl } from '../storage/db.js';
+import { migrateOtpTables } from '../storage/migrations.js';
+import { consumeRequest, countAttempt, insertRequest, latestRequest, requestByRequestId, spendToken, supersedeOlder, type RequestRow } from '../storage/queries.js';
+import type { Channel, PhoneInput, SendOptions, SendResult, VerifiedOtp, VerifyFailureCode, VerifyOptions, VerifyResult } from '../types.js';
+import type { KitContext } from './context.js';
+import { deliver, leaseMsFor } from './delivery.js';
+import { createRoutingSource } from './routing-source.js';
+
+export const DEFAULT_PURPOSE = 'default';
+const PURPOSE = /^[a-z0-9][a-z0-9._:-]{0,63}$/i;
+/** Accepted clock difference between app instances for token times. */
+const TOKEN_SKEW_SECONDS = 5;
+
+export interface TokenCheckOptions {
+  /** The purpose the route requires; a token for another purpose is refused (403). */
+  readonly purpose?: string;
+  /** Refuse a second use of the same token, in any process. @default true */
+  readonly singleUse?: boolean;
+}
+
+export interface Otp {
+  readonly config: ResolvedOtpConfig;
+  readonly events: OtpEvents;
+  readonly knex: Knex;
+  /** Creates or updates the kit's tables. */
+  migrate(): Promise<void>;
+  /** Checks the tables exist and the routing is valid; call before serving traffic. */
+  ready(): Promise<void>;
+  sendSms(phone: PhoneInput, options?: SendOptions): Promise<SendResult>;
+  call(phone: PhoneInput, options?: SendOptions): Promise<SendResult>;
+  send(phone: PhoneInput, channel: Channel, options?: SendOptions): Promise<SendResult>;
+  verify(phone: PhoneInput, code: string, options?: VerifyOptions): Promise<VerifyResult>;
+  /** Checks a verification token (used by `requireVerifiedOtp`); throws OtpError 401/403. */
+  checkToken(token: string, options?: TokenCheckOptions): Promise<VerifiedOtp>;
+  /** Validates and writes the `otp_sms_provider` settings row. */
+  setRouting(value: string): Promise<void>;
+  /** The routing in force now (forced, or the settings row). */
+  routing(): Promise<Routing>;
+  /** Closes the database connection if the kit opened it. */
+  close(): Promise<void>;
+  /** Internal parts for the retry poller and tests. */
+  readonly context: KitContext;
+}
+
+function numberOf(phone: PhoneInput): unknown {
+  return typeof phone === 'string' ? phone : (phone as { number?: unknown } | null)?.number;
+}
+
+export function createOtp(options: OtpOptions = {}): Otp {
+  const config = resolveOptions(options);
+  const { logger } = config;
+  const ownsDb = typeof config.db === 'string';
+  const knex = typeof config.db === 'string' ? knexFromUrl(config.db) : config.db;
+  const events = new OtpEvents(logger);
+  const registry = createProviderRegistry(config.providerSettings, config.customProviders, { logger, timeoutMs: config.providerTimeoutMs, env: config.env });
+  const routing = createRoutingSource(config, knex, registry.names);
+  if (config.usingDevSecret) logger.warn('OTP_SECRET is not set: using a fixed development secret (refused when NODE_ENV=production)');
+
+  const ctx: KitContext = {
+    config,
+    knex,
+    registry,
+    routing,
+    events,
+    digestKeys: config.secrets.map((s) => deriveKey(s, 'code-digest')),
+    cipherKeys: config.secrets.map((s) => deriveKey(s, 'code-cipher')),
+    tokenRing: tokenKeyring(config.secrets),
+    instanceId: `${hostname().slice(0, 30)}-${process.pid}-${randomBytes(3).toString('hex')}`,
+  };
+  const { tables } = config;
+
+  const phoneOf = (phone: PhoneInput): string => {
+    const raw = numberOf(phone);
+    const parsed = typeof raw === 'string' ? canonicalPhone(raw, config.defaultCountry) : undefined;
+    if (parsed === undefined) throw new OtpError('VALIDATION_FAILED', '"phone" must be a valid phone number in international format, e.g. +359871234567', { field: 'phone' });
+    return parsed.e164;
+  };
+
+  const purposeOf = (purpose: string | undefined): string => {
+    if (purpose === undefined) return DEFAULT_PURPOSE;
+    if (!PURPOSE.test(purpose)) throw new OtpError('VALIDATION_FAILED', '"purpose" must be 1-64 letters, digits, ".", "_", ":" or "-"', { field: 'purpose' });
+    return purpose;
+  };
+
+  async function send(phone: PhoneInput, channel: Channel, opts: SendOptions = {}): Promise<SendResult> {
+    if (channel !== 'sms' && channel !== 'call') throw new OtpError('VALIDATION_FAILED', '"channel" must be "sms" or "call"', { field: 'channel' });
+    const e164 = phoneOf(phone);
+    const purpose = purposeOf(opts.purpose);
+    const routed = chainFor(await routing.current(), e164);
+    // Providers that cannot serve the channel are skipped; none left is an honest refusal, never a fake success.
+    const chain = routed.filter((name) => {
+      try {
+        return registry.get(name).channels.includes(channel);
+      } catch (error) {
+        logger.error({ provider: name, err: error instanceof Error ? error.message : String(error) }, 'routed provider cannot be built; skipping it');
+        return false;
+      }
+    });
+    if (chain.length === 0) {
+      throw new OtpError('CHANNEL_UNSUPPORTED', `No configured provider can deliver a ${channel === 'call' ? 'voice call' : 'text message'} to this number.`, { channel });
+    }
+
+    const now = config.clock();
+    const requestId = randomUUID();
+    const code = generateCode(config.codeLength, randomInt);
+    const firstDigestKey = ctx.digestKeys[0] as Buffer;
+    const firstCipherKey = ctx.cipherKeys[0] as Buffer;
+    const leaseToken = randomUUID();
+    const leaseExpiresAt = now + leaseMsFor(ctx, chain.length);
+    const expiresAt = now + config.ttlSeconds * 1000;
+    const id = await insertRequest(knex, tables, {
+      requestId,
+      phone: e164,
+      channel,
+      purpose,
+      chain,
+      codeDigest: digestCode(firstDigestKey, requestId, e164, code),
+      codeCipher: encryptCode(firstCipherKey, requestId, code),
+      messageTemplate: config.messageTemplate,
+      leaseOwner: ctx.instanceId,
+      leaseToken,
+      leaseExpiresAt,
+      clientIp: opts.ip ?? null,
+      expiresAt,
+      now,
+    });
+    await supersedeOlder(knex, tables, e164, id, now);
+    events.emit('requested', { requestId, channel, phone: maskPhone(e164), chain });
+
+    const row: RequestRow = {
+      id, requestId, phone: e164, channel, purpose, chain, provider: null, providerRef: null, codeOwner: 'kit',
+      codeDigest: '', codeCipher: encryptCode(firstCipherKey, requestId, code), messageTemplate: config.messageTemplate,
+      status: 'sending', sendAttempts: 0, nextAttemptAt: leaseExpiresAt, leaseToken, leaseExpiresAt, lastError: null,
+      verifyStatus: 'pending', attempts: 0, verifiedAt: null, tokenUsedAt: null, expiresAt, createdAt: now,
+    };
+    const outcome = await deliver(ctx, row, leaseToken);
+    if (outcome.status === 'failed' || outcome.status === 'unsendable' || outcome.status === 'expired') {
+      throw new OtpError('PROVIDER_UNAVAILABLE', undefined, { requestId });
+    }
+    // 'lost-lease': the poller took the row over while providers were slow; it carries on from there.
+    const status = outcome.status === 'lost-lease' ? 'queued' : outcome.status;
+    const delivered = outcome.status === 'sent' ? outcome.provider : null;
+    return {
+      requestId,
+      channel,
+      provider: delivered,
+      status,
+      expiresAt: new Date(expiresAt),
+      ...(outcome.status === 'sent' && outcome.codeOwner === 'kit' ? { code } : {}),
+    };
+  }
+
+  /** The refusal for a row that a conditional UPDATE did not change: read it again and explain. */
+  async function explainRefusal(requestId: string): Promise<VerifyResult> {
+    const fresh = await requestByRequestId(knex, tables, requestId);
+    const reason = refusal(fresh, config.clock(), config.maxAttempts) ?? 'OTP_NOT_FOUND';
+    events.emit('verify-failed', { requestId, reason });
+    return { requestValid: false, codeValid: false, reason, requestId };
+  }
+
+  async function verify(phone: PhoneInput, code: string, opts: VerifyOptions = {}): Promise<VerifyResult> {
+    const e164 = phoneOf(phone);
+    if (typeof code !== 'string' || code.length !== config.codeLength || !/^[0-9]+$/.test(code)) {
+      throw new OtpError('VALIDATION_FAILED', `"code" must be ${config.codeLength} digits`, { field: 'code' });
+    }
+    const purpose = opts.purpose === undefined ? undefined : purposeOf(opts.purpose);
+    const now = config.clock();
+    const row = await latestRequest(knex, tables, e164);
+    let refused: VerifyFailureCode | undefined = refusal(row, now, config.maxAttempts);
+    if (refused === undefined && purpose !== undefined && row?.purpose !== purpose) refused = 'OTP_NOT_FOUND';
+    if (row === undefined || refused !== undefined) {
+      events.emit('verify-failed', { requestId: row?.requestId, reason: refused ?? 'OTP_NOT_FOUND' });
+      return { requestValid: false, codeValid: false, reason: refused ?? 'OTP_NOT_FOUND', ...(row === undefined ? {} : { requestId: row.requestId }) };
+    }
+
+    let consumed: boolean;
+    if (row.codeOwner === 'provider' && row.provider !== null) {
+      // Sticky: the provider that delivered checks the code. The attempt is reserved first, so
+      // parallel guesses cannot exceed the cap while the provider call is in flight.
+      if (!(await countAttempt(knex, tables, row.id, now, config.maxAttempts))) return explainRefusal(row.requestId);
+      const provider = registry.get(row.provider);
+      if (provider.check === undefined) throw new OtpError('CONFIG_INVALID', `provider ${row.provider} owns codes but has no check()`);
+      const check = provider.check.bind(provider);
+      let result;
+      try {
+        result = await callProvider(row.provider, config.providerTimeoutMs, (signal) =>
+          check({ requestId: row.requestId, phone: e164, channel: row.channel, code, signal, ...(row.providerRef === null ? {} : { ref: row.providerRef }) }),
+        );
+      } catch (error) {
+        const summary = error instanceof ProviderError ? error.summary() : String(error);
+        logger.warn({ requestId: row.requestId, provider: row.provider, error: summary.replaceAll(code, '[code]') }, 'otp provider check failed');
+        throw new OtpError('PROVIDER_UNAVAILABLE', 'The code could not be checked right now; try again.', { requestId: row.requestId });
+      }
+      if (result.status === 'gone') {
+        events.emit('verify-failed', { requestId: row.requestId, reason: 'OTP_EXPIRED' });
+        return { requestValid: false, codeValid: false, reason: 'OTP_EXPIRED', requestId: row.requestId };
+      }
+      if (result.status === 'wrong') {
+        events.emit('verify-failed', { requestId: row.requestId, reason: 'OTP_INVALID' });
+        return { requestValid: true, codeValid: false, reason: 'OTP_INVALID', requestId: row.requestId, attemptsLeft: Math.max(0, config.maxAttempts - row.attempts - 1) };
+      }
+      consumed = await consumeRequest(knex, tables, row.id, config.clock(), config.maxAttempts, true);
+    } else if (codeMatches(ctx.digestKeys, row.codeDigest, row.requestId, e164, code)) {
+      consumed = await consumeRequest(knex, tables, row.id, now, config.maxAttempts, false);
+    } else {
+      if (!(await countAttempt(knex, tables, row.id, now, config.maxAttempts))) return explainRefusal(row.requestId);
+      events.emit('verify-failed', { requestId: row.requestId, reason: 'OTP_INVALID' });
+      return { requestValid: true, codeValid: false, reason: 'OTP_INVALID', requestId: row.requestId, attemptsLeft: Math.max(0, config.maxAttempts - row.attempts - 1) };
+    }
+    if (!consumed) return explainRefusal(row.requestId);
+
+    const verifiedAt = config.clock();
+    const { token, expiresAt } = await signToken(ctx.tokenRing, { phone: e164, requestId: row.requestId, purpose: row.purpose, verifiedAt }, verifiedAt, config.tokenTtlSeconds);
+    events.emit('verified', { requestId: row.requestId, provider: row.provider });
+    return { requestValid: true, codeValid: true, requestId: row.requestId, token, tokenExpiresAt: expiresAt };
+  }
+
+  async function checkToken(token: string, opts: TokenCheckOptions = {}): Promise<VerifiedOtp> {
+    const result = await verifyToken(ctx.tokenRing, token, config.clock(), TOKEN_SKEW_SECONDS);
+    if (!result.ok) throw new OtpError(result.reason === 'expired' ? 'OTP_TOKEN_EXPIRED' : 'OTP_TOKEN_INVALID');
+    const { claims } = result;
+    if (opts.purpose !== undefined && claims.purpose !== opts.purpose) throw new OtpError('OTP_PURPOSE_MISMATCH');
+    if ((opts.singleUse ?? true) && !(await spendToken(knex, tables, claims.requestId, claims.phone, config.clock()))) {
+      throw new OtpError('OTP_TOKEN_USED');
+    }
+    return { phone: claims.phone, requestId: claims.requestId, purpose: claims.purpose, verifiedAt: new Date(claims.verifiedAt) };
+  }
+
+  return {
+    config,
+    events,
+    knex,
+    context: ctx,
+    migrate: () => migrateOtpTables(knex, tables),
+    async ready() {
+      for (const table of [tables.settings, tables.requests]) {
+        if (!(await knex.schema.hasTable(table))) {
+          throw new OtpError('CONFIG_INVALID', `table "${table}" does not exist: run \`await otp.migrate()\` (or the Knex CLI with the kit's migration source) first`);
+        }
+      }
+      await routing.current();
+    },
+    sendSms: (phone, opts) => send(phone, 'sms', opts),
+    call: (phone, opts) => send(phone, 'call', opts),
+    send,
+    verify,
+    checkToken,
+    async setRouting(value) {
+      await routing.write(value);
+    },
+    routing: () => routing.current(),
+    async close() {
+      if (ownsDb) await knex.destroy();
+    },
+  };
+}

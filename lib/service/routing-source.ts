@@ -1,0 +1,82 @@
+/**
+ * Where the routing comes from: forced (the `providers` option, then OTP_SMS_PROVIDER), else the
+ * `otp_sms_provider` settings row, re-read at most every `settingsRefreshMs` so a change takes
+ * effect without a restart. A malformed row fails `ready()`; a row that turns malformed later is
+ * logged and the last good routing stays in force.
+ */
+import type { Knex } from 'knex';
+import { parseRouting, RoutingParseError, type Routing } from '../core/routing.js';
+import { configError } from '../errors.js';
+import type { ResolvedOtpConfig } from '../options.js';
+import { readSetting, writeSetting } from '../storage/queries.js';
+
+export const ROUTING_SETTING_KEY = 'otp_sms_provider';
+
+export interface RoutingSource {
+  /** The routing in force (cached). */
+  current(): Promise<Routing>;
+  /** Validates and stores a new routing string in the settings row. */
+  write(value: string): Promise<Routing>;
+  /** Forces the next `current()` to read the row again. */
+  invalidate(): void;
+}
+
+export function createRoutingSource(config: ResolvedOtpConfig, knex: Knex, known: readonly string[]): RoutingSource {
+  const parse = (value: string | readonly string[], from: string): Routing => {
+    try {
+      return parseRouting(value, known);
+    } catch (error) {
+      if (error instanceof RoutingParseError) throw configError(`routing from ${from} is not valid: ${error.message}`);
+      throw error;
+    }
+  };
+
+  const forced = config.forcedRouting === undefined ? undefined : parse(config.forcedRouting.value, config.forcedRouting.from);
+
+  let cached: Routing | undefined;
+  let readAt = Number.NEGATIVE_INFINITY;
+  let inflight: Promise<Routing> | undefined;
+
+  const fallback = (): Routing => {
+    if (config.production) {
+      throw configError(`no provider routing: set the "${ROUTING_SETTING_KEY}" row of ${config.tables.settings}, OTP_SMS_PROVIDER, or the \`providers\` option (e.g. "Twilio;Mada:+35987,+35988;Sinch")`);
+    }
+    return parse('Console', 'the development default');
+  };
+
+  const load = async (): Promise<Routing> => {
+    const value = await readSetting(knex, config.tables, ROUTING_SETTING_KEY);
+    let next: Routing;
+    try {
+      next = value === undefined || value.trim() === '' ? fallback() : parse(value, `the "${ROUTING_SETTING_KEY}" settings row`);
+    } catch (error) {
+      if (cached === undefined) throw error;
+      config.logger.error({ setting: ROUTING_SETTING_KEY, err: error instanceof Error ? error.message : String(error) }, 'ignoring an invalid routing setting; the previous routing stays in force');
+      next = cached;
+    }
+    cached = next;
+    readAt = config.clock();
+    return next;
+  };
+
+  return {
+    async current() {
+      if (forced !== undefined) return forced;
+      if (cached !== undefined && config.clock() - readAt < config.settingsRefreshMs) return cached;
+      // One read at a time per process, however many requests arrive.
+      inflight ??= load().finally(() => {
+        inflight = undefined;
+      });
+      return inflight;
+    },
+    async write(value) {
+      const routing = parse(value, 'setRouting()');
+      await writeSetting(knex, config.tables, ROUTING_SETTING_KEY, routing.source);
+      readAt = Number.NEGATIVE_INFINITY;
+      return routing;
+    },
+    invalidate() {
+      readAt = Number.NEGATIVE_INFINITY;
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/** Knex connections from a DATABASE_URL, with the same settings for every process of an app. */
+import knexFactory, { type Knex } from 'knex';
+import { configError } from '../errors.js';
+
+export type Dialect = 'mysql' | 'postgres' | 'sqlite';
+
+export const DEFAULT_DATABASE_URL = 'sqlite:./otp.sqlite';
+
+/**
+ * `mysql://user:pass@host:port/db` (also `mariadb://`), `postgres://…` (also `postgresql://`), or
+ * `sqlite:./file.sqlite` / `sqlite::memory:`. SQLite runs in WAL mode with a busy timeout so that
+ * several processes can share the file.
+ */
+export function knexFromUrl(url: string, pool: { min?: number; max?: number } = {}): Knex {
+  const scheme = /^([a-z0-9]+):/i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === 'mysql' || scheme === 'mariadb') {
+    const connection = scheme === 'mariadb' ? `mysql:${url.slice('mariadb:'.length)}` : url;
+    return knexFactory({ client: 'mysql2', connection, pool: { min: pool.min ?? 0, max: pool.max ?? 10 } });
+  }
+  if (scheme === 'postgres' || scheme === 'postgresql') {
+    return knexFactory({ client: 'pg', connection: url, pool: { min: pool.min ?? 0, max: pool.max ?? 10 } });
+  }
+  if (scheme === 'sqlite' || scheme === 'file') {
+    const filename = url.slice(scheme.length + 1).replace(/^\/\//, '') || './otp.sqlite';
+    return knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename },
+      useNullAsDefault: true,
+      pool: {
+        afterCreate(conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+          if (filename !== ':memory:') conn.pragma('journal_mode = WAL');
+          conn.pragma('busy_timeout = 5000');
+          done(null, conn);
+        },
+      },
+    });
+  }
+  throw configError(`DATABASE_URL "${url.replace(/\/\/[^@/]*@/, '//***@')}" is not understood: use mysql://user:pass@host:3306/db, postgres://user@host:5432/db or sqlite:./otp.sqlite`);
+}
+
+export function dialectOf(knex: Knex): Dialect {
+  const client = String((knex.client as { config?: { client?: unknown } }).config?.client ?? '');
+  if (client === 'mysql' || client === 'mysql2') return 'mysql';
+  if (client === 'pg' || client === 'postgres' || client === 'postgresql') return 'postgres';
+  if (client === 'better-sqlite3' || client === 'sqlite3' || client === 'sqlite') return 'sqlite';
+  throw configError(`database client "${client}" is not supported: use mysql2, pg or better-sqlite3`);
+}

@@ -1,0 +1,111 @@
+/**
+ * The kit's schema as Knex migrations in code (no files to locate at run time), usable from
+ * `otp.migrate()` and from the app's own Knex CLI through `otpMigrationSource()` (see knexfile.ts).
+ * Timestamps are epoch milliseconds (BIGINT) taken from the kit's clock: identical on all three
+ * databases and testable with an injected clock.
+ */
+import type { Knex } from 'knex';
+
+export interface OtpTableNames {
+  /** Key/value settings table; it may be the app's own table (it is then left as it is). @default 'otp_settings' */
+  readonly settings: string;
+  readonly settingsKeyColumn: string;
+  readonly settingsValueColumn: string;
+  /** One row per send: the OTP request, its delivery (retry) state and its verification state. @default 'otp_requests' */
+  readonly requests: string;
+}
+
+export const DEFAULT_TABLES: OtpTableNames = {
+  settings: 'otp_settings',
+  settingsKeyColumn: 'key',
+  settingsValueColumn: 'value',
+  requests: 'otp_requests',
+};
+
+/** Knex's bookkeeping table for the kit's migrations, apart from the app's own. */
+export const OTP_MIGRATIONS_TABLE = 'otp_knex_migrations';
+
+interface OtpMigration {
+  readonly name: string;
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+function migrations(t: OtpTableNames): OtpMigration[] {
+  return [
+    {
+      name: '0001_otp_tables',
+      async up(knex) {
+        if (!(await knex.schema.hasTable(t.settings))) {
+          await knex.schema.createTable(t.settings, (table) => {
+            table.string(t.settingsKeyColumn, 191).primary();
+            table.text(t.settingsValueColumn).notNullable();
+          });
+        }
+        await knex.schema.createTable(t.requests, (table) => {
+          table.increments('id').primary();
+          table.string('request_id', 36).notNullable().unique();
+          table.string('phone', 16).notNullable();
+          table.string('channel', 8).notNullable();
+          table.string('purpose', 64).notNullable();
+          /** Providers to try, in order, fixed at send time (comma-separated). */
+          table.string('chain', 255).notNullable();
+          /** The provider that delivered; verification goes to it (sticky). */
+          table.string('provider', 32).nullable();
+          table.string('provider_ref', 128).nullable();
+          /** 'kit' (digest below decides) or 'provider' (the provider checks the code). */
+          table.string('code_owner', 8).notNullable().defaultTo('kit');
+          /** HMAC-SHA256 of requestId, phone and code. Never the code. */
+          table.string('code_digest', 64).notNullable();
+          /** AES-GCM sealed code, only while a delivery is pending (retries send the same code). */
+          table.string('code_cipher', 160).nullable();
+          table.string('message_template', 320).notNullable();
+          /** Delivery: sending | queued | sent | failed | unsendable | expired. */
+          table.string('status', 16).notNullable();
+          table.integer('send_attempts').notNullable().defaultTo(0);
+          /** When the poller may take the row (null: nothing left to do). */
+          table.bigInteger('next_attempt_at').nullable();
+          table.string('lease_owner', 64).nullable();
+          /** Fencing token: a result is written only by the holder of the current lease. */
+          table.string('lease_token', 36).nullable();
+          table.bigInteger('lease_expires_at').nullable();
+          table.string('last_error', 500).nullable();
+          table.text('provider_request').nullable();
+          table.text('provider_response').nullable();
+          /** Verification: pending | verified | superseded. */
+          table.string('verify_status', 16).notNullable().defaultTo('pending');
+          /** Wrong codes (and provider-side checks) counted against maxAttempts. */
+          table.integer('attempts').notNullable().defaultTo(0);
+          table.bigInteger('verified_at').nullable();
+          /** Set when the verification token was spent (single-use tokens). */
+          table.bigInteger('token_used_at').nullable();
+          table.string('client_ip', 64).nullable();
+          table.bigInteger('expires_at').notNullable();
+          table.bigInteger('created_at').notNullable();
+          table.bigInteger('updated_at').notNullable();
+          table.index(['phone', 'id'], `${t.requests}_phone_idx`);
+          table.index(['next_attempt_at'], `${t.requests}_due_idx`);
+        });
+      },
+      async down(knex) {
+        await knex.schema.dropTableIfExists(t.requests);
+      },
+    },
+  ];
+}
+
+/** A Knex MigrationSource for the kit's tables; pass it in your knexfile's `migrations.migrationSource`. */
+export function otpMigrationSource(tables: Partial<OtpTableNames> = {}): Knex.MigrationSource<OtpMigration> {
+  const t = { ...DEFAULT_TABLES, ...tables };
+  const list = migrations(t);
+  return {
+    getMigrations: () => Promise.resolve(list),
+    getMigrationName: (m) => m.name,
+    getMigration: (m) => Promise.resolve({ up: (k: Knex) => m.up(k), down: (k: Knex) => m.down(k) }),
+  };
+}
+
+/** Brings the kit's tables up to date (safe to call from several processes at once: Knex locks). */
+export async function migrateOtpTables(knex: Knex, tables: Partial<OtpTableNames> = {}): Promise<void> {
+  await knex.migrate.latest({ migrationSource: otpMigrationSource(tables), tableName: OTP_MIGRATIONS_TABLE});
+}

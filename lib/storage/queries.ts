@@ -1,0 +1,236 @@
+/**
+ * Every statement the kit runs, one named function each, `knex` passed in. The conditions that
+ * make a change safe across processes (attempt caps, expiry, single consume, lease fencing) are in
+ * the WHERE clauses, and callers act on the affected-row count, never on an earlier read.
+ */
+import type { Knex } from 'knex';
+import type { Channel, DeliveryStatus } from '../types.js';
+import { dialectOf } from './db.js';
+import type { OtpTableNames } from './migrations.js';
+
+export interface RequestRow {
+  readonly id: number;
+  readonly requestId: string;
+  readonly phone: string;
+  readonly channel: Channel;
+  readonly purpose: string;
+  readonly chain: readonly string[];
+  readonly provider: string | null;
+  readonly providerRef: string | null;
+  readonly codeOwner: 'kit' | 'provider';
+  readonly codeDigest: string;
+  readonly codeCipher: string | null;
+  readonly messageTemplate: string;
+  readonly status: DeliveryStatus;
+  readonly sendAttempts: number;
+  readonly nextAttemptAt: number | null;
+  readonly leaseToken: string | null;
+  readonly leaseExpiresAt: number | null;
+  readonly lastError: string | null;
+  readonly verifyStatus: 'pending' | 'verified' | 'superseded';
+  readonly attempts: number;
+  readonly verifiedAt: number | null;
+  readonly tokenUsedAt: number | null;
+  readonly expiresAt: number;
+  readonly createdAt: number;
+}
+
+type Raw = Record<string, unknown>;
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+/** pg returns BIGINT as strings and the drivers differ in naming; one mapping for all three. */
+export function toRequestRow(r: Raw): RequestRow {
+  return {
+    id: num(r.id),
+    requestId: String(r.request_id),
+    phone: String(r.phone),
+    channel: String(r.channel) as Channel,
+    purpose: String(r.purpose),
+    chain: String(r.chain).split(',').filter(Boolean),
+    provider: strOrNull(r.provider),
+    providerRef: strOrNull(r.provider_ref),
+    codeOwner: r.code_owner === 'provider' ? 'provider' : 'kit',
+    codeDigest: String(r.code_digest),
+    codeCipher: strOrNull(r.code_cipher),
+    messageTemplate: String(r.message_template),
+    status: String(r.status) as DeliveryStatus,
+    sendAttempts: num(r.send_attempts),
+    nextAttemptAt: numOrNull(r.next_attempt_at),
+    leaseToken: strOrNull(r.lease_token),
+    leaseExpiresAt: numOrNull(r.lease_expires_at),
+    lastError: strOrNull(r.last_error),
+    verifyStatus: String(r.verify_status) as RequestRow['verifyStatus'],
+    attempts: num(r.attempts),
+    verifiedAt: numOrNull(r.verified_at),
+    tokenUsedAt: numOrNull(r.token_used_at),
+    expiresAt: num(r.expires_at),
+    createdAt: num(r.created_at),
+  };
+}
+
+export interface NewRequest {
+  readonly requestId: string;
+  readonly phone: string;
+  readonly channel: Channel;
+  readonly purpose: string;
+  readonly chain: readonly string[];
+  readonly codeDigest: string;
+  readonly codeCipher: string;
+  readonly messageTemplate: string;
+  readonly leaseOwner: string;
+  readonly leaseToken: string;
+  readonly leaseExpiresAt: number;
+  readonly clientIp: string | null;
+  readonly expiresAt: number;
+  readonly now: number;
+}
+
+/**
+ * Inserts a request in state `sending` under the caller's lease. `next_attempt_at` is the lease
+ * expiry, so if this process dies mid-send the retry poller takes the row over. Returns the row id.
+ */
+export async function insertRequest(knex: Knex, t: OtpTableNames, r: NewRequest): Promise<number> {
+  const row = {
+    request_id: r.requestId,
+    phone: r.phone,
+    channel: r.channel,
+    purpose: r.purpose,
+    chain: r.chain.join(','),
+    code_owner: 'kit',
+    code_digest: r.codeDigest,
+    code_cipher: r.codeCipher,
+    message_template: r.messageTemplate,
+    status: 'sending',
+    send_attempts: 0,
+    next_attempt_at: r.leaseExpiresAt,
+    lease_owner: r.leaseOwner,
+    lease_token: r.leaseToken,
+    lease_expires_at: r.leaseExpiresAt,
+    verify_status: 'pending',
+    attempts: 0,
+    client_ip: r.clientIp,
+    expires_at: r.expiresAt,
+    created_at: r.now,
+    updated_at: r.now,
+  };
+  // MySQL has no RETURNING; its driver answers the insert id instead.
+  const result: unknown[] = dialectOf(knex) === 'mysql' ? await knex(t.requests).insert(row) : await knex(t.requests).insert(row).returning('id');
+  const first = result[0];
+  return num(typeof first === 'object' && first !== null ? (first as Raw).id : first);
+}
+
+/**
+ * One live request per number: every older pending request of the number is superseded. Ordered
+ * by the database's own id, so two concurrent sends agree on which one is newest.
+ */
+export async function supersedeOlder(knex: Knex, t: OtpTableNames, phone: string, id: number, now: number): Promise<number> {
+  return knex(t.requests)
+    .where({ phone, verify_status: 'pending' })
+    .andWhere('id', '<', id)
+    .update({ verify_status: 'superseded', code_cipher: null, updated_at: now });
+}
+
+/** The newest request for a number (the only one that can be live). */
+export async function latestRequest(knex: Knex, t: OtpTableNames, phone: string): Promise<RequestRow | undefined> {
+  const row = (await knex(t.requests).where({ phone }).orderBy('id', 'desc').first()) as Raw | undefined;
+  return row === undefined ? undefined : toRequestRow(row);
+}
+
+export async function requestByRequestId(knex: Knex, t: OtpTableNames, requestId: string): Promise<RequestRow | undefined> {
+  const row = (await knex(t.requests).where({ request_id: requestId }).first()) as Raw | undefined;
+  return row === undefined ? undefined : toRequestRow(row);
+}
+
+/** The conditions under which a request is live; repeated in every verify UPDATE. */
+function live(q: Knex.QueryBuilder, id: number, now: number, maxAttempts: number): Knex.QueryBuilder {
+  return q
+    .where({ id, verify_status: 'pending' })
+    .andWhere('expires_at', '>', now)
+    .andWhere('attempts', '<', maxAttempts)
+    .whereIn('status', ['sending', 'queued', 'sent']);
+}
+
+/** Counts one attempt if the request is still live and under the cap. True if counted. */
+export async function countAttempt(knex: Knex, t: OtpTableNames, id: number, now: number, maxAttempts: number): Promise<boolean> {
+  const n = await live(knex(t.requests), id, now, maxAttempts).update({ attempts: knex.raw('attempts + 1'), updated_at: now });
+  return n === 1;
+}
+
+/**
+ * Consumes the request: exactly one caller gets `true`, however many verify at once. With
+ * `attemptCounted` the attempt was already reserved (provider-checked codes), so the cap test is
+ * "not above the cap" instead of "below it".
+ */
+export async function consumeRequest(knex: Knex, t: OtpTableNames, id: number, now: number, maxAttempts: number, attemptCounted: boolean): Promise<boolean> {
+  const n = await live(knex(t.requests), id, now, attemptCounted ? maxAttempts + 1 : maxAttempts).update({
+    verify_status: 'verified',
+    verified_at: now,
+    code_cipher: null,
+    updated_at: now,
+  });
+  return n === 1;
+}
+
+/** Spends a verification token once: true for the first use only, in any process. */
+export async function spendToken(knex: Knex, t: OtpTableNames, requestId: string, phone: string, now: number): Promise<boolean> {
+  const n = await knex(t.requests)
+    .where({ request_id: requestId, phone, verify_status: 'verified' })
+    .whereNull('token_used_at')
+    .update({ token_used_at: now, updated_at: now });
+  return n === 1;
+}
+
+export interface DeliveryPatch {
+  readonly status: DeliveryStatus;
+  readonly sendAttempts: number;
+  readonly nextAttemptAt: number | null;
+  readonly provider?: string | null;
+  readonly providerRef?: string | null;
+  readonly codeOwner?: 'kit' | 'provider';
+  readonly keepCipher: boolean;
+  readonly lastError: string | null;
+  readonly providerRequest?: string | null;
+  readonly providerResponse?: string | null;
+  readonly now: number;
+}
+
+/**
+ * Writes the outcome of a delivery attempt, fenced by the lease token: a worker whose lease ran
+ * out (and was taken over) changes nothing. Releases the lease. True if written.
+ */
+export async function finishAttempt(knex: Knex, t: OtpTableNames, id: number, leaseToken: string, p: DeliveryPatch): Promise<boolean> {
+  const patch: Record<string, unknown> = {
+    status: p.status,
+    send_attempts: p.sendAttempts,
+    next_attempt_at: p.nextAttemptAt,
+    lease_owner: null,
+    lease_token: null,
+    lease_expires_at: null,
+    last_error: p.lastError,
+    updated_at: p.now,
+  };
+  if (!p.keepCipher) patch.code_cipher = null;
+  if (p.provider !== undefined) patch.provider = p.provider;
+  if (p.providerRef !== undefined) patch.provider_ref = p.providerRef;
+  if (p.codeOwner !== undefined) patch.code_owner = p.codeOwner;
+  if (p.providerRequest !== undefined) patch.provider_request = p.providerRequest;
+  if (p.providerResponse !== undefined) patch.provider_response = p.providerResponse;
+  const n = await knex(t.requests).where({ id, lease_token: leaseToken }).update(patch);
+  return n === 1;
+}
+
+export async function readSetting(knex: Knex, t: OtpTableNames, key: string): Promise<string | undefined> {
+  const row = (await knex(t.settings).where(t.settingsKeyColumn, key).first(t.settingsValueColumn)) as Raw | undefined;
+  const value = row?.[t.settingsValueColumn];
+  return value === undefined || value === null ? undefined : String(value);
+}
+
+export async function writeSetting(knex: Knex, t: OtpTableNames, key: string, value: string): Promise<void> {
+  await knex(t.settings)
+    .insert({ [t.settingsKeyColumn]: key, [t.settingsValueColumn]: value })
+    .onConflict(t.settingsKeyColumn)
+    .merge([t.settingsValueColumn]);
+}

@@ -1,0 +1,380 @@
+/**
+ * A loopback fake of the Sinch Verification API (../shared/design/providers.md §2), driven by the
+ * real `@sinch/sdk-core` over HTTP. It checks method, path, Content-Type, x-timestamp and the
+ * `Application key:signature` header (with the SDK's own validator), and the JSON body shapes.
+ *
+ * By default it behaves like the service: `start` generates a code per number and "delivers" it
+ * (see `codeFor` / `deliveries`), `report` answers FAIL for a wrong code and SUCCESSFUL once for
+ * the right one; a report for a number without a live verification answers 404 / 40400.
+ * Per-operation behaviour can be overridden (errors, statuses, garbage, hangs, delays), either
+ * persistently (`set`) or for the next calls only (`enqueue`).
+ */
+import { randomInt, randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { validateAuthenticationHeader } from '@sinch/sdk-core';
+
+export type SinchFakeOperation = 'start' | 'report';
+
+export type SinchFakeBehaviour =
+  /** The service logic described above (default). */
+  | { readonly type: 'logic' }
+  /** A documented error: `{ errorCode, message, reference }` with this HTTP status. */
+  | { readonly type: 'error'; readonly httpStatus: number; readonly errorCode: number; readonly message?: string }
+  /** A report answer with this status (and reason), e.g. `{ status: 'DENIED', reason: 'Fraud' }`. */
+  | { readonly type: 'status'; readonly status: string; readonly reason?: string }
+  /** Any JSON body. */
+  | { readonly type: 'json'; readonly httpStatus?: number; readonly body: unknown }
+  /** Any bytes (HTML pages, empty bodies, broken JSON). */
+  | { readonly type: 'raw'; readonly httpStatus: number; readonly body: string; readonly contentType?: string }
+  /** Never answer (the socket stays open until `close()`). */
+  | { readonly type: 'hang' }
+  /** Drop the connection without an answer. */
+  | { readonly type: 'destroy' };
+
+export interface SinchFakeConfig {
+  readonly start?: SinchFakeBehaviour;
+  readonly report?: SinchFakeBehaviour;
+  /** Wait this long before answering any request. */
+  readonly delayMs?: number;
+}
+
+export interface SinchFakeOptions extends SinchFakeConfig {
+  readonly applicationKey?: string;
+  /** Must be base64 (the signature is keyed with its decoded bytes). */
+  readonly applicationSecret?: string;
+  /** Digits of generated codes. @default 4 */
+  readonly codeLength?: number;
+  /** A verification expires this long after its start; reports then answer FAIL / Expired. @default 600000 */
+  readonly ttlMs?: number;
+  /** Wrong reports before the verification is dropped (further reports answer 40400). @default 5 */
+  readonly maxAttempts?: number;
+  /** Answer 409 / 40900 when a start reuses a reference (off by default). */
+  readonly rejectDuplicateReference?: boolean;
+}
+
+export interface SinchFakeRequest {
+  readonly method: string;
+  /** The path as sent (the `+` of the number is literal). */
+  readonly path: string;
+  readonly operation: SinchFakeOperation | undefined;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly rawBody: string;
+  /** The parsed JSON body, or undefined when it was not JSON. */
+  readonly body: unknown;
+  /** For reports: the number taken from the path. */
+  readonly phone?: string;
+  readonly authOk: boolean;
+}
+
+/** What the fake "sent" to a phone: read `code` to play the user who got the SMS or call. */
+export interface SinchFakeDelivery {
+  readonly id: string;
+  readonly phone: string;
+  readonly method: 'sms' | 'callout';
+  readonly code: string;
+  readonly reference: string | undefined;
+  readonly at: Date;
+}
+
+export interface SinchFake {
+  /** Origin for `verificationHostname` / `SINCH_BASE_URL`, e.g. `http://127.0.0.1:40123`. */
+  readonly url: string;
+  readonly applicationKey: string;
+  readonly applicationSecret: string;
+  /** Every request received, in order. */
+  readonly requests: SinchFakeRequest[];
+  /** Protocol violations seen (wrong path, header, signature, body shape); tests expect none. */
+  readonly problems: string[];
+  /** Every verification started, in order. */
+  readonly deliveries: SinchFakeDelivery[];
+  /** The code of the live verification for a number, if any. */
+  codeFor(phone: string): string | undefined;
+  /** Replaces the persistent behaviour of the given operations (and the delay). */
+  set(config: SinchFakeConfig): void;
+  /** Behaviours used once each, in order, before the persistent one applies again. */
+  enqueue(operation: SinchFakeOperation, ...behaviours: SinchFakeBehaviour[]): void;
+  /** Forgets requests, problems, deliveries, live verifications and queues; restores the initial behaviour. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+interface LiveVerification {
+  readonly id: string;
+  readonly method: 'sms' | 'callout';
+  readonly code: string;
+  readonly expiresAt: number;
+  attempts: number;
+}
+
+const START_PATH = '/verification/v1/verifications';
+const REPORT_PATH = /^\/verification\/v1\/verifications\/number\/([^/?#]+)$/;
+const E164 = /^\+[1-9]\d{6,14}$/;
+const DEFAULT_SECRET = Buffer.from('sinch-fake-application-secret').toString('base64');
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export async function startSinchFake(options: SinchFakeOptions = {}): Promise<SinchFake> {
+  const applicationKey = options.applicationKey ?? 'sinch-fake-app-key';
+  const applicationSecret = options.applicationSecret ?? DEFAULT_SECRET;
+  const codeLength = options.codeLength ?? 4;
+  const ttlMs = options.ttlMs ?? 600_000;
+  const maxAttempts = options.maxAttempts ?? 5;
+
+  const requests: SinchFakeRequest[] = [];
+  const problems: string[] = [];
+  const deliveries: SinchFakeDelivery[] = [];
+  const live = new Map<string, LiveVerification>();
+  const references = new Set<string>();
+  const queues: Record<SinchFakeOperation, SinchFakeBehaviour[]> = { start: [], report: [] };
+  const initial = { start: options.start ?? { type: 'logic' }, report: options.report ?? { type: 'logic' }, delayMs: options.delayMs ?? 0 } as const;
+  let behaviour: { start: SinchFakeBehaviour; report: SinchFakeBehaviour; delayMs: number } = { ...initial };
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+
+  const sendJson = (res: http.ServerResponse, status: number, body: unknown): void => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  };
+  const sendError = (res: http.ServerResponse, status: number, errorCode: number, message: string): void => {
+    sendJson(res, status, { errorCode, message, reference: randomUUID() });
+  };
+
+  /** Answers a request with the behaviour's canned reply; returns false for 'logic'. */
+  const cannedReply = (b: SinchFakeBehaviour, op: SinchFakeOperation, body: Record<string, unknown>, res: http.ServerResponse, req: http.IncomingMessage): boolean => {
+    switch (b.type) {
+      case 'logic':
+        return false;
+      case 'error':
+        sendError(res, b.httpStatus, b.errorCode, b.message ?? `fake error ${b.errorCode}`);
+        return true;
+      case 'status':
+        sendJson(res, 200, { id: randomUUID(), method: body.method === 'callout' ? 'callout' : 'sms', status: b.status, ...(b.reason === undefined ? {} : { reason: b.reason }) });
+        return true;
+      case 'json':
+        sendJson(res, b.httpStatus ?? 200, b.body);
+        return true;
+      case 'raw':
+        res.writeHead(b.httpStatus, { 'Content-Type': b.contentType ?? 'text/html', 'Content-Length': Buffer.byteLength(b.body) });
+        res.end(b.body);
+        return true;
+      case 'hang':
+        return true; // leave the response open
+      case 'destroy':
+        req.socket.destroy();
+        return true;
+      default:
+        throw new Error(`sinch fake: unknown behaviour for ${op}`);
+    }
+  };
+
+  const handleStart = (body: unknown, res: http.ServerResponse): void => {
+    const identity = isRecord(body) ? body.identity : undefined;
+    const method = isRecord(body) ? body.method : undefined;
+    const reference = isRecord(body) ? body.reference : undefined;
+    const phone = isRecord(identity) ? identity.endpoint : undefined;
+    if (!isRecord(identity) || identity.type !== 'number' || typeof phone !== 'string' || !E164.test(phone)) {
+      problems.push(`start: bad identity ${JSON.stringify(identity)}`);
+      sendError(res, 400, 40001, 'Invalid identity');
+      return;
+    }
+    if (method !== 'sms' && method !== 'callout') {
+      problems.push(`start: bad method ${JSON.stringify(method)}`);
+      sendError(res, 400, 40001, 'Invalid method');
+      return;
+    }
+    if (reference !== undefined && typeof reference !== 'string') {
+      problems.push('start: reference is not a string');
+      sendError(res, 400, 40001, 'Invalid reference');
+      return;
+    }
+    if (reference !== undefined && options.rejectDuplicateReference === true && references.has(reference)) {
+      sendError(res, 409, 40900, 'Duplicate reference');
+      return;
+    }
+    if (reference !== undefined) references.add(reference);
+    const id = randomUUID();
+    const code = String(randomInt(0, 10 ** codeLength)).padStart(codeLength, '0');
+    live.set(phone, { id, method, code, expiresAt: Date.now() + ttlMs, attempts: 0 });
+    deliveries.push({ id, phone, method, code, reference, at: new Date() });
+    const links = [{ rel: 'status', href: `${START_PATH}/id/${id}`, method: 'GET' }];
+    if (method === 'sms') sendJson(res, 200, { id, method, sms: { template: 'Your verification code is {{CODE}}', interceptionTimeout: 298 }, _links: links });
+    else sendJson(res, 200, { id, method, _links: links });
+  };
+
+  const handleReport = (phone: string, body: unknown, res: http.ServerResponse): void => {
+    const method = isRecord(body) ? body.method : undefined;
+    const part = method === 'sms' ? (isRecord(body) ? body.sms : undefined) : method === 'callout' ? (isRecord(body) ? body.callout : undefined) : undefined;
+    const code = isRecord(part) ? part.code : undefined;
+    if ((method !== 'sms' && method !== 'callout') || typeof code !== 'string') {
+      problems.push(`report: bad body ${JSON.stringify(body)}`);
+      sendError(res, 400, 40001, 'Invalid report');
+      return;
+    }
+    const v = live.get(phone);
+    if (v === undefined) {
+      sendError(res, 404, 40400, 'Verification not found');
+      return;
+    }
+    if (v.method !== method) {
+      sendError(res, 400, 40003, 'Invalid identity or code.');
+      return;
+    }
+    const answer = (status: string, reason?: string): void =>
+      sendJson(res, 200, { id: v.id, method, status, ...(reason === undefined ? {} : { reason }), ...(method === 'callout' ? { callComplete: true } : {}) });
+    if (Date.now() >= v.expiresAt) {
+      live.delete(phone);
+      answer('FAIL', 'Expired');
+      return;
+    }
+    if (code === v.code) {
+      live.delete(phone); // SUCCESSFUL once: the verification is over
+      answer('SUCCESSFUL');
+      return;
+    }
+    v.attempts += 1;
+    if (v.attempts >= maxAttempts) live.delete(phone);
+    answer('FAIL', 'Invalid code');
+  };
+
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse, rawBody: string): void => {
+    const method = req.method ?? '';
+    const path = req.url ?? '';
+    const reportMatch = REPORT_PATH.exec(path);
+    const operation: SinchFakeOperation | undefined =
+      method === 'POST' && path === START_PATH ? 'start' : method === 'PUT' && reportMatch !== null ? 'report' : undefined;
+    const phone = reportMatch?.[1];
+    let body: unknown;
+    try {
+      body = rawBody === '' ? undefined : JSON.parse(rawBody);
+    } catch {
+      body = undefined;
+    }
+    const authorization = req.headers.authorization;
+    const authOk =
+      typeof authorization === 'string' &&
+      authorization.startsWith(`Application ${applicationKey}:`) &&
+      validateAuthenticationHeader(applicationKey, applicationSecret, req.headers, rawBody, path, method);
+    requests.push({ method, path, operation, headers: req.headers, rawBody, body, ...(phone === undefined ? {} : { phone }), authOk });
+
+    if (operation === undefined) {
+      problems.push(`unexpected ${method} ${path}`);
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      res.end(`sinch fake: no route for ${method} ${path}`);
+      return;
+    }
+    const timestamp = req.headers['x-timestamp'];
+    if (typeof timestamp !== 'string' || Number.isNaN(Date.parse(timestamp))) {
+      problems.push(`${operation}: missing or bad x-timestamp`);
+      sendError(res, 401, 40101, 'Missing or invalid x-timestamp header');
+      return;
+    }
+    if (!authOk) {
+      problems.push(`${operation}: bad Authorization (${authorization === undefined ? 'missing' : authorization.split(' ')[0] ?? ''})`);
+      sendError(res, 401, 40100, 'Invalid Authorization header or signature');
+      return;
+    }
+    const contentType = req.headers['content-type'] ?? '';
+    if (!/^application\/json\b/i.test(contentType)) {
+      problems.push(`${operation}: Content-Type ${contentType}`);
+      sendError(res, 415, 40001, 'Content-Type must be application/json');
+      return;
+    }
+    if (!isRecord(body)) {
+      problems.push(`${operation}: body is not a JSON object`);
+      sendError(res, 400, 40001, 'Body must be a JSON object');
+      return;
+    }
+    if (operation === 'report' && (phone === undefined || !E164.test(phone))) {
+      problems.push(`report: bad number in path ${path}`);
+      sendError(res, 400, 40001, 'Invalid identity');
+      return;
+    }
+
+    const b = queues[operation].shift() ?? behaviour[operation];
+    if (cannedReply(b, operation, body, res, req)) return;
+    if (operation === 'start') handleStart(body, res);
+    else handleReport(phone ?? '', body, res);
+  };
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const rawBody = Buffer.concat(chunks).toString('utf8');
+      const run = (): void => {
+        try {
+          handle(req, res, rawBody);
+        } catch (error) {
+          problems.push(`fake crashed: ${String(error)}`);
+          if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
+          res.end();
+        }
+      };
+      if (behaviour.delayMs <= 0) {
+        run();
+        return;
+      }
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        run();
+      }, behaviour.delayMs);
+      timers.add(timer);
+    });
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    applicationKey,
+    applicationSecret,
+    requests,
+    problems,
+    deliveries,
+    codeFor(phone) {
+      const v = live.get(phone);
+      return v === undefined || Date.now() >= v.expiresAt ? undefined : v.code;
+    },
+    set(config) {
+      behaviour = {
+        start: config.start ?? behaviour.start,
+        report: config.report ?? behaviour.report,
+        delayMs: config.delayMs ?? behaviour.delayMs,
+      };
+    },
+    enqueue(operation, ...behaviours) {
+      queues[operation].push(...behaviours);
+    },
+    reset() {
+      requests.length = 0;
+      problems.length = 0;
+      deliveries.length = 0;
+      live.clear();
+      references.clear();
+      queues.start.length = 0;
+      queues.report.length = 0;
+      behaviour = { ...initial };
+    },
+    async close() {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy(); // hanging and keep-alive connections
+      await closed;
+    },
+  };
+}
