@@ -18,5 +18,6 @@ export { parseRouting, chainFor, type Routing, type RoutingRule } from './core/r
 export { maskPhone } from './core/phone.js';
 export { knexFromUrl } from './storage/db.js';
 export { otpMigrationSource, migrateOtpTables, DEFAULT_TABLES, OTP_MIGRATIONS_TABLE, type OtpTableNames } from './storage/migrations.js';
+export { startRetryPoller, type RetryPoller, type RetryPollerOptions } from './worker/retry-poller.js';
 export { ROUTING_SETTING_KEY } from './service/routing-source.js';
 export type * from './types.js';

@@ -24,6 +24,7 @@ import type { Channel, PhoneInput, SendOptions, SendResult, VerifiedOtp, VerifyF
 import type { KitContext } from './context.js';
 import { deliver, leaseMsFor } from './delivery.js';
 import { createRoutingSource } from './routing-source.js';
+import { startRetryPoller, type RetryPoller, type RetryPollerOptions } from '../worker/retry-poller.js';
 
 export const DEFAULT_PURPOSE = 'default';
 const PURPOSE = /^[a-z0-9][a-z0-9._:-]{0,63}$/i;
@@ -55,6 +56,8 @@ export interface Otp {
   setRouting(value: string): Promise<void>;
   /** The routing in force now (forced, or the settings row). */
   routing(): Promise<Routing>;
+  /** Starts the bundled interval poller that works through the retry table; `await poller.stop()` on shutdown. */
+  startRetryPoller(options?: RetryPollerOptions): RetryPoller;
   /** Closes the database connection if the kit opened it. */
   close(): Promise<void>;
   /** Internal parts for the retry poller and tests. */
@@ -268,6 +271,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
       await routing.write(value);
     },
     routing: () => routing.current(),
+    startRetryPoller: (pollerOptions) => startRetryPoller(ctx, pollerOptions),
     async close() {
       if (ownsDb) await knex.destroy();
     },

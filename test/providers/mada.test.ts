@@ -8,7 +8,7 @@ import { madaProvider, type MadaOptions } from '../../lib/providers/mada.js';
 import { ProviderError } from '../../lib/providers/provider-error.js';
 import { callProvider } from '../../lib/providers/timeout.js';
 import type { Logger, ProviderSendInput } from '../../lib/types.js';
-import { soapFaultXml, startMadaFake, type MadaFake } from '../helpers/fakes/mada-fake.js';
+import { parseSubmitSm, soapFaultXml, startMadaFake, type MadaFake } from '../helpers/fakes/mada-fake.js';
 
 interface LogEntry {
   readonly level: string;
@@ -82,7 +82,7 @@ describe('Mada provider', { timeout: 20_000 }, () => {
     assert.deepEqual(provider.channels, ['sms']);
     assert.ok(!provider.channels.includes('call'));
     assert.equal(provider.ownsCode, false);
-    assert.equal(provider.check, undefined);
+    assert.equal(Object.hasOwn(provider, 'check'), false);
   });
 
   it('sends a SubmitSM the gateway accepts and returns the messageId', async () => {
@@ -297,6 +297,34 @@ describe('Mada provider', { timeout: 20_000 }, () => {
     assert.equal(error.retryable, true);
     assert.equal(error.providerCode, 'ECONNREFUSED');
     assertNoSecrets(error, fake.providerOptions);
+  });
+
+  it('the fake refuses a SubmitSM that breaks the protocol', async () => {
+    const provider = madaProvider(fake.providerOptions, context());
+    await provider.send(input());
+    const good = fake.requests[0]!.rawBody;
+    assert.deepEqual(parseSubmitSm(good).problems, []);
+    const mutations: [string, string, RegExp][] = [
+      ['<addr>359871234567</addr>', '<addr>+359871234567</addr>', /destination addr/],
+      ['<registeredDelivery>1</registeredDelivery>', '<registeredDelivery>0</registeredDelivery>', /registeredDelivery must be 1/],
+      ['<source><ton>5</ton>', '<source><ton>1</ton>', /source ton must be 5/],
+      ['<destination><ton>1</ton><npi>1</npi>', '<destination><ton>1</ton><npi>9</npi>', /destination npi must be 1/],
+      [' xmlns:sos="http://www.openmindnetworks.com/SoS"', '', /xmlns:sos|SoS namespace/],
+      [' soapenv:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"', '', /encodingStyle/],
+    ];
+    for (const [from, to, problem] of mutations) {
+      assert.ok(good.includes(from), from);
+      const problems = parseSubmitSm(good.replace(from, to)).problems;
+      assert.ok(problems.some((p) => problem.test(p)), `${to}: ${JSON.stringify(problems)}`);
+    }
+    // Over HTTP, a broken request gets a SOAP Client fault (and consumes no queued reply).
+    const raw = await fetch(fake.url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/xml', Authorization: `Basic ${Buffer.from(`${fake.username}:${fake.password}`).toString('base64')}` },
+      body: good.replace('<addr>359871234567</addr>', '<addr>+359871234567</addr>'),
+    });
+    assert.equal(raw.status, 500);
+    assert.match(await raw.text(), /faultcode>soapenv:Client</);
   });
 
   describe('MADA_URL', () => {

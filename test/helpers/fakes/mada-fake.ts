@@ -125,7 +125,11 @@ function asObject(value: unknown): XmlObject | undefined {
 
 /** Element children in document order, leaving out attributes and whitespace-only text. */
 function elementKeys(node: XmlObject): string[] {
-  return Object.keys(node).filter((k) => !k.startsWith('@_') && !(k === '#text' && typeof node[k] === 'string' && (node[k] as string).trim() === ''));
+  return Object.keys(node).filter((k) => {
+    if (k.startsWith('@_')) return false;
+    const value = node[k];
+    return !(k === '#text' && typeof value === 'string' && value.trim() === '');
+  });
 }
 
 function leaf(node: XmlObject | undefined, name: string): string | undefined {
