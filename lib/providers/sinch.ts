@@ -4,6 +4,7 @@
  * report the code by identity (the phone number). Wire format and error codes:
  * ../shared/design/providers.md §2.
  */
+import { randomBytes } from 'node:crypto';
 import Joi from 'joi';
 import { EmptyResponseError, RequestFailedError, ResponseJSONParseError, SinchClient, Verification } from '@sinch/sdk-core';
 import { configError } from '../errors.js';
@@ -191,11 +192,13 @@ export function sinchProvider(options: SinchOptions, _ctx: ProviderContext): Otp
 
     async send(input) {
       const method = METHOD[input.channel];
+      // Sinch refuses a reused reference (40900, permanent), so each attempt of a request gets its own.
+      const reference = `${input.requestId}.${randomBytes(3).toString('hex')}`;
       const response = await untilAborted<{ id?: string; method?: string }>(
         () =>
           input.channel === 'sms'
-            ? verifications.startSms(start.buildSmsRequest(input.phone, input.requestId))
-            : verifications.startPhoneCall(start.buildPhoneCallRequest(input.phone, input.requestId)),
+            ? verifications.startSms(start.buildSmsRequest(input.phone, reference))
+            : verifications.startPhoneCall(start.buildPhoneCallRequest(input.phone, reference)),
         input.signal,
       );
       if (typeof response.id !== 'string' || response.id === '') {
@@ -203,7 +206,7 @@ export function sinchProvider(options: SinchOptions, _ctx: ProviderContext): Otp
       }
       return {
         ref: response.id,
-        request: { method, reference: input.requestId },
+        request: { method, reference },
         response: { id: response.id, method: response.method ?? method },
       };
     },

@@ -227,6 +227,7 @@ describe('Mada provider', { timeout: 20_000 }, () => {
       { name: 'a non-numeric commandStatus', raw: '<Envelope><Body><SubmitSMResponse><smResponse><commandStatus>OK</commandStatus></smResponse></SubmitSMResponse></Body></Envelope>', retryable: false, message: /not a decimal number/ },
       { name: 'JSON', raw: '{"status":0}', contentType: 'application/json', retryable: false, message: /not well-formed XML/ },
       { name: 'an empty body with 503', raw: '', httpStatus: 503, retryable: true, message: /empty answer/ },
+      { name: 'a redirect (not followed)', raw: 'moved', httpStatus: 301, retryable: false, message: /redirect/ },
       { name: 'an empty body with 400', raw: '', httpStatus: 400, retryable: false, message: /empty answer/ },
     ];
     for (const c of cases) {

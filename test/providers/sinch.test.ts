@@ -82,23 +82,41 @@ describe('Sinch provider', { timeout: 20_000 }, () => {
       assert.equal(req.authOk, true);
       assert.match(String(req.headers['content-type']), /^application\/json/);
       assert.match(String(req.headers.authorization), new RegExp(`^Application ${fake.applicationKey}:`));
-      assert.deepEqual(req.body, { identity: { type: 'number', endpoint: PHONE }, reference: 'req-1', method: 'sms' });
+      const body = req.body as { reference: string };
+      assert.match(body.reference, /^req-1\.[0-9a-f]{6}$/, 'the reference is the request id plus a per-attempt suffix');
+      assert.deepEqual(req.body, { identity: { type: 'number', endpoint: PHONE }, reference: body.reference, method: 'sms' });
       assert.deepEqual(fake.problems, []);
       const delivery = fake.deliveries[0]!;
       assert.equal(result.ref, delivery.id);
-      assert.deepEqual(result.request, { method: 'sms', reference: 'req-1' });
+      assert.deepEqual(result.request, { method: 'sms', reference: body.reference });
       assert.deepEqual(result.response, { id: delivery.id, method: 'sms' });
       assert.doesNotMatch(JSON.stringify(result), new RegExp(fake.applicationSecret.replace(/[+/=]/g, '\\$&')));
+    });
+
+    it('gives every attempt of a request its own reference, so a retry is not refused as a duplicate (40900)', async () => {
+      const strict = await startSinchFake({ rejectDuplicateReference: true });
+      try {
+        const p = sinchProvider({ applicationKey: strict.applicationKey, applicationSecret: strict.applicationSecret, baseUrl: strict.url }, ctx);
+        await p.send(sendInput({ requestId: 'req-retry' }));
+        await p.send(sendInput({ requestId: 'req-retry' }));
+        const refs = strict.requests.map((r) => (r.body as { reference: string }).reference);
+        assert.equal(refs.length, 2);
+        assert.notEqual(refs[0], refs[1]);
+      } finally {
+        await strict.close();
+      }
     });
 
     it('starts a voice verification with method callout', async () => {
       const result = await provider.send(sendInput({ channel: 'call', requestId: 'req-call' }));
       const req = fake.requests[0]!;
       assert.equal(req.path, '/verification/v1/verifications');
-      assert.deepEqual(req.body, { identity: { type: 'number', endpoint: PHONE }, reference: 'req-call', method: 'callout' });
+      const reference = (req.body as { reference: string }).reference;
+      assert.match(reference, /^req-call\.[0-9a-f]{6}$/);
+      assert.deepEqual(req.body, { identity: { type: 'number', endpoint: PHONE }, reference, method: 'callout' });
       assert.equal(req.authOk, true);
       assert.deepEqual(fake.problems, []);
-      assert.deepEqual(result.request, { method: 'callout', reference: 'req-call' });
+      assert.deepEqual(result.request, { method: 'callout', reference });
       assert.deepEqual(result.response, { id: fake.deliveries[0]!.id, method: 'callout' });
     });
 
