@@ -19,8 +19,10 @@ const FORMATTING = /^[+0-9 ()./-]+$/;
  */
 export function canonicalPhone(input: string, defaultCountry?: CountryCode): CanonicalPhone | undefined {
   if (input.length > 32) return undefined;
-  let text = input.normalize('NFKC').trim();
+  // Checked before trimming: CR/LF anywhere (log injection) makes the input invalid.
+  let text = input.normalize('NFKC');
   if (!FORMATTING.test(text)) return undefined;
+  text = text.trim();
   if (text.startsWith('00')) text = `+${text.slice(2)}`;
   if (!text.startsWith('+') && defaultCountry === undefined) return undefined;
   const parsed = parsePhoneNumberFromString(text, defaultCountry);

@@ -95,3 +95,10 @@ export function chainFor(routing: Routing, e164: string): string[] {
   for (const name of routing.defaultChain) if (!chain.includes(name)) chain.push(name);
   return chain;
 }
+
+/** Every provider name a routing mentions, in first-seen order. */
+export function routedNames(routing: Routing): string[] {
+  const names = [...routing.defaultChain];
+  for (const rule of routing.rules) for (const name of rule.providers) if (!names.includes(name)) names.push(name);
+  return names;
+}

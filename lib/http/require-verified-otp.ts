@@ -1,13 +1,13 @@
 /**
  * `requireVerifiedOtp(otp, { purpose })`: lets a request through only with a valid verification
  * token from POST /verify (Authorization: Bearer <token> or X-OTP-Token), single-use by default.
- * Fails closed: when the token store cannot be reached the error goes to `next(err)` and the
- * guarded handler never runs.
+ * Fails closed: when the token store cannot be reached the answer is a logged JSON 500 and the
+ * guarded handler never runs (no stack trace reaches the client).
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { OtpError } from '../errors.js';
 import type { Otp } from '../service/otp-service.js';
-import { sendError } from './respond.js';
+import { renderError, sendError } from './respond.js';
 
 export interface RequireVerifiedOtpOptions {
   /** The purpose the token must have been issued for (the `purpose` sent with /sms or /call). */
@@ -43,8 +43,7 @@ export function requireVerifiedOtp(otp: Otp, options: RequireVerifiedOtpOptions 
         next();
       },
       (error: unknown) => {
-        if (error instanceof OtpError) sendError(res, error);
-        else next(error);
+        renderError(res, error, otp.config.logger);
       },
     );
   };

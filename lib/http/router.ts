@@ -9,6 +9,7 @@ import type Joi from 'joi';
 import { OtpError } from '../errors.js';
 import { createOtp, type Otp } from '../service/otp-service.js';
 import type { Channel } from '../types.js';
+import { otpOpenApiDocument } from './openapi.js';
 import { renderError, sendError } from './respond.js';
 import { sendBodySchema, verifyBodySchema } from './schemas.js';
 
@@ -61,6 +62,9 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): Router {
       res.status(202).json({ requestId: result.requestId, channel: result.channel, status: result.status, expiresAt: result.expiresAt.toISOString() });
     };
 
+  router.get('/openapi.json', function otpOpenApi(req: Request, res: Response) {
+    res.json(otpOpenApiDocument({ codeLength: service.config.codeLength, serverUrl: req.baseUrl === '' ? '/' : req.baseUrl }));
+  });
   router.post('/sms', sendHandler('sms'));
   router.post('/call', sendHandler('call'));
   router.post('/verify', async function otpVerify(req: Request, res: Response) {

@@ -9,7 +9,7 @@ import type { Knex } from 'knex';
 import { codeMatches, deriveKey, digestCode, encryptCode, generateCode } from '../core/code.js';
 import { canonicalPhone, maskPhone } from '../core/phone.js';
 import { refusal } from '../core/policy.js';
-import { chainFor, type Routing } from '../core/routing.js';
+import { chainFor, parseRouting, routedNames, type Routing } from '../core/routing.js';
 import { signToken, tokenKeyring, verifyToken } from '../core/token.js';
 import { OtpError } from '../errors.js';
 import { OtpEvents } from '../events.js';
@@ -76,6 +76,10 @@ export function createOtp(options: OtpOptions = {}): Otp {
   const events = new OtpEvents(logger);
   const registry = createProviderRegistry(config.providerSettings, config.customProviders, { logger, timeoutMs: config.providerTimeoutMs, env: config.env });
   const routing = createRoutingSource(config, knex, registry.names);
+  // Forced routing is known now: build its providers so missing credentials fail at startup.
+  if (config.forcedRouting !== undefined) {
+    for (const name of routedNames(parseRouting(config.forcedRouting.value, registry.names))) registry.get(name);
+  }
   if (config.usingDevSecret) logger.warn('OTP_SECRET is not set: using a fixed development secret (refused when NODE_ENV=production)');
 
   const ctx: KitContext = {
@@ -260,7 +264,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
           throw new OtpError('CONFIG_INVALID', `table "${table}" does not exist: run \`await otp.migrate()\` (or the Knex CLI with the kit's migration source) first`);
         }
       }
-      await routing.current();
+      for (const name of routedNames(await routing.current())) registry.get(name);
     },
     sendSms: (phone, opts) => send(phone, 'sms', opts),
     call: (phone, opts) => send(phone, 'call', opts),

@@ -1,21 +1,221 @@
-/** The bundled retry poller (placeholder: implemented in issue 4). */
+/**
+ * The bundled retry poller: `otp.startRetryPoller(options)`. Every `pollInterval` it claims a batch
+ * of due request rows under a lease (lib/storage/retry-queries.ts) and runs one delivery attempt
+ * per row (lib/service/delivery.ts), at most `concurrency` at a time. Each result is written only
+ * while the poller still holds the row's lease token, so a worker whose lease ran out cannot
+ * overwrite another's result. Nothing sleeps per row: a failing number waits in the table
+ * (`next_attempt_at`), not in the poller.
+ *
+ * Any number of processes may run a poller on the same database. Timers are unref'd and chained
+ * (no overlapping polls); nothing starts at import time.
+ */
+import Joi from 'joi';
+import { configError, isOtpError } from '../errors.js';
+import { deliver, leaseMsFor } from '../service/delivery.js';
 import type { KitContext } from '../service/context.js';
+import { finishAttempt, type RequestRow } from '../storage/queries.js';
+import { claimDueRequests, extendLease, releaseClaims } from '../storage/retry-queries.js';
+import type { Logger } from '../types.js';
 
 export interface RetryPollerOptions {
-  /** How often to look for due rows, in ms. @default 1000 */
+  /** How often to look for due rows, in ms (sooner while a full batch came back). @default 1000 */
   readonly pollInterval?: number;
-  /** Rows claimed per poll. @default 10 */
+  /** Rows claimed per poll (never more than free `concurrency` slots). @default 10 */
   readonly batchSize?: number;
-  /** Sends in flight at once. @default 10 */
+  /** Delivery attempts in flight at once in this process. @default 10 */
   readonly concurrency?: number;
+  /**
+   * Shortest lease in ms: how long a claimed row is this worker's before another may take it over.
+   * The lease is never shorter than the row's chain length × `providerTimeoutMs` + 5 s, so a slow
+   * provider call cannot outlive it (a shorter lease would let a second worker send the same row
+   * while the first call is still in flight). Longer leases only delay crash recovery.
+   * @default chain length × providerTimeoutMs + 5000
+   */
+  readonly leaseMs?: number;
+  /** Where the poller logs claim and write failures. @default the kit's logger */
+  readonly logger?: Logger;
 }
 
 export interface RetryPoller {
-  /** Finishes in-flight sends, releases unstarted claims, stops the timer. */
+  /** Finishes in-flight sends, releases claimed rows it has not started, stops the timer. Idempotent. */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export function startRetryPoller(_ctx: KitContext, _options: RetryPollerOptions = {}): RetryPoller {
-  throw new Error('retry poller: not implemented yet');
+const DEFAULTS = { pollInterval: 1000, batchSize: 10, concurrency: 10 } as const;
+/** Longest wait between polls after repeated claim failures (database down). */
+const MAX_ERROR_BACKOFF_MS = 30_000;
+
+const schema = Joi.object<RetryPollerOptions>({
+  pollInterval: Joi.number().integer().min(10).max(600_000),
+  batchSize: Joi.number().integer().min(1).max(1000),
+  concurrency: Joi.number().integer().min(1).max(1000),
+  leaseMs: Joi.number().integer().min(1000).max(600_000),
+  logger: Joi.object({ warn: Joi.function().required(), error: Joi.function().required() }).unknown(true),
+});
+
+function resolvePollerOptions(options: RetryPollerOptions): Required<Omit<RetryPollerOptions, 'leaseMs' | 'logger'>> & Pick<RetryPollerOptions, 'leaseMs' | 'logger'> {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw configError('startRetryPoller: options must be an object, e.g. otp.startRetryPoller({ pollInterval: 1000 })');
+  }
+  const { error } = schema.validate(options, { abortEarly: true, convert: false });
+  if (error !== undefined) {
+    const detail = error.details[0];
+    const path = detail?.path.join('.') ?? '';
+    if (detail?.type === 'object.unknown') {
+      throw configError(`startRetryPoller: unknown option \`${path}\`; known options: pollInterval, batchSize, concurrency, leaseMs, logger`);
+    }
+    const got = detail?.context?.value;
+    throw configError(`startRetryPoller: option \`${path}\` ${(detail?.message ?? error.message).replace(/^"[^"]*" /, '')} (got ${typeof got === 'function' ? 'a function' : (JSON.stringify(got) ?? 'undefined')})`);
+  }
+  return { ...DEFAULTS, ...options };
+}
+
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+export function startRetryPoller(ctx: KitContext, options: RetryPollerOptions = {}): RetryPoller {
+  const opts = resolvePollerOptions(options);
+  const { config, knex } = ctx;
+  const { tables, clock } = config;
+  const logger = opts.logger ?? config.logger;
+  const minLeaseMs = opts.leaseMs ?? 0;
+  const leaseFor = (chainLength: number): number => Math.max(minLeaseMs, leaseMsFor(ctx, Math.max(1, chainLength)));
+  if (!config.retry) {
+    logger.info({ instance: ctx.instanceId }, 'otp retry poller: sms.retry is off, so it only takes over sends interrupted by a crash');
+  }
+
+  let stopping = false;
+  let halted = false;
+  let timer: NodeJS.Timeout | undefined;
+  let polling: Promise<void> | undefined;
+  let stopped: Promise<void> | undefined;
+  /** The last claim filled its limit: more rows are probably due, poll again as soon as a slot frees. */
+  let backlog = false;
+  let failures = 0;
+  const inFlight = new Set<Promise<void>>();
+
+  /** The lease a claim starts with: enough for the longest chain the current routing can produce. */
+  async function claimLeaseMs(): Promise<number> {
+    let longest = ctx.registry.names.length;
+    try {
+      const routing = await ctx.routing.current();
+      longest = routing.defaultChain.length + Math.max(0, ...routing.rules.map((r) => r.providers.length));
+    } catch {
+      // An unreadable routing row must not stop retries of rows that already carry their chain.
+    }
+    return leaseFor(longest);
+  }
+
+  /** A row that no longer needs a delivery (a newer request superseded it): settle it, never send it. */
+  async function settleDead(row: RequestRow, leaseToken: string): Promise<void> {
+    const ok = await finishAttempt(knex, tables, row.id, leaseToken, {
+      status: 'expired',
+      sendAttempts: row.sendAttempts,
+      nextAttemptAt: null,
+      keepCipher: false,
+      lastError: `not sent: the request was ${row.verifyStatus} before it could be delivered`,
+      now: clock(),
+    });
+    if (ok) ctx.events.emit('expired', { requestId: row.requestId, attempts: row.sendAttempts });
+  }
+
+  async function attempt(row: RequestRow, leaseToken: string, leasedMs: number): Promise<void> {
+    try {
+      const needed = leaseFor(row.chain.length);
+      if (needed > leasedMs) {
+        const now = clock();
+        if (!(await extendLease(knex, tables, row.id, leaseToken, now + needed, now))) return;
+      }
+      if (row.verifyStatus !== 'pending') {
+        await settleDead(row, leaseToken);
+        return;
+      }
+      await deliver(ctx, row, leaseToken);
+    } catch (error) {
+      // Most likely the result write failed (database gone). The lease runs out and another
+      // attempt follows with the same code: at-least-once, never lost.
+      logger.error({ requestId: row.requestId, err: message(error) }, 'otp retry poller: delivery attempt did not finish; the row is retried when its lease runs out');
+    }
+  }
+
+  function start(row: RequestRow, leaseToken: string, leasedMs: number): void {
+    const run = attempt(row, leaseToken, leasedMs);
+    inFlight.add(run);
+    void run.then(() => {
+      inFlight.delete(run);
+      wake();
+    });
+  }
+
+  async function poll(): Promise<void> {
+    const free = opts.concurrency - inFlight.size;
+    if (free <= 0) return;
+    const limit = Math.min(opts.batchSize, free);
+    try {
+      const leaseMs = await claimLeaseMs();
+      const claim = await claimDueRequests(knex, tables, { now: clock(), leaseMs, limit, owner: ctx.instanceId });
+      failures = 0;
+      backlog = claim.rows.length === limit;
+      if (stopping) {
+        // stop() was called while this claim was in flight: hand the rows straight back.
+        await releaseClaims(knex, tables, claim.rows.map((r) => r.id), claim.leaseToken, clock()).catch((error: unknown) => {
+          logger.error({ err: message(error) }, 'otp retry poller: releasing unstarted claims failed; they are taken over when their lease runs out');
+        });
+        return;
+      }
+      for (const row of claim.rows) start(row, claim.leaseToken, leaseMs);
+    } catch (error) {
+      backlog = false;
+      failures += 1;
+      if (isOtpError(error) && error.code === 'CONFIG_INVALID') {
+        halted = true;
+        logger.error({ err: error.message }, 'otp retry poller: stopped');
+        return;
+      }
+      logger.error({ err: message(error), failures }, 'otp retry poller: claiming due rows failed; trying again');
+    }
+  }
+
+  function schedule(delayMs: number): void {
+    if (stopping || halted || timer !== undefined || polling !== undefined) return;
+    timer = setTimeout(tick, delayMs);
+    timer.unref();
+  }
+
+  function tick(): void {
+    timer = undefined;
+    if (stopping || halted) return;
+    polling = poll().then(() => {
+      polling = undefined;
+      // All slots busy: the next finishing attempt wakes the poller.
+      if (inFlight.size >= opts.concurrency) return;
+      if (failures > 0) schedule(Math.min(MAX_ERROR_BACKOFF_MS, opts.pollInterval * 2 ** Math.min(failures - 1, 10)));
+      else schedule(backlog ? 0 : opts.pollInterval);
+    });
+  }
+
+  /** An attempt finished: with a backlog poll at once, else make sure a poll is scheduled. */
+  function wake(): void {
+    if (stopping || halted || polling !== undefined) return;
+    if (backlog && timer !== undefined) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    schedule(backlog ? 0 : opts.pollInterval);
+  }
+
+  schedule(0);
+
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      stopping = true;
+      clearTimeout(timer);
+      timer = undefined;
+      await polling;
+      await Promise.all(inFlight);
+    })();
+    return stopped;
+  };
+
+  return { stop, [Symbol.asyncDispose]: stop };
 }

@@ -90,6 +90,8 @@ export interface SinchFake {
   readonly deliveries: SinchFakeDelivery[];
   /** The code of the live verification for a number, if any. */
   codeFor(phone: string): string | undefined;
+  /** Makes the live verification of a number expire now: its next report answers FAIL / Expired. */
+  expire(phone: string): void;
   /** Replaces the persistent behaviour of the given operations (and the delay). */
   set(config: SinchFakeConfig): void;
   /** Behaviours used once each, in order, before the persistent one applies again. */
@@ -103,7 +105,7 @@ interface LiveVerification {
   readonly id: string;
   readonly method: 'sms' | 'callout';
   readonly code: string;
-  readonly expiresAt: number;
+  expiresAt: number;
   attempts: number;
 }
 
@@ -348,6 +350,10 @@ export async function startSinchFake(options: SinchFakeOptions = {}): Promise<Si
     codeFor(phone) {
       const v = live.get(phone);
       return v === undefined || Date.now() >= v.expiresAt ? undefined : v.code;
+    },
+    expire(phone) {
+      const v = live.get(phone);
+      if (v !== undefined) v.expiresAt = Date.now();
     },
     set(config) {
       behaviour = {
