@@ -1,6 +1,6 @@
 /** express-otp-kit: one-time passcodes for Express. Everything public is exported here. */
 export { createOtp, DEFAULT_PURPOSE, type Otp, type TokenCheckOptions } from './service/otp-service.js';
-export { otpRouter, type OtpRouterOptions } from './http/router.js';
+export { otpRouter, type OtpRouter, type OtpRouterOptions } from './http/router.js';
 export { requireVerifiedOtp, type RequireVerifiedOtpOptions } from './http/require-verified-otp.js';
 export { otpErrorHandler } from './http/error-handler.js';
 export { OtpError, OTP_ERROR_CODES, isOtpError, type OtpErrorCode } from './errors.js';
@@ -21,3 +21,6 @@ export { otpMigrationSource, migrateOtpTables, DEFAULT_TABLES, OTP_MIGRATIONS_TA
 export { startRetryPoller, type RetryPoller, type RetryPollerOptions } from './worker/retry-poller.js';
 export { ROUTING_SETTING_KEY } from './service/routing-source.js';
 export type * from './types.js';
+export { otpMetrics, type OtpMetrics, type OtpMetricsOptions, type OtpMetricsSource } from './observability/metrics.js';
+export { otpStatusRouter, type OtpStatusRouterOptions, type OtpStatusRequestView } from './http/status-router.js';
+export type { ProviderHealth, ProviderHealthStatus } from './observability/provider-health.js';

@@ -30,12 +30,29 @@ function validate<T>(schema: Joi.ObjectSchema, body: unknown): T {
   return value as T;
 }
 
-export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): Router {
+/** The router, with the service it serves (the one built from the environment when none was given). */
+export type OtpRouter = Router & { readonly otp: Otp };
+
+export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter {
   const service = otp ?? createOtp();
   const { logger } = service.config;
   const verifySchema = verifyBodySchema(service.config.codeLength);
   const parseJson = express.json({ limit: options.bodyLimit ?? '2kb', strict: true, type: () => true });
   const router = express.Router();
+
+  if (otp === undefined) {
+    // Built from the environment: nobody else calls ready(), so the first request checks the tables
+    // and the routing once, and a missing migration is reported clearly instead of as an SQL error.
+    let readiness: Promise<void> | undefined;
+    router.use(async function otpReady(_req: Request, _res: Response, next: NextFunction) {
+      readiness ??= service.ready().catch((error: unknown) => {
+        readiness = undefined;
+        throw error;
+      });
+      await readiness;
+      next();
+    });
+  }
 
   router.use(function otpRequireJson(req: Request, res: Response, next: NextFunction) {
     if (req.method !== 'POST') {
@@ -92,5 +109,5 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): Router {
     }
     renderError(res, error, logger);
   });
-  return router;
+  return Object.assign(router, { otp: service });
 }
