@@ -44,7 +44,7 @@ declare module 'autocannon' {
     '2xx': number;
     '4xx': number;
     '5xx': number;
-    statusCodeStats: Record<string, { count: number }>;
+    statusCodeStats: Record<string, { count: number | string }>;
     latency: Histogram & { totalCount: number };
     requests: Histogram & { sent: number };
   }

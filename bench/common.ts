@@ -6,6 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
 import type { Knex } from 'knex';
 import mysql2 from 'mysql2';
 
@@ -20,7 +21,7 @@ import mysql2 from 'mysql2';
 export function phoneFor(i: number): string {
   const operator = 7 + (i % 3);
   const rest = String(Math.floor(i / 3) % 10_000_000).padStart(7, '0');
-  return `+3598${operator}${[...rest].reverse().join('')}`;
+  return `+3598${operator}${rest.split('').reverse().join('')}`;
 }
 
 /** The i-th client address in 198.18.0.0/15 (RFC 2544, set aside for benchmarks). */
@@ -37,21 +38,61 @@ export interface StatementSnapshot {
   readonly knex: number;
   /** Statements seen by the mysql2 driver (anything, also SQL that bypasses Knex). */
   readonly driver: number;
-  /** The statements' SQL while logging was on (Knex events, with `?` placeholders). */
-  readonly sql: readonly string[];
+  /** The statements while logging was on (Knex events: SQL with the dialect's placeholders). */
+  readonly sql: readonly LoggedStatement[];
+  /** The SQL the driver was given while logging was on, in order (Knex's and everything else). */
+  readonly driverSql: readonly string[];
 }
+
+export interface LoggedStatement {
+  readonly sql: string;
+  readonly bindings: readonly Binding[];
+}
+
+export type Binding = string | number | boolean | null;
 
 export interface StatementCounter {
   /** Counts Knex `query` events of this instance (call once per Knex). */
   watch(knex: Knex): void;
   reset(log: boolean): void;
   snapshot(): StatementSnapshot;
-  /** Statement shapes (SQL text) with counts, since start; for the poller report. */
-  shapes(): Record<string, number>;
+  /** Statement shapes (SQL text, IN lists folded) with counts and the first bindings seen, since the last reset. */
+  shapes(): ShapeCount[];
+}
+
+export interface ShapeCount extends LoggedStatement {
+  /** The SQL with IN lists folded; `sql` and `bindings` are the first real statement of the shape. */
+  readonly shape: string;
+  readonly count: number;
 }
 
 interface QueryEvent {
   readonly sql?: unknown;
+  readonly bindings?: unknown;
+}
+
+function toBinding(v: unknown): Binding {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;
+  if (v instanceof Date) return v.getTime();
+  if (Buffer.isBuffer(v)) return v.toString('hex');
+  return JSON.stringify(v) ?? null;
+}
+
+/** Bindings made safe for IPC and EXPLAIN (Dates as epoch ms, Buffers as hex, the rest as JSON). */
+export function plainBindings(value: unknown): Binding[] {
+  return Array.isArray(value) ? value.map(toBinding) : [];
+}
+
+/** Folds `in (?, ?, ?)` lists so statements that differ only in list length count as one shape. */
+export function shapeOf(sql: string): string {
+  return sql.replace(/\bin \((?:\?|\$\d+)(?:, (?:\?|\$\d+))*\)/gi, 'in (…)').replace(/;+\s*$/, '');
+}
+
+function sqlOf(arg: unknown): string {
+  if (typeof arg === 'string') return arg;
+  const sql = (arg as { sql?: unknown } | null)?.sql;
+  return typeof sql === 'string' ? sql : '?';
 }
 
 type Patchable = Record<string, unknown> & { query?: (...args: unknown[]) => unknown; execute?: (...args: unknown[]) => unknown };
@@ -65,8 +106,9 @@ export function createStatementCounter(options: { keepShapes?: boolean } = {}): 
   let knexCount = 0;
   let driverCount = 0;
   let logging = false;
-  let log: string[] = [];
-  const shapes = new Map<string, number>();
+  let log: LoggedStatement[] = [];
+  let driverLog: string[] = [];
+  const shapes = new Map<string, { count: number; sql: string; bindings: Binding[] }>();
 
   const proto = (mysql2 as unknown as { Connection: { prototype: Patchable } }).Connection.prototype;
   for (const method of ['query', 'execute'] as const) {
@@ -74,6 +116,7 @@ export function createStatementCounter(options: { keepShapes?: boolean } = {}): 
     if (typeof original !== 'function') continue;
     proto[method] = function counted(this: unknown, ...args: unknown[]) {
       driverCount += 1;
+      if (logging) driverLog.push(sqlOf(args[0]));
       return original.apply(this, args);
     };
   }
@@ -83,8 +126,13 @@ export function createStatementCounter(options: { keepShapes?: boolean } = {}): 
       knex.on('query', (event: QueryEvent) => {
         knexCount += 1;
         const sql = typeof event.sql === 'string' ? event.sql : '';
-        if (logging) log.push(sql);
-        if (options.keepShapes === true) shapes.set(sql, (shapes.get(sql) ?? 0) + 1);
+        if (logging) log.push({ sql, bindings: plainBindings(event.bindings) });
+        if (options.keepShapes === true) {
+          const key = shapeOf(sql);
+          const shape = shapes.get(key);
+          if (shape === undefined) shapes.set(key, { count: 1, sql, bindings: plainBindings(event.bindings) });
+          else shape.count += 1;
+        }
       });
     },
     reset(logNext) {
@@ -92,9 +140,11 @@ export function createStatementCounter(options: { keepShapes?: boolean } = {}): 
       driverCount = 0;
       logging = logNext;
       log = [];
+      driverLog = [];
+      shapes.clear();
     },
-    snapshot: () => ({ knex: knexCount, driver: driverCount, sql: [...log] }),
-    shapes: () => Object.fromEntries(shapes),
+    snapshot: () => ({ knex: knexCount, driver: driverCount, sql: [...log], driverSql: [...driverLog] }),
+    shapes: () => [...shapes.entries()].map(([shape, s]) => ({ shape, ...s })).sort((a, b) => b.count - a.count),
   };
 }
 
@@ -131,23 +181,32 @@ export async function serveChild(server: Server | undefined, handlers: RpcHandle
     port = (server.address() as AddressInfo).port;
   }
   const send = (message: unknown): void => {
-    if (process.send !== undefined) process.send(message);
+    if (process.send !== undefined && process.connected) process.send(message);
   };
+  let closing: Promise<void> | undefined;
+  const shutdown = (): Promise<void> =>
+    (closing ??= (async () => {
+      if (server !== undefined) {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+      await close();
+    })());
+  // If the orchestrator goes away (crash, Ctrl-C), this process ends too instead of lingering.
+  process.once('disconnect', () => {
+    void shutdown().finally(() => process.exit(0));
+  });
   process.on('message', (message: unknown) => {
     if (!isRpcRequest(message)) return;
     if (message.type === 'exit') {
-      void (async () => {
-        if (server !== undefined) {
-          server.closeAllConnections();
-          await new Promise<void>((resolve) => server.close(() => resolve()));
-        }
-        await close();
+      void shutdown().then(() => {
         send({ rpc: message.rpc, ok: true });
         process.disconnect();
-      })();
+      });
       return;
     }
-    const handler = handlers[message.type];
+    // The monotonic clock V8's CPU profiles use, to cut a profile to a load phase.
+    const handler = message.type === 'now' ? () => Number(process.hrtime.bigint() / 1000n) : handlers[message.type];
     if (handler === undefined) {
       send({ rpc: message.rpc, ok: false, error: `unknown call ${message.type}` });
       return;
@@ -310,3 +369,9 @@ export function findDatabasePid(): number | undefined {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** True when the module at `url` is the process's entry script (not merely imported). */
+export function isMain(url: string): boolean {
+  const entry = process.argv[1];
+  return entry !== undefined && url === pathToFileURL(entry).href;
+}

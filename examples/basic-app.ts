@@ -10,6 +10,9 @@ const otp = createOtp();
 await otp.migrate();
 await otp.ready();
 
+// With OTP_SMS_RETRY on, failed sends wait in the request table and this poller retries them.
+const poller = otp.config.retry ? otp.startRetryPoller() : undefined;
+
 const app = createExampleApp(otp);
 const port = Number(process.env.PORT ?? 3000);
 const server = app.listen(port, () => {
@@ -23,6 +26,8 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   console.log(`${signal}: shutting down`);
   server.close();
+  // Finish the deliveries in flight and hand unstarted claims back before the connection closes.
+  await poller?.stop();
   await otp.close();
   process.exit(0);
 }

@@ -12,6 +12,7 @@ export const OTP_ERROR_CODES = {
   OTP_NOT_FOUND: { status: 422, message: 'There is no pending code for this number; request a new one.' },
   OTP_TOO_MANY_ATTEMPTS: { status: 422, message: 'Too many wrong codes; request a new one later.' },
   CHANNEL_UNSUPPORTED: { status: 422, message: 'No configured provider can deliver on this channel to this number.' },
+  CHALLENGE_REQUIRED: { status: 428, message: 'A bot challenge must be passed before a code can be sent (send its answer in the X-OTP-Challenge header).' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; try again later.' },
   PROVIDER_UNAVAILABLE: { status: 503, message: 'The code could not be delivered; try again later.' },
   OTP_REQUIRED: { status: 401, message: 'A verification token is required (Authorization: Bearer <token> or X-OTP-Token).' },

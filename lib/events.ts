@@ -12,7 +12,7 @@ export interface OtpEventMap {
   /** A provider accepted the delivery. */
   sent: { requestId: string; channel: Channel; provider: string; attempt: number; latencyMs: number };
   /** One provider call failed (the chain may still go on). */
-  failed: { requestId: string; provider: string; attempt: number; retryable: boolean; kind: string; providerCode: string | undefined; error: string };
+  failed: { requestId: string; channel: Channel; provider: string; attempt: number; latencyMs: number; retryable: boolean; kind: string; providerCode: string | undefined; error: string };
   /** Every provider failed; the row waits for the poller. */
   'retry-scheduled': { requestId: string; attempt: number; delayMs: number; nextAttemptAt: Date };
   /** Not delivered and not retried (permanent errors, or retry off). */
@@ -25,8 +25,21 @@ export interface OtpEventMap {
   verified: { requestId: string; provider: string | null };
   /** A verification did not succeed. */
   'verify-failed': { requestId: string | undefined; reason: string };
-  /** A limit refused a request (issue: abuse limits). */
+  /**
+   * A limit refused a request (429). `limit` is the option's name (`sendsPerIp`, `verifyLock` …);
+   * `key` is its bucket with any number masked (an IP or /56, a number range, a country, `global`).
+   */
   'limit-hit': { limit: string; key: string; retryAfterSeconds: number };
+  /** The daily send budget ran out: fired once per budget window, on the first refused send. */
+  'budget-exhausted': { limit: 'dailySendBudget'; max: number; windowSeconds: number; retryAfterSeconds: number };
+  /**
+   * A send was refused before anything was stored or sent: a destination outside the country lists
+   * or of a blocked number type (the client got the same 202 as any other send), or a failed bot
+   * challenge. `phone` is masked.
+   */
+  'send-refused': { reason: 'country-not-allowed' | 'country-denied' | 'non-geographic' | 'number-type' | 'challenge'; channel: Channel; phone: string; country: string | undefined; type: string | undefined };
+  /** Wrong codes locked a number (`verifyLock`: a short, doubling lock; `failureBudget`: the NIST cap). `phone` is masked. */
+  'number-locked': { lock: 'verifyLock' | 'failureBudget'; phone: string; failures: number; lockSeconds: number };
 }
 
 export type OtpEventName = keyof OtpEventMap;

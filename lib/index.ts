@@ -3,6 +3,7 @@ export { createOtp, DEFAULT_PURPOSE, type Otp, type TokenCheckOptions } from './
 export { otpRouter, type OtpRouter, type OtpRouterOptions } from './http/router.js';
 export { requireVerifiedOtp, type RequireVerifiedOtpOptions } from './http/require-verified-otp.js';
 export { otpErrorHandler } from './http/error-handler.js';
+export { otpOpenApiDocument, type OtpOpenApiOptions, type OpenApiDocument } from './http/openapi.js';
 export { OtpError, OTP_ERROR_CODES, isOtpError, type OtpErrorCode } from './errors.js';
 export { OtpEvents, type OtpEventMap, type OtpEventName } from './events.js';
 export { resolveOptions, type OtpOptions, type SmsRetryOptions, type ResolvedOtpConfig } from './options.js';
@@ -19,6 +20,16 @@ export { maskPhone } from './core/phone.js';
 export { knexFromUrl } from './storage/db.js';
 export { otpMigrationSource, migrateOtpTables, DEFAULT_TABLES, OTP_MIGRATIONS_TABLE, type OtpTableNames } from './storage/migrations.js';
 export { startRetryPoller, type RetryPoller, type RetryPollerOptions } from './worker/retry-poller.js';
+export {
+  LIMIT_DEFAULTS,
+  DEFAULT_BLOCKED_TYPES,
+  type LimitOptions,
+  type DestinationOptions,
+  type CountryListOptions,
+  type ChallengeHook,
+  type ChallengeInput,
+} from './limits/index.js';
+export { TEST_NUMBERS_SETTING_KEY, MAX_TEST_NUMBERS, type TestNumberInput, type TestNumbersOptions } from './service/test-numbers.js';
 export { ROUTING_SETTING_KEY } from './service/routing-source.js';
 export type * from './types.js';
 export { otpMetrics, type OtpMetrics, type OtpMetricsOptions, type OtpMetricsSource } from './observability/metrics.js';

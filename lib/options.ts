@@ -8,7 +8,19 @@ import type { Knex } from 'knex';
 import type { CountryCode } from 'libphonenumber-js/max';
 import { configError } from './errors.js';
 import { consoleLogger } from './logger.js';
+import {
+  destinationOptionsSchema,
+  limitOptionsSchema,
+  resolveDestinations,
+  resolveLimits,
+  type ChallengeHook,
+  type DestinationOptions,
+  type LimitOptions,
+  type ResolvedDestinations,
+  type ResolvedLimits,
+} from './limits/config.js';
 import type { ProviderSettings } from './providers/index.js';
+import { testNumbersOptionsSchema, type TestNumbersOptions } from './service/test-numbers.js';
 import { DEFAULT_TABLES, type OtpTableNames } from './storage/migrations.js';
 import type { Logger, OtpProvider } from './types.js';
 
@@ -59,6 +71,32 @@ export interface OtpOptions extends ProviderSettings {
   readonly defaultCountry?: CountryCode;
   /** Table names; the settings table may be your own key/value table. */
   readonly tables?: Partial<OtpTableNames>;
+  /**
+   * Abuse limits, counted in the database so they hold across processes; `false` on a field
+   * switches that limit off, `limits: false` switches them all off. Defaults: 60 s cooldown and
+   * 5 sends per 10 min per number, 30 sends per 5 min per IP (IPv6 by /56), 20 sends per hour per
+   * number range, 5000 sends per day in all, 30 verifies per 5 min per IP, a lock after 10 wrong
+   * codes per number (5 min, doubling up to 1 h) and at most 100 consecutive wrong codes per number
+   * (then 24 h disabled). See docs/security.md.
+   */
+  readonly limits?: LimitOptions | false;
+  /**
+   * Where codes may go: country allow/deny lists (ISO 3166-1 alpha-2, shared or per channel) and
+   * blocked number types. A refused number gets the same 202 as any other and no provider call.
+   * @default every country; premium-rate, shared-cost, toll-free, VoIP, pager, voicemail and non-geographic numbers refused
+   */
+  readonly destinations?: DestinationOptions;
+  /**
+   * Asked before every send (e.g. to require a CAPTCHA for risky traffic): resolve true to go on.
+   * False, a throw or a rejection refuses the send with 429 (fail closed). @default none
+   */
+  readonly challenge?: ChallengeHook;
+  /**
+   * Numbers with a fixed code and an expiry (app-store review, end-to-end tests): never sent to a
+   * provider, never counted against send limits. Also settable in the `otp_test_numbers` settings
+   * row. Refused when NODE_ENV=production unless `allowInProduction` is true.
+   */
+  readonly testNumbers?: TestNumbersOptions;
   /** pino-compatible logger. @default warnings and errors to stderr */
   readonly logger?: Logger;
   /** Epoch milliseconds (inject in tests). @default Date.now */
@@ -89,6 +127,10 @@ export interface ResolvedOtpConfig {
   readonly settingsRefreshMs: number;
   readonly defaultCountry: CountryCode | undefined;
   readonly tables: OtpTableNames;
+  readonly limits: ResolvedLimits;
+  readonly destinations: ResolvedDestinations;
+  readonly challenge: ChallengeHook | undefined;
+  readonly testNumbers: TestNumbersOptions | undefined;
   readonly logger: Logger;
   readonly clock: () => number;
   readonly env: Env;
@@ -105,6 +147,8 @@ const HINTS: Readonly<Record<string, string>> = {
   ttlSeconds: 'an OTP must expire within 10 minutes (NIST SP 800-63B, ASVS 2.7.2)',
   secret: 'use at least 32 random characters, e.g. `openssl rand -base64 32`',
   messageTemplate: 'the text must contain _CODE_ where the code goes',
+  limits: 'each limit is an object of whole numbers, or false to switch it off (docs/security.md)',
+  destinations: 'countries are ISO 3166-1 alpha-2 codes such as "BG"; number types are libphonenumber-js types such as "PREMIUM_RATE"',
 };
 
 const schema = Joi.object<OtpOptions>({
@@ -127,7 +171,11 @@ const schema = Joi.object<OtpOptions>({
   providerTimeoutMs: Joi.number().integer().min(100).max(60_000),
   settingsRefreshSeconds: Joi.number().min(0.05).max(300),
   defaultCountry: Joi.string().pattern(/^[A-Z]{2}$/),
-  tables: Joi.object({ settings: tableName, settingsKeyColumn: tableName, settingsValueColumn: tableName, requests: tableName }),
+  tables: Joi.object({ settings: tableName, settingsKeyColumn: tableName, settingsValueColumn: tableName, requests: tableName, limits: tableName, failures: tableName }),
+  limits: limitOptionsSchema,
+  destinations: destinationOptionsSchema,
+  challenge: Joi.function(),
+  testNumbers: testNumbersOptionsSchema,
   twilio: Joi.object().unknown(true),
   sinch: Joi.object().unknown(true),
   mada: Joi.object().unknown(true),
@@ -157,12 +205,12 @@ function explain(error: Joi.ValidationError): string {
   const detail = error.details[0];
   const path = detail?.path.join('.') ?? '';
   if (detail?.type === 'object.unknown') {
-    const key = String(detail.context?.key ?? path);
+    const key: string = typeof detail.context?.key === 'string' ? detail.context.key : path;
     const close = KNOWN_KEYS.filter((k) => distance(k.toLowerCase(), key.toLowerCase()) <= 2);
     return `createOtp: unknown option \`${path}\`${close.length > 0 ? ` (did you mean \`${close.join('` or `')}\`?)` : ''}; known options: ${KNOWN_KEYS.join(', ')}`;
   }
   const hint = HINTS[path.split('.')[0] ?? ''];
-  const got = detail?.context?.value;
+  const got: unknown = detail?.context?.value;
   const shown = typeof got === 'string' && path.startsWith('secret') ? `a string of ${got.length} characters` : JSON.stringify(got);
   return `createOtp: option \`${path}\` ${(detail?.message ?? error.message).replace(/^"[^"]*" /, '')} (got ${shown ?? 'undefined'})${hint === undefined ? '' : `; ${hint}`}`;
 }
@@ -246,6 +294,10 @@ export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
     settingsRefreshMs: Math.round((options.settingsRefreshSeconds ?? 5) * 1000),
     defaultCountry: options.defaultCountry,
     tables: { ...DEFAULT_TABLES, ...options.tables },
+    limits: resolveLimits(options.limits),
+    destinations: resolveDestinations(options.destinations),
+    challenge: options.challenge,
+    testNumbers: options.testNumbers,
     logger,
     clock: options.clock ?? Date.now,
     env,

@@ -142,6 +142,8 @@ export interface SendOptions {
   readonly purpose?: string;
   /** The client IP, for per-IP limits. */
   readonly ip?: string;
+  /** The answer to a bot challenge (e.g. a CAPTCHA token), handed to the `challenge` hook. */
+  readonly challengeToken?: string;
 }
 
 export interface VerifyOptions {

@@ -12,15 +12,19 @@ export interface CanonicalPhone {
 /** Characters people type between digits; anything else (letters, CR/LF, `;`) makes the input invalid. */
 const FORMATTING = /^[+0-9 ()./-]+$/;
 
+/** Arabic-Indic (U+0660-0669) and Eastern Arabic-Indic (U+06F0-06F9) digits, which NFKC leaves as they are. */
+const ARABIC_DIGITS = /[\u0660-\u0669\u06F0-\u06F9]/g;
+
 /**
  * Canonicalises a phone number to E.164 with full metadata, or returns undefined when it is not a
- * valid number. Full-width and other compatibility digits are folded to ASCII (NFKC), a leading
- * `00` is read as `+`, and a national number is accepted only when a default country is configured.
+ * valid number. Full-width and other compatibility digits are folded to ASCII (NFKC), and so are
+ * Arabic-Indic digits (as libphonenumber does), a leading `00` is read as `+`, and a national
+ * number is accepted only when a default country is configured.
  */
 export function canonicalPhone(input: string, defaultCountry?: CountryCode): CanonicalPhone | undefined {
   if (input.length > 32) return undefined;
   // Checked before trimming: CR/LF anywhere (log injection) makes the input invalid.
-  let text = input.normalize('NFKC');
+  let text = input.normalize('NFKC').replace(ARABIC_DIGITS, (d) => String((d.codePointAt(0) as number) & 0x0f));
   if (!FORMATTING.test(text)) return undefined;
   text = text.trim();
   if (text.startsWith('00')) text = `+${text.slice(2)}`;

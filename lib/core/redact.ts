@@ -15,7 +15,7 @@ export interface RedactContext {
   readonly secrets?: readonly string[];
 }
 
-function redactText(text: string, ctx: RedactContext): string {
+function redactString(text: string, ctx: RedactContext): string {
   let out = text;
   for (const secret of ctx.secrets ?? []) {
     if (secret.length >= 4) out = out.split(secret).join('[redacted]');
@@ -35,8 +35,8 @@ function redactText(text: string, ctx: RedactContext): string {
 /** Deep copy of `value` with secrets removed; cycles and depth are bounded. */
 export function redact(value: unknown, ctx: RedactContext, depth = 0): unknown {
   if (depth > 8) return '[depth]';
-  if (typeof value === 'string') return redactText(value, ctx);
-  if (typeof value === 'number') return redactText(String(value), ctx) === String(value) ? value : '[redacted]';
+  if (typeof value === 'string') return redactString(value, ctx);
+  if (typeof value === 'number') return redactString(String(value), ctx) === String(value) ? value : '[redacted]';
   if (typeof value === 'boolean' || value === null || value === undefined) return value;
   if (Array.isArray(value)) return value.map((item) => redact(item, ctx, depth + 1));
   if (value instanceof Date) return value.toISOString();
@@ -48,6 +48,11 @@ export function redact(value: unknown, ctx: RedactContext, depth = 0): unknown {
     return out;
   }
   return '[unserialisable]';
+}
+
+/** Redacts free text (an error summary) for a column, a log or an event, bounded in size. */
+export function redactText(text: string, ctx: RedactContext, maxLength = 500): string {
+  return redactString(text, ctx).slice(0, maxLength);
 }
 
 /** Redacts and serialises for a text column, bounded in size. */

@@ -3,7 +3,7 @@
  * the request and the purpose, short-lived. Keys come from the secret list so a changed secret can
  * be rotated in: the first secret signs, every listed secret verifies (selected by `kid`).
  */
-import { createHash } from 'node:crypto';
+import { createHash, createSecretKey, type KeyObject } from 'node:crypto';
 import { SignJWT, errors, jwtVerify } from 'jose';
 import { deriveKey } from './code.js';
 
@@ -12,7 +12,8 @@ const ALGORITHM = 'HS256';
 
 export interface TokenKey {
   readonly kid: string;
-  readonly key: Uint8Array;
+  /** Imported once: jose would import a raw key again on every sign and verify. */
+  readonly key: KeyObject;
 }
 
 export interface TokenKeyring {
@@ -23,7 +24,7 @@ export interface TokenKeyring {
 export function tokenKeyring(secrets: readonly string[]): TokenKeyring {
   const keys = secrets.map((secret) => {
     const key = deriveKey(secret, 'token');
-    return { kid: createHash('sha256').update(key).digest('base64url').slice(0, 10), key: new Uint8Array(key) };
+    return { kid: createHash('sha256').update(key).digest('base64url').slice(0, 10), key: createSecretKey(key) };
   });
   const signing = keys[0];
   if (signing === undefined) throw new Error('tokenKeyring needs at least one secret');

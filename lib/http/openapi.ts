@@ -51,7 +51,7 @@ function errorBody(codes: readonly OtpErrorCode[], verify = false): Schema {
           requestValid: { type: 'boolean' },
           codeValid: { type: 'boolean' },
           attemptsLeft: { type: 'integer', minimum: 0, description: 'Wrong codes still allowed for this request (after OTP_INVALID).' },
-          retryAfter: { type: 'integer', minimum: 0, description: 'Seconds until a new try is allowed; the same as the Retry-After header.' },
+          retryAfter: { type: 'integer', minimum: 1, description: 'Seconds until a new try is allowed; the same as the Retry-After header.' },
           channel: { type: 'string', enum: ['sms', 'call'] },
         },
       },
@@ -103,6 +103,15 @@ export function otpOpenApiDocument(options: OtpOpenApiOptions = {}): OpenApiDocu
       'through the routed providers, in failover order. The code itself is never returned.',
     tags: ['otp'],
     security: [],
+    parameters: [
+      {
+        name: 'X-OTP-Challenge',
+        in: 'header',
+        required: false,
+        description: 'The answer to a bot challenge (e.g. a CAPTCHA token), handed to the `challenge` hook when one is configured.',
+        schema: { type: 'string', maxLength: 4096 },
+      },
+    ],
     requestBody: { required: true, content: json(ref('SendRequest')) },
     responses: {
       '202': {
@@ -112,6 +121,7 @@ export function otpOpenApiDocument(options: OtpOpenApiOptions = {}): OpenApiDocu
       },
       ...common,
       '422': errorResponse(SEND_CODES, 'No configured provider can deliver on this channel to this number.'),
+      '428': errorResponse(['CHALLENGE_REQUIRED'], 'A `challenge` hook is configured and refused the send (or failed): show the bot challenge and send its answer in `X-OTP-Challenge`.'),
       '503': errorResponse(['PROVIDER_UNAVAILABLE'], 'Every routed provider failed and retries are off.'),
     },
   });
@@ -236,14 +246,21 @@ export function otpOpenApiDocument(options: OtpOpenApiOptions = {}): OpenApiDocu
         },
       },
       headers: {
-        RetryAfter: { required: true, description: 'Seconds to wait before trying again.', schema: { type: 'integer', minimum: 0 } },
+        RetryAfter: {
+          description: 'Seconds to wait before trying again (whole seconds, at least 1); sent with every limit that waiting lifts, and the same as `error.retryAfter`.',
+          schema: { type: 'integer', minimum: 1 },
+        },
         NoStore: { description: 'Responses are never cached.', schema: { type: 'string', const: 'no-store' } },
       },
       responses: {
         ValidationFailed: errorResponse(['VALIDATION_FAILED'], 'The body is not valid JSON, or a field is missing, unknown, of the wrong type or malformed; `error.field` names it.'),
         PayloadTooLarge: errorResponse(['PAYLOAD_TOO_LARGE'], 'The body is larger than the router accepts (2 kB by default).'),
         UnsupportedMediaType: errorResponse(['UNSUPPORTED_MEDIA_TYPE'], 'The body is not `application/json`.'),
-        RateLimited: errorResponse(['RATE_LIMITED'], 'A send or verify limit was hit; wait `Retry-After` seconds.', { retryAfter: true }),
+        RateLimited: errorResponse(
+          ['RATE_LIMITED'],
+          'A send or verify limit was hit (resend cooldown, per-number, per-IP, per-range or daily caps, a number locked after wrong codes); wait `Retry-After` seconds. On /verify the body also has `requestValid: false, codeValid: false`.',
+          { retryAfter: true },
+        ),
         InternalError: errorResponse(SERVER_CODES, 'An unexpected failure (logged on the server without the details).'),
         OtpTokenRejected: errorResponse(GUARD_CODES, 'Returned by routes guarded with `requireVerifiedOtp` when the verification token is missing or not usable.'),
         OtpPurposeMismatch: errorResponse(['OTP_PURPOSE_MISMATCH'], 'Returned by routes guarded with `requireVerifiedOtp({ purpose })` for a token of another purpose.'),

@@ -11,23 +11,23 @@ import { createOtp, type Otp } from '../service/otp-service.js';
 import type { Channel } from '../types.js';
 import { otpOpenApiDocument } from './openapi.js';
 import { renderError, sendError } from './respond.js';
-import { sendBodySchema, verifyBodySchema } from './schemas.js';
+import { sendBodySchema, verifyBodySchema, type HttpBody } from './schemas.js';
 
 export interface OtpRouterOptions {
   /** Largest accepted body (the kit needs well under 1 kB). @default '2kb' */
   readonly bodyLimit?: string | number;
 }
 
-function validate<T>(schema: Joi.ObjectSchema, body: unknown): T {
+function validate(schema: Joi.ObjectSchema<HttpBody>, body: unknown): HttpBody {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new OtpError('VALIDATION_FAILED', 'The body must be a JSON object.');
   }
-  const { error, value } = schema.validate(body);
-  if (error !== undefined) {
-    const detail = error.details[0];
-    throw new OtpError('VALIDATION_FAILED', detail?.message ?? error.message, { field: detail?.path.join('.') });
+  const result: Joi.ValidationResult<HttpBody> = schema.validate(body);
+  if (result.error !== undefined) {
+    const detail = result.error.details[0];
+    throw new OtpError('VALIDATION_FAILED', detail?.message ?? result.error.message, { field: detail?.path.join('.') });
   }
-  return value as T;
+  return result.value;
 }
 
 /** The router, with the service it serves (the one built from the environment when none was given). */
@@ -68,13 +68,20 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
       sendError(res, new OtpError('UNSUPPORTED_MEDIA_TYPE'));
       return;
     }
-    parseJson(req, res, next);
+    next();
   });
+  // body-parser itself skips a body that was already parsed.
+  router.use(parseJson);
 
   const sendHandler = (channel: Channel) =>
     async function otpSend(req: Request, res: Response) {
-      const body = validate<{ phone: string; purpose?: string }>(sendBodySchema, req.body);
-      const result = await service.send(body.phone, channel, { ...(body.purpose === undefined ? {} : { purpose: body.purpose }), ...(req.ip === undefined ? {} : { ip: req.ip }) });
+      const body = validate(sendBodySchema, req.body);
+      const challengeToken = req.get('x-otp-challenge');
+      const result = await service.send(body.phone, channel, {
+        ...(body.purpose === undefined ? {} : { purpose: body.purpose }),
+        ...(req.ip === undefined ? {} : { ip: req.ip }),
+        ...(challengeToken === undefined ? {} : { challengeToken: challengeToken.slice(0, 4096) }),
+      });
       res.setHeader('Cache-Control', 'no-store');
       res.status(202).json({ requestId: result.requestId, channel: result.channel, status: result.status, expiresAt: result.expiresAt.toISOString() });
     };
@@ -85,8 +92,8 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
   router.post('/sms', sendHandler('sms'));
   router.post('/call', sendHandler('call'));
   router.post('/verify', async function otpVerify(req: Request, res: Response) {
-    const body = validate<{ phone: string; code: string; purpose?: string }>(verifySchema, req.body);
-    const result = await service.verify(body.phone, body.code, { ...(body.purpose === undefined ? {} : { purpose: body.purpose }), ...(req.ip === undefined ? {} : { ip: req.ip }) });
+    const body = validate(verifySchema, req.body);
+    const result = await service.verify(body.phone, body.code ?? '', { ...(body.purpose === undefined ? {} : { purpose: body.purpose }), ...(req.ip === undefined ? {} : { ip: req.ip }) });
     res.setHeader('Cache-Control', 'no-store');
     if (result.codeValid && result.token !== undefined && result.tokenExpiresAt !== undefined) {
       res.status(200).json({ requestValid: true, codeValid: true, requestId: result.requestId, token: result.token, tokenExpiresAt: result.tokenExpiresAt.toISOString() });

@@ -6,7 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import Joi from 'joi';
-import { EmptyResponseError, RequestFailedError, ResponseJSONParseError, SinchClient, Verification } from '@sinch/sdk-core';
+// Types only: the SDK (≈ 36 MB of RSS) is imported on first use, so apps that never route to Sinch never load it.
+import type * as SinchSdk from '@sinch/sdk-core';
 import { configError } from '../errors.js';
 import type { Channel, OtpProvider, ProviderCheckResult } from '../types.js';
 import { classifyProviderError, isRetryableCode } from './classify.js';
@@ -36,6 +37,20 @@ export function sinchOptionsFromEnv(env: Readonly<Record<string, string | undefi
 }
 
 const PROVIDER = 'Sinch';
+
+let sdk: typeof SinchSdk | undefined;
+let sdkLoading: Promise<typeof SinchSdk> | undefined;
+/** Imports the SDK once per process (again after a failed import). */
+function loadSdk(): Promise<typeof SinchSdk> {
+  sdkLoading ??= import('@sinch/sdk-core').then(
+    (loaded) => (sdk = loaded),
+    (error: unknown) => {
+      sdkLoading = undefined;
+      throw error;
+    },
+  );
+  return sdkLoading;
+}
 
 /** Sinch's method names on the wire for the kit's channels. */
 type SinchMethod = 'sms' | 'callout';
@@ -86,6 +101,9 @@ function badResponse(message: string, httpStatus?: number, cause?: unknown): Pro
  */
 function toProviderError(error: unknown): ProviderError {
   if (error instanceof ProviderError) return error;
+  // The SDK threw it, so the SDK is loaded; before that only classify.ts can tell what it is.
+  if (sdk === undefined) return classifyProviderError(PROVIDER, error);
+  const { EmptyResponseError, RequestFailedError, ResponseJSONParseError } = sdk;
   // ResponseJSONParseError extends RequestFailedError, so it must be tested first.
   if (error instanceof ResponseJSONParseError) {
     return badResponse(`answered HTTP ${error.statusCode} with a body that is not JSON`, error.statusCode, error);
@@ -176,14 +194,27 @@ export function sinchProvider(options: SinchOptions, _ctx: ProviderContext): Otp
   const { error } = sinchOptionsSchema.validate(options, { convert: false });
   if (error !== undefined) throw configError(`Sinch provider: ${error.message} (set sinch.* options or SINCH_* variables)`);
   const baseUrl = normalizeBaseUrl(options.baseUrl);
-  const client = new SinchClient({
-    applicationKey: options.applicationKey,
-    applicationSecret: options.applicationSecret,
-    ...(baseUrl === undefined ? {} : { verificationHostname: baseUrl }),
-    logger: null, // the SDK would log request URLs (with phone numbers) through console
-  });
-  const verifications = client.verification.verifications;
-  const { startVerificationHelper: start, reportVerificationByIdentityHelper: report } = Verification;
+  type Api = { verifications: SinchSdk.SinchClient['verification']['verifications']; start: typeof SinchSdk.Verification.startVerificationHelper; report: typeof SinchSdk.Verification.reportVerificationByIdentityHelper };
+  // The client is made on the first call (the SDK is imported then), once per provider.
+  let api: Promise<Api> | undefined;
+  const client = (): Promise<Api> => {
+    api ??= loadSdk().then(
+      ({ SinchClient, Verification }) => {
+        const made = new SinchClient({
+          applicationKey: options.applicationKey,
+          applicationSecret: options.applicationSecret,
+          ...(baseUrl === undefined ? {} : { verificationHostname: baseUrl }),
+          logger: null, // the SDK would log request URLs (with phone numbers) through console
+        });
+        return { verifications: made.verification.verifications, start: Verification.startVerificationHelper, report: Verification.reportVerificationByIdentityHelper };
+      },
+      (error: unknown) => {
+        api = undefined;
+        throw error;
+      },
+    );
+    return api;
+  };
 
   return {
     name: PROVIDER,
@@ -195,10 +226,12 @@ export function sinchProvider(options: SinchOptions, _ctx: ProviderContext): Otp
       // Sinch refuses a reused reference (40900, permanent), so each attempt of a request gets its own.
       const reference = `${input.requestId}.${randomBytes(3).toString('hex')}`;
       const response = await untilAborted<{ id?: string; method?: string }>(
-        () =>
-          input.channel === 'sms'
+        async () => {
+          const { verifications, start } = await client();
+          return input.channel === 'sms'
             ? verifications.startSms(start.buildSmsRequest(input.phone, reference))
-            : verifications.startPhoneCall(start.buildPhoneCallRequest(input.phone, reference)),
+            : verifications.startPhoneCall(start.buildPhoneCallRequest(input.phone, reference));
+        },
         input.signal,
       );
       if (typeof response.id !== 'string' || response.id === '') {
@@ -215,10 +248,12 @@ export function sinchProvider(options: SinchOptions, _ctx: ProviderContext): Otp
       let response: { status?: string; reason?: string };
       try {
         response = await untilAborted<{ status?: string; reason?: string }>(
-          () =>
-            input.channel === 'sms'
+          async () => {
+            const { verifications, report } = await client();
+            return input.channel === 'sms'
               ? verifications.reportSmsByIdentity(report.buildSmsRequest(input.phone, input.code))
-              : verifications.reportPhoneCallByIdentity(report.buildPhoneCallRequest(input.phone, input.code)),
+              : verifications.reportPhoneCallByIdentity(report.buildPhoneCallRequest(input.phone, input.code));
+          },
           input.signal,
         );
       } catch (error) {

@@ -4,8 +4,9 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import Joi from 'joi';
-// twilio is CommonJS: only the default import works in native ESM (named imports throw at runtime).
-import twilio from 'twilio';
+// Types only: the SDK (≈ 23 MB of RSS) is imported on first use, so apps that never route to
+// Twilio never load it. twilio is CommonJS: its exports are the `default` of the dynamic import.
+import type TwilioSdk from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient.js';
 import type * as TwilioHttpResponse from 'twilio/lib/http/response.js';
 import type { OtpProvider, ProviderCheckResult } from '../types.js';
@@ -39,6 +40,20 @@ export function twilioOptionsFromEnv(env: Readonly<Record<string, string | undef
 
 const PROVIDER = 'Twilio';
 
+let sdk: typeof TwilioSdk | undefined;
+let sdkLoading: Promise<typeof TwilioSdk> | undefined;
+/** Imports the SDK once per process (again after a failed import). */
+function loadSdk(): Promise<typeof TwilioSdk> {
+  sdkLoading ??= import('twilio').then(
+    (loaded) => (sdk = loaded.default),
+    (error: unknown) => {
+      sdkLoading = undefined;
+      throw error;
+    },
+  );
+  return sdkLoading;
+}
+
 /** Verification statuses after which Twilio will never approve the verification. */
 const DEAD_STATUSES = new Set(['canceled', 'max_attempts_reached', 'expired', 'deleted', 'failed']);
 
@@ -67,43 +82,45 @@ function parseBody(body: unknown): unknown {
  * (verify.twilio.com, api.twilio.com…) for `baseUrl`, keeping path and query, and turns answers
  * that are not Twilio's JSON into `bad-response` errors before the SDK parses them.
  */
-class TwilioHttpClient extends twilio.RequestClient {
-  private readonly origin: string | undefined;
+function httpClientClass(twilio: typeof TwilioSdk) {
+  return class TwilioHttpClient extends twilio.RequestClient {
+    private readonly origin: string | undefined;
 
-  constructor(baseUrl: string | undefined, opts: RequestClient.RequestClientOptions) {
-    super(opts);
-    this.origin = baseUrl === undefined ? undefined : new URL(baseUrl).origin;
-    this.axios.interceptors.request.use((config) => {
-      const signal = currentSignal.getStore();
-      if (signal !== undefined) config.signal = signal;
-      return config;
-    });
-  }
-
-  override async request<TData>(o: RequestClient.RequestOptions<TData>): Promise<TwilioHttpResponse.default<TData>> {
-    let uri = o.uri;
-    if (this.origin !== undefined) {
-      const u = new URL(o.uri);
-      uri = new URL(u.pathname + u.search, this.origin).toString();
-    }
-    const res = await super.request<TData>({ ...o, uri });
-    const body = parseBody(res.body);
-    const ok = res.statusCode >= 200 && res.statusCode < 300;
-    // Success needs a JSON object; an error needs one carrying Twilio's numeric `code`.
-    const documented = ok ? isPlainObject(body) : isPlainObject(body) && typeof body.code === 'number';
-    if (!documented) {
-      const raw = typeof res.body === 'string' ? res.body : JSON.stringify(res.body) ?? '';
-      const what = raw.trim() === '' ? 'an empty body' : `a body that is not Twilio's JSON (${raw.slice(0, 60).replace(/\s+/g, ' ')})`;
-      throw new ProviderError({
-        provider: PROVIDER,
-        kind: 'bad-response',
-        retryable: ok || isRetryableCode(PROVIDER, undefined, res.statusCode),
-        httpStatus: res.statusCode,
-        message: `HTTP ${res.statusCode} with ${what}`,
+    constructor(baseUrl: string | undefined, opts: RequestClient.RequestClientOptions) {
+      super(opts);
+      this.origin = baseUrl === undefined ? undefined : new URL(baseUrl).origin;
+      this.axios.interceptors.request.use((config) => {
+        const signal = currentSignal.getStore();
+        if (signal !== undefined) config.signal = signal;
+        return config;
       });
     }
-    return res;
-  }
+
+    override async request<TData>(o: RequestClient.RequestOptions<TData>): Promise<TwilioHttpResponse.default<TData>> {
+      let uri = o.uri;
+      if (this.origin !== undefined) {
+        const u = new URL(o.uri);
+        uri = new URL(u.pathname + u.search, this.origin).toString();
+      }
+      const res = await super.request<TData>({ ...o, uri });
+      const body = parseBody(res.body);
+      const ok = res.statusCode >= 200 && res.statusCode < 300;
+      // Success needs a JSON object; an error needs one carrying Twilio's numeric `code`.
+      const documented = ok ? isPlainObject(body) : isPlainObject(body) && typeof body.code === 'number';
+      if (!documented) {
+        const raw = typeof res.body === 'string' ? res.body : JSON.stringify(res.body) ?? '';
+        const what = raw.trim() === '' ? 'an empty body' : `a body that is not Twilio's JSON (${raw.slice(0, 60).replace(/\s+/g, ' ')})`;
+        throw new ProviderError({
+          provider: PROVIDER,
+          kind: 'bad-response',
+          retryable: ok || isRetryableCode(PROVIDER, undefined, res.statusCode),
+          httpStatus: res.statusCode,
+          message: `HTTP ${res.statusCode} with ${what}`,
+        });
+      }
+      return res;
+    }
+  };
 }
 
 /** Twilio's RFC 9457 exception is not exported by the SDK; recognise it by shape. */
@@ -114,7 +131,7 @@ function isServiceException(value: unknown): value is Error & { status: number; 
 /** Turns whatever the SDK threw into a classified ProviderError without credentials in it. */
 function toProviderError(error: unknown): ProviderError {
   if (error instanceof ProviderError) return classifyProviderError(PROVIDER, error);
-  if (error instanceof twilio.RestException || isServiceException(error)) {
+  if ((sdk !== undefined && error instanceof sdk.RestException) || isServiceException(error)) {
     const code = typeof error.code === 'number' ? String(error.code) : undefined;
     return new ProviderError({
       provider: PROVIDER,
@@ -150,9 +167,23 @@ function gone(error: unknown): boolean {
 export function twilioProvider(options: TwilioOptions, ctx: ProviderContext): OtpProvider {
   // With a custom httpClient the SDK ignores its own timeout/autoRetry options: set them here.
   // autoRetry stays off because the kit owns retries (a 429 is classified and queued instead).
-  const httpClient = new TwilioHttpClient(options.baseUrl, { timeout: ctx.timeoutMs, autoRetry: false });
-  const client = twilio(options.accountSid, options.authToken, { httpClient, autoRetry: false });
-  const service = client.verify.v2.services(options.verifyServiceSid);
+  type Service = ReturnType<TwilioSdk.Twilio['verify']['v2']['services']>;
+  // The client is made on the first call (the SDK is imported then), once per provider.
+  let made: Promise<Service> | undefined;
+  const service = (): Promise<Service> => {
+    made ??= loadSdk().then(
+      (twilio) => {
+        const HttpClient = httpClientClass(twilio);
+        const httpClient = new HttpClient(options.baseUrl, { timeout: ctx.timeoutMs, autoRetry: false });
+        return twilio(options.accountSid, options.authToken, { httpClient, autoRetry: false }).verify.v2.services(options.verifyServiceSid);
+      },
+      (error: unknown) => {
+        made = undefined;
+        throw error;
+      },
+    );
+    return made;
+  };
 
   return {
     name: PROVIDER,
@@ -163,7 +194,8 @@ export function twilioProvider(options: TwilioOptions, ctx: ProviderContext): Ot
       const channel = input.channel === 'call' ? 'call' : 'sms';
       let verification: { sid: unknown; status: unknown; channel: unknown };
       try {
-        verification = await currentSignal.run(input.signal, () => service.verifications.create({ to: input.phone, channel }));
+        const verifications = (await service()).verifications;
+        verification = await currentSignal.run(input.signal, () => verifications.create({ to: input.phone, channel }));
       } catch (error) {
         throw toProviderError(error);
       }
@@ -180,7 +212,8 @@ export function twilioProvider(options: TwilioOptions, ctx: ProviderContext): Ot
     async check(input): Promise<ProviderCheckResult> {
       let result: { status: unknown; valid: unknown };
       try {
-        result = await currentSignal.run(input.signal, () => service.verificationChecks.create({ to: input.phone, code: input.code }));
+        const checks = (await service()).verificationChecks;
+        result = await currentSignal.run(input.signal, () => checks.create({ to: input.phone, code: input.code }));
       } catch (error) {
         const failure = toProviderError(error);
         // 20404: approved already, expired or deleted after too many checks.

@@ -7,7 +7,7 @@
 import { randomInt } from 'node:crypto';
 import { retryDelayMs } from '../core/backoff.js';
 import { decryptCode, renderMessage } from '../core/code.js';
-import { redactToJson } from '../core/redact.js';
+import { redactText, redactToJson } from '../core/redact.js';
 import { coerceError } from '../errors.js';
 import { ProviderError } from '../providers/provider-error.js';
 import { callProvider } from '../providers/timeout.js';
@@ -31,7 +31,8 @@ export function leaseMsFor(ctx: KitContext, chainLength: number): number {
   return chainLength * ctx.config.providerTimeoutMs + 5_000;
 }
 
-function secretsOf(ctx: KitContext): string[] {
+/** Provider credentials known to the kit, blanked out of anything stored or logged. */
+export function secretsOf(ctx: KitContext): string[] {
   const s = ctx.config.providerSettings;
   return [s.twilio?.authToken, s.sinch?.applicationSecret, s.mada?.password, ctx.config.env.TWILIO_AUTH_TOKEN, ctx.config.env.SINCH_APPLICATION_SECRET, ctx.config.env.MADA_PASSWORD].filter(
     (v): v is string => typeof v === 'string' && v.length > 0,
@@ -54,6 +55,8 @@ export async function deliver(ctx: KitContext, row: RequestRow, leaseToken: stri
   const secrets = secretsOf(ctx);
 
   for (const name of row.chain) {
+    // A slow provider may have used up the code's lifetime: the next one must not send a dead code.
+    if (config.clock() >= row.expiresAt) break;
     let provider: OtpProvider;
     try {
       provider = ctx.registry.get(name);
@@ -84,7 +87,7 @@ export async function deliver(ctx: KitContext, row: RequestRow, leaseToken: stri
         providerRef: result.ref?.slice(0, 128) ?? null,
         codeOwner,
         keepCipher: false,
-        lastError: errors.length === 0 ? null : errors.map((e) => redactToJson(e.summary(), redactCtx, 160)).join('; ').slice(0, 500),
+        lastError: errors.length === 0 ? null : errors.map((e) => redactText(e.summary(), redactCtx, 160)).join('; ').slice(0, 500),
         providerRequest: redactToJson(result.request, redactCtx),
         providerResponse: redactToJson(result.response, redactCtx),
         now: config.clock(),
@@ -95,19 +98,20 @@ export async function deliver(ctx: KitContext, row: RequestRow, leaseToken: stri
     } catch (error) {
       const failure = error instanceof ProviderError ? error : new ProviderError({ provider: name, kind: 'bad-response', retryable: true, message: coerceError(error).message });
       errors.push(failure);
-      const summary = String(redactToJson(failure.summary(), { phone: row.phone, code, secrets }, 500));
+      const summary = redactText(failure.summary(), { phone: row.phone, code, secrets });
       config.logger.warn({ requestId: row.requestId, provider: name, attempt, retryable: failure.retryable, providerCode: failure.providerCode, error: summary }, 'otp provider failed');
-      events.emit('failed', { requestId: row.requestId, provider: name, attempt, retryable: failure.retryable, kind: failure.kind, providerCode: failure.providerCode, error: summary });
+      events.emit('failed', { requestId: row.requestId, channel: row.channel, provider: name, attempt, latencyMs: config.clock() - started, retryable: failure.retryable, kind: failure.kind, providerCode: failure.providerCode, error: summary });
     }
   }
 
   const lastError = errors.length === 0 ? `no provider in the chain (${row.chain.join(', ')}) serves ${row.channel}` : errors.map((e) => e.summary()).join('; ');
-  const safeError = String(redactToJson(lastError, { phone: row.phone, code, secrets }, 500)).slice(0, 500);
+  const safeError = redactText(lastError, { phone: row.phone, code, secrets });
   const retryable = errors.some((e) => e.retryable);
   const finished = config.clock();
   let status: DeliveryStatus;
   let nextAttemptAt: number | null = null;
-  if (!config.retry || !retryable) status = 'failed';
+  if (finished >= row.expiresAt) status = 'expired';
+  else if (!config.retry || !retryable) status = 'failed';
   else if (attempt > config.maxRetries) status = 'unsendable';
   else {
     const delay = retryDelayMs(attempt, { baseMs: config.baseDelayMs, maxMs: config.maxDelayMs, jitter: 0.5 }, jitterRandom);

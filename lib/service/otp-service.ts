@@ -8,22 +8,25 @@ import { hostname } from 'node:os';
 import type { Knex } from 'knex';
 import { codeMatches, deriveKey, digestCode, encryptCode, generateCode } from '../core/code.js';
 import { canonicalPhone, maskPhone } from '../core/phone.js';
+import { redact } from '../core/redact.js';
 import { refusal } from '../core/policy.js';
 import { chainFor, parseRouting, routedNames, type Routing } from '../core/routing.js';
 import { signToken, tokenKeyring, verifyToken } from '../core/token.js';
 import { OtpError } from '../errors.js';
 import { OtpEvents } from '../events.js';
+import { createAbuseGuard, type ChallengeSendOptions, type LockState } from '../limits/guard.js';
 import { resolveOptions, type OtpOptions, type ResolvedOtpConfig } from '../options.js';
 import { createProviderRegistry } from '../providers/index.js';
 import { ProviderError } from '../providers/provider-error.js';
 import { callProvider } from '../providers/timeout.js';
 import { knexFromUrl } from '../storage/db.js';
 import { migrateOtpTables } from '../storage/migrations.js';
-import { consumeRequest, countAttempt, insertRequest, latestRequest, requestByRequestId, spendToken, supersedeOlder, type RequestRow } from '../storage/queries.js';
+import { consumeRequest, countAttempt, finishAttempt, insertRequest, latestRequestWithLocks, requestByRequestId, spendToken, supersedeOlder, type RequestRow } from '../storage/queries.js';
 import type { Channel, PhoneInput, SendOptions, SendResult, VerifiedOtp, VerifyFailureCode, VerifyOptions, VerifyResult } from '../types.js';
 import type { KitContext } from './context.js';
 import { deliver, leaseMsFor } from './delivery.js';
 import { createRoutingSource } from './routing-source.js';
+import { createTestNumberSource, TEST_NUMBER_PROVIDER, type TestNumberInput } from './test-numbers.js';
 import { startRetryPoller, type RetryPoller, type RetryPollerOptions } from '../worker/retry-poller.js';
 
 export const DEFAULT_PURPOSE = 'default';
@@ -54,6 +57,8 @@ export interface Otp {
   checkToken(token: string, options?: TokenCheckOptions): Promise<VerifiedOtp>;
   /** Validates and writes the `otp_sms_provider` settings row. */
   setRouting(value: string): Promise<void>;
+  /** Validates and writes the `otp_test_numbers` settings row (fixed codes with an expiry, never sent). */
+  setTestNumbers(list: readonly TestNumberInput[]): Promise<void>;
   /** The routing in force now (forced, or the settings row). */
   routing(): Promise<Routing>;
   /** Starts the bundled interval poller that works through the retry table; `await poller.stop()` on shutdown. */
@@ -74,8 +79,10 @@ export function createOtp(options: OtpOptions = {}): Otp {
   const ownsDb = typeof config.db === 'string';
   const knex = typeof config.db === 'string' ? knexFromUrl(config.db) : config.db;
   const events = new OtpEvents(logger);
+  const guard = createAbuseGuard(knex, config, events);
   const registry = createProviderRegistry(config.providerSettings, config.customProviders, { logger, timeoutMs: config.providerTimeoutMs, env: config.env });
   const routing = createRoutingSource(config, knex, registry.names);
+  const testNumbers = createTestNumberSource(config, knex, config.testNumbers);
   // Forced routing is known now: build its providers so missing credentials fail at startup.
   if (config.forcedRouting !== undefined) {
     for (const name of routedNames(parseRouting(config.forcedRouting.value, registry.names))) registry.get(name);
@@ -108,10 +115,12 @@ export function createOtp(options: OtpOptions = {}): Otp {
     return purpose;
   };
 
-  async function send(phone: PhoneInput, channel: Channel, opts: SendOptions = {}): Promise<SendResult> {
+  async function send(phone: PhoneInput, channel: Channel, opts: SendOptions & ChallengeSendOptions = {}): Promise<SendResult> {
     if (channel !== 'sms' && channel !== 'call') throw new OtpError('VALIDATION_FAILED', '"channel" must be "sms" or "call"', { field: 'channel' });
     const e164 = phoneOf(phone);
     const purpose = purposeOf(opts.purpose);
+    const testNumber = await testNumbers.lookup(e164);
+    if (testNumber !== undefined) return sendToTestNumber(e164, channel, purpose, testNumber.code, opts.ip);
     const routed = chainFor(await routing.current(), e164);
     // Providers that cannot serve the channel are skipped; none left is an honest refusal, never a fake success.
     const chain = routed.filter((name) => {
@@ -125,6 +134,9 @@ export function createOtp(options: OtpOptions = {}): Otp {
     if (chain.length === 0) {
       throw new OtpError('CHANNEL_UNSUPPORTED', `No configured provider can deliver a ${channel === 'call' ? 'voice call' : 'text message'} to this number.`, { channel });
     }
+    // Limits (429), bot challenge, and refused destinations (answered with a look-alike, nothing stored or sent).
+    const admission = await guard.admitSend({ phone: e164, channel, purpose, ip: opts.ip, challengeToken: typeof opts.challengeToken === 'string' ? opts.challengeToken : undefined });
+    if (admission.decoy !== undefined) return admission.decoy;
 
     const now = config.clock();
     const requestId = randomUUID();
@@ -134,6 +146,8 @@ export function createOtp(options: OtpOptions = {}): Otp {
     const leaseToken = randomUUID();
     const leaseExpiresAt = now + leaseMsFor(ctx, chain.length);
     const expiresAt = now + config.ttlSeconds * 1000;
+    // Sealed once: the same ciphertext goes into the row and to the first delivery attempt.
+    const codeCipher = encryptCode(firstCipherKey, requestId, code);
     const id = await insertRequest(knex, tables, {
       requestId,
       phone: e164,
@@ -141,7 +155,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
       purpose,
       chain,
       codeDigest: digestCode(firstDigestKey, requestId, e164, code),
-      codeCipher: encryptCode(firstCipherKey, requestId, code),
+      codeCipher,
       messageTemplate: config.messageTemplate,
       leaseOwner: ctx.instanceId,
       leaseToken,
@@ -155,7 +169,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
 
     const row: RequestRow = {
       id, requestId, phone: e164, channel, purpose, chain, provider: null, providerRef: null, codeOwner: 'kit',
-      codeDigest: '', codeCipher: encryptCode(firstCipherKey, requestId, code), messageTemplate: config.messageTemplate,
+      codeDigest: '', codeCipher, messageTemplate: config.messageTemplate,
       status: 'sending', sendAttempts: 0, nextAttemptAt: leaseExpiresAt, leaseToken, leaseExpiresAt, lastError: null,
       verifyStatus: 'pending', attempts: 0, verifiedAt: null, tokenUsedAt: null, expiresAt, createdAt: now,
     };
@@ -166,6 +180,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
     // 'lost-lease': the poller took the row over while providers were slow; it carries on from there.
     const status = outcome.status === 'lost-lease' ? 'queued' : outcome.status;
     const delivered = outcome.status === 'sent' ? outcome.provider : null;
+    admission.sent();
     return {
       requestId,
       channel,
@@ -176,9 +191,41 @@ export function createOtp(options: OtpOptions = {}): Otp {
     };
   }
 
+  /**
+   * A live test number: the request row is stored with the fixed code's digest and marked sent by
+   * `TestNumber`; no provider is called and no send limit counts it. Verification is the usual one.
+   */
+  async function sendToTestNumber(e164: string, channel: Channel, purpose: string, code: string, ip: string | undefined): Promise<SendResult> {
+    const now = config.clock();
+    const requestId = randomUUID();
+    const leaseToken = randomUUID();
+    const expiresAt = now + config.ttlSeconds * 1000;
+    const id = await insertRequest(knex, tables, {
+      requestId,
+      phone: e164,
+      channel,
+      purpose,
+      chain: [TEST_NUMBER_PROVIDER],
+      codeDigest: digestCode(ctx.digestKeys[0] as Buffer, requestId, e164, code),
+      codeCipher: encryptCode(ctx.cipherKeys[0] as Buffer, requestId, code),
+      messageTemplate: config.messageTemplate,
+      leaseOwner: ctx.instanceId,
+      leaseToken,
+      // Held for a minute so no poller takes the row between this insert and the update below.
+      leaseExpiresAt: now + 60_000,
+      clientIp: ip ?? null,
+      expiresAt,
+      now,
+    });
+    await finishAttempt(knex, tables, id, leaseToken, { status: 'sent', sendAttempts: 1, nextAttemptAt: null, provider: TEST_NUMBER_PROVIDER, codeOwner: 'kit', keepCipher: false, lastError: null, now });
+    await supersedeOlder(knex, tables, e164, id, now);
+    events.emit('requested', { requestId, channel, phone: maskPhone(e164), chain: [TEST_NUMBER_PROVIDER] });
+    return { requestId, channel, provider: TEST_NUMBER_PROVIDER, status: 'sent', expiresAt: new Date(expiresAt), code };
+  }
+
   /** The refusal for a row that a conditional UPDATE did not change: read it again and explain. */
-  async function explainRefusal(requestId: string): Promise<VerifyResult> {
-    const fresh = await requestByRequestId(knex, tables, requestId);
+  async function explainRefusal(requestId: string, read?: RequestRow): Promise<VerifyResult> {
+    const fresh = read ?? (await requestByRequestId(knex, tables, requestId));
     const reason = refusal(fresh, config.clock(), config.maxAttempts) ?? 'OTP_NOT_FOUND';
     events.emit('verify-failed', { requestId, reason });
     return { requestValid: false, codeValid: false, reason, requestId };
@@ -190,8 +237,13 @@ export function createOtp(options: OtpOptions = {}): Otp {
       throw new OtpError('VALIDATION_FAILED', `"code" must be ${config.codeLength} digits`, { field: 'code' });
     }
     const purpose = opts.purpose === undefined ? undefined : purposeOf(opts.purpose);
+    // Per-IP verify cap (429), before anything is looked up.
+    await guard.admitVerify(e164, opts.ip);
     const now = config.clock();
-    const row = await latestRequest(knex, tables, e164);
+    // The request and the number's lock rows in one statement; locks refuse (429) before anything else.
+    const found = await latestRequestWithLocks(knex, tables, e164, guard.lockReads(e164));
+    const locks = await guard.refuseIfLocked(e164, found.row === undefined ? undefined : found.locks);
+    const { row } = found;
     let refused: VerifyFailureCode | undefined = refusal(row, now, config.maxAttempts);
     if (refused === undefined && purpose !== undefined && row?.purpose !== purpose) refused = 'OTP_NOT_FOUND';
     if (row === undefined || refused !== undefined) {
@@ -199,46 +251,91 @@ export function createOtp(options: OtpOptions = {}): Otp {
       return { requestValid: false, codeValid: false, reason: refused ?? 'OTP_NOT_FOUND', ...(row === undefined ? {} : { requestId: row.requestId }) };
     }
 
-    let consumed: boolean;
-    if (row.codeOwner === 'provider' && row.provider !== null) {
-      // Sticky: the provider that delivered checks the code. The attempt is reserved first, so
-      // parallel guesses cannot exceed the cap while the provider call is in flight.
-      if (!(await countAttempt(knex, tables, row.id, now, config.maxAttempts))) return explainRefusal(row.requestId);
-      const provider = registry.get(row.provider);
-      if (provider.check === undefined) throw new OtpError('CONFIG_INVALID', `provider ${row.provider} owns codes but has no check()`);
-      const check = provider.check.bind(provider);
-      let result;
-      try {
-        result = await callProvider(row.provider, config.providerTimeoutMs, (signal) =>
-          check({ requestId: row.requestId, phone: e164, channel: row.channel, code, signal, ...(row.providerRef === null ? {} : { ref: row.providerRef }) }),
-        );
-      } catch (error) {
-        const summary = error instanceof ProviderError ? error.summary() : String(error);
-        logger.warn({ requestId: row.requestId, provider: row.provider, error: summary.replaceAll(code, '[code]') }, 'otp provider check failed');
-        throw new OtpError('PROVIDER_UNAVAILABLE', 'The code could not be checked right now; try again.', { requestId: row.requestId });
-      }
-      if (result.status === 'gone') {
-        events.emit('verify-failed', { requestId: row.requestId, reason: 'OTP_EXPIRED' });
-        return { requestValid: false, codeValid: false, reason: 'OTP_EXPIRED', requestId: row.requestId };
-      }
-      if (result.status === 'wrong') {
-        events.emit('verify-failed', { requestId: row.requestId, reason: 'OTP_INVALID' });
-        return { requestValid: true, codeValid: false, reason: 'OTP_INVALID', requestId: row.requestId, attemptsLeft: Math.max(0, config.maxAttempts - row.attempts - 1) };
-      }
-      consumed = await consumeRequest(knex, tables, row.id, config.clock(), config.maxAttempts, true);
-    } else if (codeMatches(ctx.digestKeys, row.codeDigest, row.requestId, e164, code)) {
-      consumed = await consumeRequest(knex, tables, row.id, now, config.maxAttempts, false);
-    } else {
-      if (!(await countAttempt(knex, tables, row.id, now, config.maxAttempts))) return explainRefusal(row.requestId);
-      events.emit('verify-failed', { requestId: row.requestId, reason: 'OTP_INVALID' });
-      return { requestValid: true, codeValid: false, reason: 'OTP_INVALID', requestId: row.requestId, attemptsLeft: Math.max(0, config.maxAttempts - row.attempts - 1) };
+    if (row.codeOwner === 'kit' || row.provider === null) return checkKitCode(row, e164, code, now, locks);
+    const provided = { ...row, provider: row.provider };
+    // A provider-checked code: one unit of the number's failure budget is reserved before the
+    // provider compares it, and settled by the outcome.
+    const guess = await guard.reserveGuess(e164, locks);
+    let result: VerifyResult | undefined;
+    try {
+      result = await checkCode(provided, e164, code, now);
+      return result;
+    } finally {
+      await guess.settle(result);
     }
-    if (!consumed) return explainRefusal(row.requestId);
+  }
 
+  /**
+   * A code the kit checks itself. A right code is consumed by one UPDATE that also requires the
+   * number's failure budget unspent (so it is decided atomically against every guess in flight,
+   * and the budget costs no statement when nothing was counted); a wrong one reserves its unit of
+   * the budget before it is counted on the request, as a provider-checked guess does.
+   */
+  async function checkKitCode(row: RequestRow, e164: string, code: string, now: number, locks: LockState): Promise<VerifyResult> {
+    if (codeMatches(ctx.digestKeys, row.codeDigest, row.requestId, e164, code)) {
+      const budget = guard.budgetGuard;
+      const consumed = await consumeRequest(knex, tables, row.id, now, config.maxAttempts, false, budget === undefined ? undefined : { ...budget, phone: e164 });
+      if (!consumed) {
+        const fresh = await requestByRequestId(knex, tables, row.requestId);
+        // Still live: the failure budget was spent by guesses in flight (429); otherwise the row explains.
+        if (refusal(fresh, config.clock(), config.maxAttempts) === undefined) await guard.refuseIfSpent(e164);
+        return explainRefusal(row.requestId, fresh);
+      }
+      await guard.succeeded(e164, locks);
+      return verified(row, e164);
+    }
+    const guess = await guard.reserveGuess(e164, locks);
+    let result: VerifyResult | undefined;
+    try {
+      if (!(await countAttempt(knex, tables, row.id, now, config.maxAttempts))) {
+        result = await explainRefusal(row.requestId);
+        return result;
+      }
+      events.emit('verify-failed', { requestId: row.requestId, reason: 'OTP_INVALID' });
+      result = { requestValid: true, codeValid: false, reason: 'OTP_INVALID', requestId: row.requestId, attemptsLeft: Math.max(0, config.maxAttempts - row.attempts - 1) };
+      return result;
+    } finally {
+      await guess.settle(result);
+    }
+  }
+
+  /** The answer to a consumed request: a signed, single-use verification token. */
+  async function verified(row: RequestRow, e164: string): Promise<VerifyResult> {
     const verifiedAt = config.clock();
     const { token, expiresAt } = await signToken(ctx.tokenRing, { phone: e164, requestId: row.requestId, purpose: row.purpose, verifiedAt }, verifiedAt, config.tokenTtlSeconds);
     events.emit('verified', { requestId: row.requestId, provider: row.provider });
     return { requestValid: true, codeValid: true, requestId: row.requestId, token, tokenExpiresAt: expiresAt };
+  }
+
+  /** Checks a code with the provider that owns it, and consumes the request atomically on success. */
+  async function checkCode(row: RequestRow & { provider: string }, e164: string, code: string, now: number): Promise<VerifyResult> {
+    // Sticky: the provider that delivered checks the code. The attempt is reserved first, so
+    // parallel guesses cannot exceed the cap while the provider call is in flight.
+    if (!(await countAttempt(knex, tables, row.id, now, config.maxAttempts))) return explainRefusal(row.requestId);
+    const provider = registry.get(row.provider);
+    if (provider.check === undefined) throw new OtpError('CONFIG_INVALID', `provider ${row.provider} owns codes but has no check()`);
+    const check = provider.check.bind(provider);
+    let result;
+    try {
+      result = await callProvider(row.provider, config.providerTimeoutMs, (signal) =>
+        check({ requestId: row.requestId, phone: e164, channel: row.channel, code, signal, ...(row.providerRef === null ? {} : { ref: row.providerRef }) }),
+      );
+    } catch (error) {
+      const summary = error instanceof ProviderError ? error.summary() : String(error);
+      logger.warn({ requestId: row.requestId, provider: row.provider, error: String(redact(summary, { phone: e164, code })) }, 'otp provider check failed');
+      throw new OtpError('PROVIDER_UNAVAILABLE', 'The code could not be checked right now; try again.', { requestId: row.requestId });
+    }
+    if (result.status === 'gone') {
+      events.emit('verify-failed', { requestId: row.requestId, reason: 'OTP_EXPIRED' });
+      return { requestValid: false, codeValid: false, reason: 'OTP_EXPIRED', requestId: row.requestId };
+    }
+    if (result.status === 'wrong') {
+      events.emit('verify-failed', { requestId: row.requestId, reason: 'OTP_INVALID' });
+      return { requestValid: true, codeValid: false, reason: 'OTP_INVALID', requestId: row.requestId, attemptsLeft: Math.max(0, config.maxAttempts - row.attempts - 1) };
+    }
+    const consumed = await consumeRequest(knex, tables, row.id, config.clock(), config.maxAttempts, true);
+    if (!consumed) return explainRefusal(row.requestId);
+    return verified(row, e164);
   }
 
   async function checkToken(token: string, opts: TokenCheckOptions = {}): Promise<VerifiedOtp> {
@@ -259,7 +356,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
     context: ctx,
     migrate: () => migrateOtpTables(knex, tables),
     async ready() {
-      for (const table of [tables.settings, tables.requests]) {
+      for (const table of [tables.settings, tables.requests, ...guard.tables]) {
         if (!(await knex.schema.hasTable(table))) {
           throw new OtpError('CONFIG_INVALID', `table "${table}" does not exist: run \`await otp.migrate()\` (or the Knex CLI with the kit's migration source) first`);
         }
@@ -271,6 +368,9 @@ export function createOtp(options: OtpOptions = {}): Otp {
     send,
     verify,
     checkToken,
+    async setTestNumbers(list) {
+      await testNumbers.write(list);
+    },
     async setRouting(value) {
       await routing.write(value);
     },

@@ -39,7 +39,8 @@ export function knexFromUrl(url: string, pool: { min?: number; max?: number } = 
 }
 
 export function dialectOf(knex: Knex): Dialect {
-  const client = String((knex.client as { config?: { client?: unknown } }).config?.client ?? '');
+  const configured = (knex.client as { config?: { client?: unknown } }).config?.client;
+  const client = typeof configured === 'string' ? configured : '';
   if (client === 'mysql' || client === 'mysql2') return 'mysql';
   if (client === 'pg' || client === 'postgres' || client === 'postgresql') return 'postgres';
   if (client === 'better-sqlite3' || client === 'sqlite3' || client === 'sqlite') return 'sqlite';

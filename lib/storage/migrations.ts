@@ -13,6 +13,10 @@ export interface OtpTableNames {
   readonly settingsValueColumn: string;
   /** One row per send: the OTP request, its delivery (retry) state and its verification state. @default 'otp_requests' */
   readonly requests: string;
+  /** Window counters of the abuse limits (key, points, expire). @default 'otp_limits' */
+  readonly limits: string;
+  /** Consecutive wrong codes per number (the NIST failure budget). @default 'otp_failures' */
+  readonly failures: string;
 }
 
 export const DEFAULT_TABLES: OtpTableNames = {
@@ -20,6 +24,8 @@ export const DEFAULT_TABLES: OtpTableNames = {
   settingsKeyColumn: 'key',
   settingsValueColumn: 'value',
   requests: 'otp_requests',
+  limits: 'otp_limits',
+  failures: 'otp_failures',
 };
 
 /** Knex's bookkeeping table for the kit's migrations, apart from the app's own. */
@@ -89,6 +95,30 @@ function migrations(t: OtpTableNames): OtpMigration[] {
       },
       async down(knex) {
         await knex.schema.dropTableIfExists(t.requests);
+      },
+    },
+    {
+      name: '0002_otp_limits',
+      async up(knex) {
+        // Window counters: one row per limit and key (lib/limits/store.ts).
+        await knex.schema.createTable(t.limits, (table) => {
+          table.string('key', 191).primary();
+          table.integer('points').notNullable().defaultTo(0);
+          /** Epoch ms when the window (or block) ends; null never ends. */
+          table.bigInteger('expire').nullable();
+          table.index(['expire'], `${t.limits}_expire_idx`);
+        });
+        await knex.schema.createTable(t.failures, (table) => {
+          table.string('phone', 16).primary();
+          /** Wrong codes since the last success or lock, plus guesses in flight. */
+          table.integer('failures').notNullable().defaultTo(0);
+          table.bigInteger('locked_until').nullable();
+          table.bigInteger('updated_at').notNullable();
+        });
+      },
+      async down(knex) {
+        await knex.schema.dropTableIfExists(t.failures);
+        await knex.schema.dropTableIfExists(t.limits);
       },
     },
   ];

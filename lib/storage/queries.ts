@@ -39,7 +39,7 @@ type Raw = Record<string, unknown>;
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
-const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v));
 
 /** pg returns BIGINT as strings and the drivers differ in naming; one mapping for all three. */
 export function toRequestRow(r: Raw): RequestRow {
@@ -139,6 +139,60 @@ export async function latestRequest(knex: Knex, t: OtpTableNames, phone: string)
   return row === undefined ? undefined : toRequestRow(row);
 }
 
+/** The columns `toRequestRow` reads (not the stored provider traffic, which verify never needs). */
+const REQUEST_COLUMNS = [
+  'id', 'request_id', 'phone', 'channel', 'purpose', 'chain', 'provider', 'provider_ref', 'code_owner', 'code_digest', 'code_cipher', 'message_template',
+  'status', 'send_attempts', 'next_attempt_at', 'lease_token', 'lease_expires_at', 'last_error', 'verify_status', 'attempts', 'verified_at', 'token_used_at',
+  'expires_at', 'created_at',
+] as const;
+
+/** Lock rows to read along with a request (the abuse guard's `LockReads`). */
+export interface LockJoin {
+  readonly limitsTable: string;
+  readonly limitKeys: readonly string[];
+  readonly failuresTable: string | undefined;
+}
+
+export interface RequestWithLocks {
+  readonly row: RequestRow | undefined;
+  /** Read only when the request was found: limits rows by key, and the failure-budget row. */
+  readonly locks: {
+    readonly limits: ReadonlyMap<string, { readonly points: unknown; readonly expire: unknown }>;
+    readonly failures: { readonly failures: number; readonly lockedUntil: number | null } | undefined;
+  };
+}
+
+/**
+ * The newest request for a number and, in the same statement, the number's lock rows (left
+ * joins on primary keys), so a verify needs no statement of its own to check them.
+ */
+export async function latestRequestWithLocks(knex: Knex, t: OtpTableNames, phone: string, join: LockJoin): Promise<RequestWithLocks> {
+  const q = knex({ r: t.requests })
+    .select(REQUEST_COLUMNS.map((c) => `r.${c}`))
+    .where('r.phone', phone)
+    .orderBy('r.id', 'desc')
+    .limit(1);
+  if (join.failuresTable !== undefined) {
+    q.leftJoin({ f: join.failuresTable }, 'f.phone', 'r.phone').select({ lk_f_phone: 'f.phone', lk_f_failures: 'f.failures', lk_f_locked_until: 'f.locked_until' });
+  }
+  join.limitKeys.forEach((key, i) => {
+    const alias = `l${i}`;
+    q.leftJoin({ [alias]: join.limitsTable }, (on) => {
+      on.on(`${alias}.key`, '=', knex.raw('?', [key]));
+    }).select({ [`lk_${i}_key`]: `${alias}.key`, [`lk_${i}_points`]: `${alias}.points`, [`lk_${i}_expire`]: `${alias}.expire` });
+  });
+  const rows = (await q) as Raw[];
+  const raw = rows[0];
+  const limits = new Map<string, { points: unknown; expire: unknown }>();
+  if (raw === undefined) return { row: undefined, locks: { limits, failures: undefined } };
+  join.limitKeys.forEach((key, i) => {
+    if (raw[`lk_${i}_key`] !== null && raw[`lk_${i}_key`] !== undefined) limits.set(key, { points: raw[`lk_${i}_points`], expire: raw[`lk_${i}_expire`] });
+  });
+  const failures =
+    raw.lk_f_phone === null || raw.lk_f_phone === undefined ? undefined : { failures: num(raw.lk_f_failures), lockedUntil: numOrNull(raw.lk_f_locked_until) };
+  return { row: toRequestRow(raw), locks: { limits, failures } };
+}
+
 export async function requestByRequestId(knex: Knex, t: OtpTableNames, requestId: string): Promise<RequestRow | undefined> {
   const row = (await knex(t.requests).where({ request_id: requestId }).first()) as Raw | undefined;
   return row === undefined ? undefined : toRequestRow(row);
@@ -164,8 +218,36 @@ export async function countAttempt(knex: Knex, t: OtpTableNames, id: number, now
  * `attemptCounted` the attempt was already reserved (provider-checked codes), so the cap test is
  * "not above the cap" instead of "below it".
  */
-export async function consumeRequest(knex: Knex, t: OtpTableNames, id: number, now: number, maxAttempts: number, attemptCounted: boolean): Promise<boolean> {
-  const n = await live(knex(t.requests), id, now, attemptCounted ? maxAttempts + 1 : maxAttempts).update({
+export async function consumeRequest(
+  knex: Knex,
+  t: OtpTableNames,
+  id: number,
+  now: number,
+  maxAttempts: number,
+  attemptCounted: boolean,
+  budget?: { readonly table: string; readonly max: number; readonly phone: string },
+): Promise<boolean> {
+  const q = live(knex(t.requests), id, now, attemptCounted ? maxAttempts + 1 : maxAttempts);
+  if (budget !== undefined) {
+    // The number's failure budget must be unspent at this very moment (no lock in force, fewer
+    // than `max` failures and guesses in flight), in the same statement as the consume.
+    q.whereNotExists((sub) => {
+      sub
+        .select(knex.raw('1'))
+        .from(budget.table)
+        .where('phone', budget.phone)
+        .andWhere((spent) => {
+          spent
+            .where((locked) => {
+              void locked.whereNotNull('locked_until').andWhere('locked_until', '>', now);
+            })
+            .orWhere((full) => {
+              void full.whereNull('locked_until').andWhere('failures', '>=', budget.max);
+            });
+        });
+    });
+  }
+  const n = await q.update({
     verify_status: 'verified',
     verified_at: now,
     code_cipher: null,
@@ -223,9 +305,8 @@ export async function finishAttempt(knex: Knex, t: OtpTableNames, id: number, le
 }
 
 export async function readSetting(knex: Knex, t: OtpTableNames, key: string): Promise<string | undefined> {
-  const row = (await knex(t.settings).where(t.settingsKeyColumn, key).first(t.settingsValueColumn)) as Raw | undefined;
-  const value = row?.[t.settingsValueColumn];
-  return value === undefined || value === null ? undefined : String(value);
+  const row: Raw | undefined = await knex<Raw>(t.settings).where(t.settingsKeyColumn, key).first(t.settingsValueColumn);
+  return strOrNull(row?.[t.settingsValueColumn]) ?? undefined;
 }
 
 export async function writeSetting(knex: Knex, t: OtpTableNames, key: string, value: string): Promise<void> {

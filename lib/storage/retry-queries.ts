@@ -64,7 +64,8 @@ export function assertClaimSupported(knex: Knex): Promise<void> {
       if (dialect === 'sqlite') return;
       const result: unknown = await knex.raw('select version() as v');
       const first: unknown = dialect === 'postgres' ? (result as { rows: unknown[] }).rows[0] : (result as unknown[][])[0]?.[0];
-      const version = String((first as Raw | undefined)?.v ?? '');
+      const v = (first as Raw | undefined)?.v;
+      const version = typeof v === 'string' ? v : '';
       if (!supportsSkipLocked(dialect, version)) {
         throw configError(
           `the retry poller needs SELECT … FOR UPDATE SKIP LOCKED, which this database server does not support (version ${version}); use MySQL 8.0.1+, MariaDB 10.6+ or PostgreSQL 9.5+`,
@@ -107,32 +108,42 @@ export async function claimDueRequests(knex: Knex, t: OtpTableNames, input: Clai
     updated_at: input.now,
   };
   if (input.limit < 1) return { leaseToken, leaseExpiresAt, rows: [] };
+  const claimed = (raw: Raw[]): Claim => ({
+    leaseToken,
+    leaseExpiresAt,
+    rows: raw.map((r) => toRequestRow({ ...r, ...patch })).sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0) || a.id - b.id),
+  });
 
-  if (dialectOf(knex) === 'sqlite') {
+  const dialect = dialectOf(knex);
+  if (dialect !== 'mysql') {
+    if (dialect === 'postgres') await assertClaimSupported(knex);
+    // One statement: PostgreSQL locks the due rows with SKIP LOCKED in the subquery; SQLite runs the
+    // whole UPDATE under its single write lock. RETURNING hands the claimed rows back directly.
     const ids = dueRows(knex(t.requests).select('id'), input.now).limit(input.limit);
-    const n = await knex(t.requests).whereIn('id', ids).update(patch);
-    if (n === 0) return { leaseToken, leaseExpiresAt, rows: [] };
-  } else {
-    await assertClaimSupported(knex);
-    // READ COMMITTED: on InnoDB the locking read then takes no gap locks, so concurrent sends
-    // (inserts into the due index) never wait for a claim. PostgreSQL's default already is.
-    const n = await knex.transaction(
-      async (trx) => {
-        const locked = (await dueRows(trx(t.requests).select('id'), input.now).limit(input.limit).forUpdate().skipLocked()) as Raw[];
-        if (locked.length === 0) return 0;
-        return trx(t.requests)
+    if (dialect === 'postgres') void ids.forUpdate().skipLocked();
+    const raw = (await knex(t.requests).whereIn('id', ids).update(patch, '*')) as Raw[];
+    return claimed(raw);
+  }
+  await assertClaimSupported(knex);
+  // MySQL has no UPDATE … RETURNING: lock the rows (whole rows, so no second read is needed), then
+  // lease them in the same transaction. READ COMMITTED: on InnoDB the locking read then takes no gap
+  // locks, so concurrent sends (inserts into the due index) never wait for a claim.
+  const raw = await knex.transaction(
+    async (trx) => {
+      const locked = (await dueRows(trx(t.requests).select('*'), input.now).limit(input.limit).forUpdate().skipLocked()) as Raw[];
+      if (locked.length > 0) {
+        await trx(t.requests)
           .whereIn(
             'id',
             locked.map((r) => Number(r.id)),
           )
           .update(patch);
-      },
-      { isolationLevel: 'read committed' },
-    );
-    if (n === 0) return { leaseToken, leaseExpiresAt, rows: [] };
-  }
-  const rows = (await knex(t.requests).where({ lease_token: leaseToken }).orderBy('id', 'asc')) as Raw[];
-  return { leaseToken, leaseExpiresAt, rows: rows.map(toRequestRow) };
+      }
+      return locked;
+    },
+    { isolationLevel: 'read committed' },
+  );
+  return claimed(raw);
 }
 
 /** Moves a held lease's expiry (e.g. for a row whose chain needs longer). True if still held. */

@@ -20,9 +20,9 @@ import type { Logger } from '../types.js';
 export interface RetryPollerOptions {
   /** How often to look for due rows, in ms (sooner while a full batch came back). @default 1000 */
   readonly pollInterval?: number;
-  /** Rows claimed per poll (never more than free `concurrency` slots). @default 10 */
+  /** Rows claimed per poll (never more than free `concurrency` slots). @default 50 */
   readonly batchSize?: number;
-  /** Delivery attempts in flight at once in this process. @default 10 */
+  /** Delivery attempts in flight at once in this process. @default 50 */
   readonly concurrency?: number;
   /**
    * Shortest lease in ms: how long a claimed row is this worker's before another may take it over.
@@ -42,7 +42,7 @@ export interface RetryPoller {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const DEFAULTS = { pollInterval: 1000, batchSize: 10, concurrency: 10 } as const;
+const DEFAULTS = { pollInterval: 1000, batchSize: 50, concurrency: 50 } as const;
 /** Longest wait between polls after repeated claim failures (database down). */
 const MAX_ERROR_BACKOFF_MS = 30_000;
 
@@ -65,7 +65,7 @@ function resolvePollerOptions(options: RetryPollerOptions): Required<Omit<RetryP
     if (detail?.type === 'object.unknown') {
       throw configError(`startRetryPoller: unknown option \`${path}\`; known options: pollInterval, batchSize, concurrency, leaseMs, logger`);
     }
-    const got = detail?.context?.value;
+    const got: unknown = detail?.context?.value;
     throw configError(`startRetryPoller: option \`${path}\` ${(detail?.message ?? error.message).replace(/^"[^"]*" /, '')} (got ${typeof got === 'function' ? 'a function' : (JSON.stringify(got) ?? 'undefined')})`);
   }
   return { ...DEFAULTS, ...options };
@@ -80,7 +80,8 @@ export function startRetryPoller(ctx: KitContext, options: RetryPollerOptions = 
   const logger = opts.logger ?? config.logger;
   const minLeaseMs = opts.leaseMs ?? 0;
   const leaseFor = (chainLength: number): number => Math.max(minLeaseMs, leaseMsFor(ctx, Math.max(1, chainLength)));
-  if (!config.retry) {
+  // `info` is optional in practice: only warn and error are checked for a custom logger.
+  if (!config.retry && typeof logger.info === 'function') {
     logger.info({ instance: ctx.instanceId }, 'otp retry poller: sms.retry is off, so it only takes over sends interrupted by a crash');
   }
 
@@ -106,7 +107,7 @@ export function startRetryPoller(ctx: KitContext, options: RetryPollerOptions = 
     return leaseFor(longest);
   }
 
-  /** A row that no longer needs a delivery (a newer request superseded it): settle it, never send it. */
+  /** A row that no longer needs a delivery (superseded by a newer request, or already verified): settle it, never send it. */
   async function settleDead(row: RequestRow, leaseToken: string): Promise<void> {
     const ok = await finishAttempt(knex, tables, row.id, leaseToken, {
       status: 'expired',
@@ -139,7 +140,8 @@ export function startRetryPoller(ctx: KitContext, options: RetryPollerOptions = 
   }
 
   function start(row: RequestRow, leaseToken: string, leasedMs: number): void {
-    const run = attempt(row, leaseToken, leasedMs);
+    // Never rejects, even if the logger throws: a slot must always be given back.
+    const run = attempt(row, leaseToken, leasedMs).catch(() => undefined);
     inFlight.add(run);
     void run.then(() => {
       inFlight.delete(run);
@@ -185,13 +187,17 @@ export function startRetryPoller(ctx: KitContext, options: RetryPollerOptions = 
   function tick(): void {
     timer = undefined;
     if (stopping || halted) return;
-    polling = poll().then(() => {
-      polling = undefined;
-      // All slots busy: the next finishing attempt wakes the poller.
-      if (inFlight.size >= opts.concurrency) return;
-      if (failures > 0) schedule(Math.min(MAX_ERROR_BACKOFF_MS, opts.pollInterval * 2 ** Math.min(failures - 1, 10)));
-      else schedule(backlog ? 0 : opts.pollInterval);
-    });
+    polling = poll()
+      .catch(() => undefined)
+      .then(afterPoll);
+  }
+
+  function afterPoll(): void {
+    polling = undefined;
+    // All slots busy: the next finishing attempt wakes the poller.
+    if (inFlight.size >= opts.concurrency) return;
+    if (failures > 0) schedule(Math.min(MAX_ERROR_BACKOFF_MS, opts.pollInterval * 2 ** Math.min(failures - 1, 10)));
+    else schedule(backlog ? 0 : opts.pollInterval);
   }
 
   /** An attempt finished: with a backlog poll at once, else make sure a poll is scheduled. */

@@ -30,6 +30,13 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** String length as JSON Schema counts it: in code points, not UTF-16 units. */
+function codePoints(value: string): number {
+  let count = 0;
+  for (const _ of value) count += 1;
+  return count;
+}
+
 function deepEqual(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -58,7 +65,7 @@ export function validateSchema(root: Json, schema: Json, value: unknown, path = 
   if (schema === true) return [];
   if (schema === false) return [`${path}: no value is allowed here`];
   if (!isObject(schema)) throw new Error(`${path}: schema is not an object`);
-  const s = schema as SchemaObject;
+  const s: SchemaObject = schema;
   for (const key of Object.keys(s)) {
     if (!SUPPORTED.has(key) && !ANNOTATIONS.has(key)) throw new Error(`json-schema helper: unsupported keyword "${key}" at ${path}`);
   }
@@ -69,14 +76,14 @@ export function validateSchema(root: Json, schema: Json, value: unknown, path = 
     const types = Array.isArray(s.type) ? s.type : [s.type];
     const actual = typeOf(value);
     const ok = types.some((t) => t === actual || (t === 'number' && actual === 'integer'));
-    if (!ok) return [...errors, `${path}: expected ${types.join(' or ')}, got ${actual} (${JSON.stringify(value)})`];
+    if (!ok) return [...errors, `${path}: expected ${types.map((t) => JSON.stringify(t)).join(' or ')}, got ${actual} (${JSON.stringify(value)})`];
   }
   if (Array.isArray(s.enum) && !s.enum.some((e) => deepEqual(e, value))) errors.push(`${path}: ${JSON.stringify(value)} is not one of ${JSON.stringify(s.enum)}`);
   if ('const' in s && !deepEqual(s.const, value)) errors.push(`${path}: expected ${JSON.stringify(s.const)}, got ${JSON.stringify(value)}`);
 
   if (typeof value === 'string') {
-    if (typeof s.minLength === 'number' && [...value].length < s.minLength) errors.push(`${path}: shorter than ${s.minLength}`);
-    if (typeof s.maxLength === 'number' && [...value].length > s.maxLength) errors.push(`${path}: longer than ${s.maxLength}`);
+    if (typeof s.minLength === 'number' && codePoints(value) < s.minLength) errors.push(`${path}: shorter than ${s.minLength}`);
+    if (typeof s.maxLength === 'number' && codePoints(value) > s.maxLength) errors.push(`${path}: longer than ${s.maxLength}`);
     if (typeof s.pattern === 'string' && !new RegExp(s.pattern, 'u').test(value)) errors.push(`${path}: ${JSON.stringify(value)} does not match ${s.pattern}`);
     if (typeof s.format === 'string') {
       const check = FORMATS[s.format];
@@ -92,7 +99,7 @@ export function validateSchema(root: Json, schema: Json, value: unknown, path = 
     value.forEach((item, i) => errors.push(...validateSchema(root, s.items as Json, item, `${path}[${i}]`)));
   }
   if (isObject(value)) {
-    const properties = isObject(s.properties) ? (s.properties as SchemaObject) : {};
+    const properties: SchemaObject = isObject(s.properties) ? s.properties : {};
     if (Array.isArray(s.required)) {
       for (const key of s.required) if (typeof key === 'string' && !(key in value)) errors.push(`${path}: missing required property "${key}"`);
     }

@@ -39,10 +39,10 @@ describe('otpRouter() from the environment', () => {
     // The Console provider prints to stdout; capture only while the send runs (node:test reports on stdout too).
     const printed: string[] = [];
     const originalWrite = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string | Uint8Array) => {
+    process.stdout.write = (chunk: string | Uint8Array) => {
       printed.push(String(chunk));
       return true;
-    }) as typeof process.stdout.write;
+    };
     try {
       await request(app).post('/otp/sms').set('Content-Type', 'application/json').send({ phone: '+359871234567' }).expect(202);
     } finally {

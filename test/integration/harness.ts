@@ -101,22 +101,34 @@ export function fakeEnv(fakes: Fakes, routing?: string): Record<string, string> 
     MADA_USERNAME: fakes.mada.username,
     MADA_PASSWORD: fakes.mada.password,
     MADA_SOURCE_NAME: 'MyBrand',
+    // supertest connects from 127.0.0.1; each kit's requests carry their own X-Forwarded-For.
+    TRUST_PROXY: 'loopback',
     ...(routing === undefined ? {} : { OTP_SMS_PROVIDER: routing }),
   };
 }
 
-/** Every credential in the environment block, for leak checks. */
-export function credentialsOf(fakes: Fakes): string[] {
+/**
+ * Every secret of the environment block (and the Basic-auth headers built from them), for leak
+ * checks. Identifiers that are not secrets on their own (Twilio Account SID, Sinch application
+ * key, Mada user name) are not listed.
+ */
+export function secretsOf(fakes: Fakes): string[] {
   return [
     fakes.twilio.authToken,
-    fakes.twilio.accountSid,
-    fakes.sinch.applicationKey,
     fakes.sinch.applicationSecret,
     fakes.mada.password,
     Buffer.from(`${fakes.mada.username}:${fakes.mada.password}`).toString('base64'),
     Buffer.from(`${fakes.twilio.accountSid}:${fakes.twilio.authToken}`).toString('base64'),
     SECRET,
   ];
+}
+
+/** Asserts `text` holds none of `secrets`, not the code and not the full number (with or without `+`). */
+export function assertRedacted(text: string | null, what: string, leaks: { secrets: readonly string[]; phone: string; code?: string | undefined }): void {
+  if (text === null) return;
+  for (const secret of leaks.secrets) assert.ok(!text.includes(secret), `${what} leaks a secret (${secret.slice(0, 4)}…): ${text}`);
+  assert.ok(!text.includes(leaks.phone.slice(1)), `${what} leaks the full number ${leaks.phone}: ${text}`);
+  if (leaks.code !== undefined) assert.ok(!new RegExp(`(?<![0-9])${leaks.code}(?![0-9])`).test(text), `${what} leaks the code ${leaks.code}: ${text}`);
 }
 
 /** A clock the test moves by hand (epoch ms). */
@@ -147,7 +159,16 @@ export interface Kit {
   readonly otp: Otp;
   readonly app: Express;
   readonly logs: string[];
+  /** The client address of this kit's requests (X-Forwarded-For). */
+  readonly ip: string;
 }
+
+/**
+ * Each kit's requests come from an address of their own, so the kit's default abuse limits (per-IP
+ * send and verify windows, counted in the database) apply as they would to one real client.
+ */
+const clientIps = new WeakMap<Express, string>();
+let kits = 0;
 
 /**
  * `createOtp({ db, env })` plus the example app: providers, routing and secret come from `env`
@@ -156,19 +177,27 @@ export interface Kit {
 export function startKit(knex: Knex, env: Record<string, string>, options: Pick<OtpOptions, 'clock' | 'providerTimeoutMs' | 'settingsRefreshSeconds'> = {}): Kit {
   const logger = recordingLogger();
   const otp = createOtp({ db: knex, env, logger, ...options });
-  return { otp, app: createExampleApp(otp, env), logs: logger.lines };
+  const app = createExampleApp(otp, env);
+  kits += 1;
+  const ip = `10.0.${Math.floor(kits / 250)}.${(kits % 250) + 1}`;
+  clientIps.set(app, ip);
+  return { otp, app, logs: logger.lines, ip };
+}
+
+function post(app: Express, path: string): request.Test {
+  return request(app).post(path).set('X-Forwarded-For', clientIps.get(app) ?? '10.255.255.1');
 }
 
 export function send(app: Express, channel: Channel, phone: string, purpose: string = PURPOSE): request.Test {
-  return request(app).post(`/otp/${channel}`).send({ phone, purpose });
+  return post(app, `/otp/${channel}`).send({ phone, purpose });
 }
 
 export function verify(app: Express, phone: string, code: string): request.Test {
-  return request(app).post('/otp/verify').send({ phone, code });
+  return post(app, '/otp/verify').send({ phone, code });
 }
 
 export function deleteAccount(app: Express, token: string): request.Test {
-  return request(app).post('/account/delete').set('Authorization', `Bearer ${token}`).send({});
+  return post(app, '/account/delete').set('Authorization', `Bearer ${token}`).send({});
 }
 
 /** Sends and asserts the contract's 202; returns the request id. */
@@ -217,9 +246,9 @@ export interface StoredRequest {
 }
 
 export async function storedRequest(knex: Knex, requestId: string): Promise<StoredRequest> {
-  const row = (await knex('otp_requests').where({ request_id: requestId }).first()) as Record<string, unknown> | undefined;
+  const row: Record<string, unknown> | undefined = await knex('otp_requests').where({ request_id: requestId }).first();
   assert.ok(row !== undefined, `no request row ${requestId}`);
-  const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+  const str = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v));
   return {
     provider: str(row.provider),
     providerRef: str(row.provider_ref),
@@ -235,13 +264,13 @@ export async function storedRequest(knex: Knex, requestId: string): Promise<Stor
 
 /** The newest request row of a number (for sends that answered an error without a request id). */
 export async function latestRequestOf(knex: Knex, phone: string): Promise<StoredRequest & { requestId: string }> {
-  const row = (await knex('otp_requests').where({ phone }).orderBy('id', 'desc').first('request_id')) as { request_id: string } | undefined;
+  const row: { request_id: string } | undefined = await knex('otp_requests').where({ phone }).orderBy('id', 'desc').first('request_id');
   assert.ok(row !== undefined, `no request row for ${phone}`);
   return { ...(await storedRequest(knex, row.request_id)), requestId: row.request_id };
 }
 
 export async function rowCount(knex: Knex, phone: string): Promise<number> {
-  const rows = (await knex('otp_requests').where({ phone }).count({ n: '*' })) as { n: number | string }[];
+  const rows: { n: number | string }[] = await knex('otp_requests').where({ phone }).count({ n: '*' });
   return Number(rows[0]?.n ?? 0);
 }
 

@@ -1,0 +1,249 @@
+/**
+ * `npm run bench`: the kit against the floor on MariaDB, then the retry poller, then EXPLAIN of the
+ * hot statements on MariaDB and PostgreSQL. Prints a markdown report and writes it into
+ * docs/benchmarks.md (between the generated-section markers; the rest of the file is kept).
+ *
+ * Environment: BENCH_DURATION (seconds per phase, default 10), BENCH_WARMUP (default 3),
+ * BENCH_CONNECTIONS (50), BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_PG_URL
+ * (postgres://postgres@127.0.0.1:5432/postgres), BENCH_POLLER_ROWS (10000), BENCH_POLLER_OPTIONS
+ * (JSON for startRetryPoller), BENCH_POLLER_MAX_SECONDS (60), BENCH_PROFILE=0 to skip the CPU
+ * profile, BENCH_POLLER=0 / BENCH_EXPLAIN=0 to skip those parts, BENCH_WRITE=0 to only print.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import knexFactory, { type Knex } from 'knex';
+import { migrateOtpTables } from '../lib/index.js';
+import { findDatabasePid, ipFor, memoryOf, phoneFor, sleep, startChild, type ChildHandle, type LoggedStatement, type StatementSnapshot } from './common.js';
+import { explainOnPostgres, explainStatements, countRows, type ExplainSet, type LabelledStatement } from './explain.js';
+import { migrateFloor } from './floor-app.js';
+import { benchLimits } from './kit-app.js';
+import { runPhase, type NextRequest, type PhaseResult } from './load.js';
+import { runPollerBench, type PollerBenchResult } from './poller-bench.js';
+import { summariseProfile, type ProfileSummary } from './profile.js';
+import { renderReport, typical, writeReport, type AppResult, type BenchReport, type StatementSample } from './report.js';
+import { createSeeder } from './seed.js';
+
+const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
+const env = process.env;
+const num = (name: string, fallback: number): number => {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}="${raw}" must be a positive number`);
+  return value;
+};
+
+const DURATION = num('BENCH_DURATION', 10);
+const WARMUP = Math.min(num('BENCH_WARMUP', 3), DURATION);
+const CONNECTIONS = num('BENCH_CONNECTIONS', 50);
+const SEQUENTIAL = 10;
+const MYSQL_SERVER = (env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306').replace(/\/+$/, '');
+const PG_URL = env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const POLLER_OPTIONS = JSON.parse(env.BENCH_POLLER_OPTIONS ?? '{}') as Record<string, unknown>;
+const SECRET = randomBytes(24).toString('base64');
+const log = (line: string): void => console.error(`[bench] ${line}`);
+
+interface AppSpec {
+  readonly app: 'floor' | 'kit';
+  readonly file: string;
+}
+
+/** Everything for one app process: warm-up, send, verify, statements per request, peak RSS. */
+async function benchApp(spec: AppSpec, url: string, dbPid: number | undefined, firstIndex: number, execArgv: readonly string[] = [], durations = { warmup: WARMUP, phase: DURATION }): Promise<AppResult> {
+  const child = await startChild(spec.file, { DATABASE_URL: url, BENCH_SECRET: SECRET, NODE_ENV: 'production' }, execArgv);
+  // Before any load: what loading the app costs.
+  const readyRssKb = memoryOf(child.pid).rssKb;
+  let peakRssKb = 0;
+  const sampler = setInterval(() => {
+    peakRssKb = Math.max(peakRssKb, memoryOf(child.pid).rssKb);
+  }, 100);
+  try {
+    let index = firstIndex;
+    const sendNext = (): NextRequest => {
+      const i = index;
+      index += 1;
+      return { body: JSON.stringify({ phone: phoneFor(i) }), ip: ipFor(i) };
+    };
+    const codes: [string, string][] = [];
+    let cursor = 0;
+    let verifyIp = 0;
+    const verifyNext = (): NextRequest | undefined => {
+      const entry = codes[cursor];
+      if (entry === undefined) return undefined;
+      cursor += 1;
+      verifyIp += 1;
+      return { body: JSON.stringify({ phone: entry[0], code: entry[1] }), ip: ipFor(65_536 + verifyIp) };
+    };
+    const take = async (): Promise<void> => {
+      codes.push(...(await child.call<[string, string][]>('take-codes')));
+    };
+    const phase = (kind: 'send' | 'verify', duration: number): Promise<PhaseResult> =>
+      runPhase({
+        app: spec.app,
+        kind,
+        child,
+        dbPid,
+        path: kind === 'send' ? '/otp/sms' : '/otp/verify',
+        duration,
+        connections: CONNECTIONS,
+        next: kind === 'send' ? sendNext : verifyNext,
+        successStatus: kind === 'send' ? 202 : 200,
+      });
+
+    log(`${spec.app}: warm-up send ${durations.warmup} s`);
+    await phase('send', durations.warmup);
+    log(`${spec.app}: send ${durations.phase} s`);
+    const sendStart = await child.call<number>('now');
+    const send = await phase('send', durations.phase);
+    const sendEnd = await child.call<number>('now');
+    log(`${spec.app}: send ${send.rps.toFixed(0)} req/s, p99 ${send.p99} ms`);
+    await take();
+    log(`${spec.app}: warm-up verify ${durations.warmup} s`);
+    const warm = await phase('verify', durations.warmup);
+    // Enough live codes for the measured verify phase at the warm-up rate, with room to spare.
+    const wanted = Math.ceil(Math.max(warm.rps, send.rps) * durations.phase * 1.6) + 2_000;
+    const missing = wanted - (codes.length - cursor);
+    if (missing > 0) {
+      log(`${spec.app}: preparing ${missing} live codes in process`);
+      const prepared = await child.call<{ ok: number; failed: number; firstError?: string }>('prepare', { from: index, count: missing, concurrency: 32 });
+      index += missing;
+      if (prepared.failed > 0) log(`${spec.app}: ${prepared.failed} prepared sends failed: ${prepared.firstError ?? ''}`);
+      await take();
+    }
+    log(`${spec.app}: verify ${durations.phase} s (${codes.length - cursor} live codes)`);
+    const verifyStart = await child.call<number>('now');
+    const verify = await phase('verify', durations.phase);
+    const verifyEnd = await child.call<number>('now');
+    log(`${spec.app}: verify ${verify.rps.toFixed(0)} req/s, p99 ${verify.p99} ms${verify.exhausted ? ' (codes ran out)' : ''}`);
+
+    // Let requests still in flight from the last phase finish before counting one at a time.
+    await sleep(1_000);
+    const statements = await sequentialStatements(child, index);
+    index += SEQUENTIAL;
+    peakRssKb = Math.max(peakRssKb, memoryOf(child.pid).peakKb);
+    return { app: spec.app, send, verify, readyRssKb, peakRssKb, statements, windows: { send: [sendStart, sendEnd], verify: [verifyStart, verifyEnd] } };
+  } finally {
+    clearInterval(sampler);
+    await child.exit();
+  }
+}
+
+/** Sequential sends and verifies over HTTP, each with its own statement count and SQL. */
+async function sequentialStatements(child: ChildHandle, from: number): Promise<{ send: StatementSample[]; verify: StatementSample[] }> {
+  const base = `http://127.0.0.1:${child.port}`;
+  const one = async (path: string, body: unknown, ip: string): Promise<StatementSample> => {
+    await child.call('stats-reset', { log: true });
+    const response = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, body: JSON.stringify(body) });
+    await response.arrayBuffer();
+    await sleep(20); // anything the server does right after answering
+    const snap = await child.call<StatementSnapshot>('stats');
+    return { status: response.status, knex: snap.knex, driver: snap.driver, sql: snap.sql, driverSql: snap.driverSql };
+  };
+  const send: StatementSample[] = [];
+  for (let k = 0; k < SEQUENTIAL; k += 1) send.push(await one('/otp/sms', { phone: phoneFor(from + k) }, ipFor(100_000 + k)));
+  const codes = new Map(await child.call<[string, string][]>('take-codes'));
+  const verify: StatementSample[] = [];
+  for (let k = 0; k < SEQUENTIAL; k += 1) {
+    const phone = phoneFor(from + k);
+    verify.push(await one('/otp/verify', { phone, code: codes.get(phone) ?? '000000' }, ipFor(110_000 + k)));
+  }
+  return { send, verify };
+}
+
+/** A shorter profiled kit run (`--cpu-prof`), summarised over the load window only. */
+async function profileKit(url: string, dbPid: number | undefined, firstIndex: number): Promise<ProfileSummary | undefined> {
+  const dir = mkdtempSync(join(tmpdir(), 'otp-bench-prof-'));
+  try {
+    const seconds = Math.min(DURATION, 5);
+    const result = await benchApp({ app: 'kit', file: here('./kit-app.ts') }, url, dbPid, firstIndex, ['--cpu-prof', '--cpu-prof-dir', dir], { warmup: Math.min(WARMUP, 2), phase: seconds });
+    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    if (file === undefined) return undefined;
+    return summariseProfile(JSON.parse(readFileSync(join(dir, file), 'utf8')) as unknown, result.windows);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function mysqlVersion(knex: Knex): Promise<string> {
+  const [rows] = (await knex.raw('select version() as v')) as [{ v: string }[]];
+  return rows[0]?.v ?? 'unknown';
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const load = loadavg();
+  const name = `otp_bench_${randomBytes(4).toString('hex')}`;
+  const admin = knexFactory({ client: 'mysql2', connection: MYSQL_SERVER, pool: { min: 0, max: 1 } });
+  await admin.raw(`CREATE DATABASE ${name}`);
+  const url = `${MYSQL_SERVER}/${name}`;
+  const knex = knexFactory({ client: 'mysql2', connection: url, pool: { min: 0, max: 4 } });
+  log(`database ${name}; ${DURATION} s per phase, ${CONNECTIONS} connections`);
+  try {
+    await migrateOtpTables(knex);
+    await migrateFloor(knex);
+    const dbPid = findDatabasePid();
+    const floor = await benchApp({ app: 'floor', file: here('./floor-app.ts') }, url, dbPid, 0);
+    const kit = await benchApp({ app: 'kit', file: here('./kit-app.ts') }, url, dbPid, 0);
+    const profile = env.BENCH_PROFILE === '0' ? undefined : await profileKit(url, dbPid, 2_000_000);
+
+    let poller: PollerBenchResult | undefined;
+    if (env.BENCH_POLLER !== '0') {
+      poller = await runPollerBench({
+        url,
+        knex,
+        secret: SECRET,
+        rows: num('BENCH_POLLER_ROWS', 10_000),
+        processes: [1, 2],
+        maxSeconds: num('BENCH_POLLER_MAX_SECONDS', 60),
+        pollerOptions: POLLER_OPTIONS,
+        log,
+      });
+    }
+
+    const explains: ExplainSet[] = [];
+    if (env.BENCH_EXPLAIN !== '0') {
+      log('EXPLAIN on MariaDB');
+      const seeder = createSeeder(knex, SECRET);
+      await seeder.seed({ count: 1_000, from: 7_000_000, due: true, purpose: 'bench-due' });
+      await seeder.close();
+      const label = (what: string, list: readonly LoggedStatement[]): LabelledStatement[] => list.map((s) => ({ ...s, label: what }));
+      const captured = [
+        ...label('send', typical(kit.statements.send).sample?.sql ?? []),
+        ...label('verify', typical(kit.statements.verify).sample?.sql ?? []),
+        ...label('poller', (poller?.runs[0]?.shapes ?? []).map(({ sql, bindings }) => ({ sql, bindings }))),
+      ];
+      explains.push({ database: `MariaDB ${await mysqlVersion(knex)}`, rowsInTable: await countRows(knex), statements: await explainStatements(knex, 'mysql', captured) });
+      log('EXPLAIN on PostgreSQL');
+      explains.push(await explainOnPostgres(PG_URL, SECRET, POLLER_OPTIONS));
+    }
+
+    const report: BenchReport = {
+      date: new Date(started).toISOString(),
+      minutes: (Date.now() - started) / 60_000,
+      machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGb: totalmem() / 2 ** 30, loadAtStart: load, loadAtEnd: loadavg() },
+      node: process.version,
+      mariadb: await mysqlVersion(knex),
+      settings: { duration: DURATION, warmup: WARMUP, connections: CONNECTIONS, kitLimits: JSON.stringify(benchLimits()) },
+      floor,
+      kit,
+      ...(profile === undefined ? {} : { profile }),
+      ...(poller === undefined ? {} : { poller }),
+      explains,
+    };
+    const markdown = renderReport(report);
+    console.log(markdown);
+    if (env.BENCH_WRITE !== '0') {
+      const file = writeReport(markdown, here('../docs/benchmarks.md'));
+      log(`wrote ${file}`);
+    }
+  } finally {
+    await knex.destroy();
+    await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
+    await admin.destroy();
+  }
+}
+
+await main();

@@ -1,0 +1,96 @@
+/**
+ * Bucket keys of the abuse limits. Pure. One client, one number, one number range or one country
+ * must map to exactly one key, whatever form the input took, or a limit can be dodged by
+ * rewriting the same thing differently.
+ */
+
+/** Dotted-quad IPv4 with each part 0-255 and no leading zeros (`010.1.1.1` is ambiguous). */
+function parseIpv4(text: string): number[] | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  const bytes: number[] = [];
+  for (const part of parts) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return undefined;
+    const value = Number(part);
+    if (value > 255) return undefined;
+    bytes.push(value);
+  }
+  return bytes;
+}
+
+/** The 8 hextets of an IPv6 address (`::` expanded, an embedded IPv4 tail converted), or undefined. */
+function parseIpv6(text: string): number[] | undefined {
+  let body = text;
+  const zone = body.indexOf('%');
+  if (zone !== -1) body = body.slice(0, zone);
+  if (!/^[0-9a-f:.]+$/i.test(body) || body.length > 45) return undefined;
+
+  let tail: number[] = [];
+  if (body.includes('.')) {
+    const lastColon = body.lastIndexOf(':');
+    const v4 = lastColon === -1 ? undefined : parseIpv4(body.slice(lastColon + 1));
+    if (v4 === undefined) return undefined;
+    tail = [((v4[0] as number) << 8) | (v4[1] as number), ((v4[2] as number) << 8) | (v4[3] as number)];
+    body = body.slice(0, lastColon + 1);
+    if (!body.endsWith('::')) body = body.slice(0, -1);
+  }
+  const total = 8 - tail.length;
+
+  const halves = body.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (part: string | undefined): number[] | undefined => {
+    if (part === undefined || part === '') return [];
+    const out: number[] = [];
+    for (const group of part.split(':')) {
+      if (!/^[0-9a-f]{1,4}$/i.test(group)) return undefined;
+      out.push(parseInt(group, 16));
+    }
+    return out;
+  };
+  const head = groups(halves[0]);
+  const rest = groups(halves[1]);
+  if (head === undefined || rest === undefined) return undefined;
+  const known = head.length + rest.length;
+  if (halves.length === 2) {
+    if (known > total - 1) return undefined;
+    return [...head, ...Array<number>(total - known).fill(0), ...rest, ...tail];
+  }
+  return known === total ? [...head, ...tail] : undefined;
+}
+
+/**
+ * The per-IP bucket of a client address: an IPv4 address as it is (IPv4-mapped IPv6 included),
+ * an IPv6 address reduced to its first `ipv6PrefixLength` bits (/56 by default, as
+ * express-rate-limit's `ipKeyGenerator` does: one subscriber usually gets a /56 or /64, so a
+ * full address is free to rotate). Anything else is keyed as it is; undefined without an address.
+ */
+export function ipBucket(ip: string | undefined, ipv6PrefixLength = 56): string | undefined {
+  if (ip === undefined) return undefined;
+  const text = ip.trim().slice(0, 64);
+  if (text === '') return undefined;
+  const v4 = parseIpv4(text);
+  if (v4 !== undefined) return v4.join('.');
+  const v6 = parseIpv6(text);
+  if (v6 === undefined) return `other:${text}`;
+  // ::ffff:a.b.c.d is an IPv4 client seen through a dual-stack socket.
+  if (v6.slice(0, 5).every((g) => g === 0) && v6[5] === 0xffff) {
+    const hi = v6[6] as number;
+    const lo = v6[7] as number;
+    return [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff].join('.');
+  }
+  const bits = Math.max(0, Math.min(128, ipv6PrefixLength));
+  const masked = v6.map((group, i) => {
+    const keep = Math.max(0, Math.min(16, bits - i * 16));
+    return keep === 0 ? 0 : group & ((0xffff << (16 - keep)) & 0xffff);
+  });
+  return `${masked.map((g) => g.toString(16)).join(':')}/${bits}`;
+}
+
+/**
+ * The number range of an E.164 number: the number without its last `hiddenDigits` digits (SMS
+ * pumping walks through one range, e.g. `+4479460000`-`+4479469999`). Never shorter than the `+`
+ * and two digits.
+ */
+export function prefixBucket(e164: string, hiddenDigits = 4): string {
+  return e164.slice(0, Math.max(3, e164.length - hiddenDigits));
+}

@@ -1,0 +1,217 @@
+/**
+ * Fixed-window counters in the database, shared by every process of the app. All the counters a
+ * request takes at one point go to the database as ONE multi-row upsert whose window reset is in
+ * SQL, so parallel requests in any number of processes never both see the last free unit:
+ *
+ * - MariaDB: `INSERT … ON DUPLICATE KEY UPDATE … RETURNING` (1 statement);
+ * - MySQL (no RETURNING): the same upsert, then one `SELECT … WHERE key IN (…)` (2 statements);
+ * - PostgreSQL and SQLite: `INSERT … ON CONFLICT (key) DO UPDATE … RETURNING` (1 statement).
+ *
+ * This replaced rate-limiter-flexible's stores, which run `BEGIN; upsert; SELECT; COMMIT` per
+ * counter (4 round trips each, 20 per send): see docs/security.md and docs/benchmarks.md. The row
+ * layout and semantics are the ones rate-limiter-flexible used (`<name>:<key>`, points, expire in
+ * epoch ms; over the limit once points > max; a block sets points to max + 1 until it ends), so
+ * rows written by either are read the same way. The table comes from the kit's migration
+ * `0002_otp_limits`; nothing here creates tables or starts timers.
+ *
+ * Windows are fixed and run on this process's wall clock (`Date.now()`), not on the kit's
+ * injectable clock.
+ */
+import type { Knex } from 'knex';
+import { dialectOf } from '../storage/db.js';
+
+export interface CounterState {
+  /** Units counted in the current window (more than `max` once blocked). */
+  readonly consumed: number;
+  /** Milliseconds until the window (or block) ends. */
+  readonly msLeft: number;
+}
+
+export type TakeResult = { readonly allowed: true; readonly consumed: number } | { readonly allowed: false; readonly consumed: number; readonly msLeft: number };
+
+/** One named window counter: at most `max` units per `windowSeconds` per key. */
+export interface Counter {
+  readonly name: string;
+  readonly max: number;
+  readonly windowSeconds: number;
+  /** Counts one unit; refused once the key is over `max` in its window. */
+  take(key: string): Promise<TakeResult>;
+  /** Counts units without refusing (e.g. a failure that already happened). */
+  add(key: string, units?: number): Promise<CounterState>;
+  /** The key's state, or undefined when it has nothing counted in a live window. */
+  peek(key: string): Promise<CounterState | undefined>;
+  /** Marks the key as over its limit for `seconds` (the window restarts afterwards). */
+  block(key: string, seconds: number): Promise<void>;
+  /** Forgets the key. */
+  reset(key: string): Promise<void>;
+}
+
+export interface CounterTake {
+  readonly counter: Counter;
+  readonly key: string;
+}
+
+export interface CounterStore {
+  counter(name: string, max: number, windowSeconds: number): Counter;
+  /** Counts one unit on each counter in one statement (two on MySQL); results in the same order. */
+  takeAll(takes: readonly CounterTake[]): Promise<TakeResult[]>;
+  /** Gives back one unit of each (a request refused by an earlier counter of its batch). */
+  giveBack(takes: readonly CounterTake[]): Promise<void>;
+  /** The row key of a counter's key (for reads joined into other statements). */
+  rowKey(counter: Counter, key: string): string;
+  /** Row state as read from `points`/`expire` columns: undefined unless live. */
+  stateOf(points: unknown, expire: unknown, nowMs: number): CounterState | undefined;
+  /** Forgets several row keys in one statement. */
+  resetRows(rowKeys: readonly string[]): Promise<void>;
+  /** Deletes rows whose window ended more than an hour ago. Returns the number deleted. */
+  sweep(nowMs: number): Promise<number>;
+}
+
+interface Upsert {
+  readonly rowKey: string;
+  readonly points: number;
+  readonly expire: number;
+}
+
+type Row = { key: unknown; points: unknown; expire: unknown };
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+
+export function createCounterStore(knex: Knex, table: string): CounterStore {
+  const dialect = dialectOf(knex);
+  // MariaDB has INSERT … RETURNING (10.5+), MySQL does not: asked once per store.
+  let returning: Promise<boolean> | undefined;
+  const canReturn = (): Promise<boolean> => {
+    if (dialect !== 'mysql') return Promise.resolve(true);
+    returning ??= Promise.resolve(knex.raw('SELECT VERSION() AS v') as unknown as Promise<[Array<{ v: unknown }>, unknown]>).then(
+      ([rows]) => {
+        const version = rows[0]?.v;
+        const match = /^(\d+)\.(\d+).*mariadb/i.exec(typeof version === 'string' ? version : '');
+        return match !== null && (num(match[1]) > 10 || (num(match[1]) === 10 && num(match[2]) >= 5));
+      },
+      (error: unknown) => {
+        returning = undefined;
+        throw error;
+      },
+    );
+    return returning;
+  };
+
+  /**
+   * The upsert: a row whose window ended starts a new one with the given points and expiry; a live
+   * row adds the points and keeps its expiry. `force` (a block) sets both whatever the row holds.
+   */
+  function upsertSql(count: number, now: number, force: boolean, withReturning: boolean): { sql: string; bindings: Knex.RawBinding[] } {
+    const values = Array.from({ length: count }, () => '(?, ?, ?)').join(', ');
+    if (dialect === 'mysql') {
+      // Assignments run left to right: `points` must be set while `expire` is still the old one.
+      const ended = force ? 'TRUE' : `(\`expire\` IS NOT NULL AND \`expire\` <= ${now})`;
+      const sql =
+        `INSERT INTO ?? (\`key\`, \`points\`, \`expire\`) VALUES ${values} ON DUPLICATE KEY UPDATE ` +
+        `\`points\` = IF(${ended}, VALUES(\`points\`), \`points\` + VALUES(\`points\`)), ` +
+        `\`expire\` = IF(${ended}, VALUES(\`expire\`), \`expire\`)` +
+        (withReturning ? ' RETURNING `key`, `points`, `expire`' : '');
+      return { sql, bindings: [table] };
+    }
+    const ended = force ? 'TRUE' : `(t."expire" IS NOT NULL AND t."expire" <= ${now})`;
+    const sql =
+      `INSERT INTO ?? AS t ("key", "points", "expire") VALUES ${values} ON CONFLICT ("key") DO UPDATE SET ` +
+      `"points" = CASE WHEN ${ended} THEN excluded."points" ELSE t."points" + excluded."points" END, ` +
+      `"expire" = CASE WHEN ${ended} THEN excluded."expire" ELSE t."expire" END ` +
+      'RETURNING "key", "points", "expire"';
+    return { sql, bindings: [table] };
+  }
+
+  /** Runs one upsert of several rows; answers each row's state after it, by row key. */
+  async function upsert(rows: readonly Upsert[], force = false): Promise<Map<string, Row>> {
+    const now = Date.now();
+    const withReturning = await canReturn();
+    const { sql, bindings } = upsertSql(rows.length, Math.trunc(now), force, withReturning);
+    for (const r of rows) bindings.push(r.rowKey, r.points, r.expire);
+    const result: unknown = await knex.raw(sql, bindings);
+    let out: Row[];
+    if (dialect === 'mysql') {
+      if (withReturning) out = (result as [Row[]])[0];
+      else {
+        // Not atomic with the upsert: a neighbour's increment may show (errs on the strict side).
+        const [read] = (await knex.raw('SELECT `key`, `points`, `expire` FROM ?? WHERE `key` IN (' + rows.map(() => '?').join(', ') + ')', [table, ...rows.map((r) => r.rowKey)])) as [Row[]];
+        out = read;
+      }
+    } else if (dialect === 'postgres') out = (result as { rows: Row[] }).rows;
+    else out = result as Row[];
+    return new Map(out.map((r) => [String(r.key), r]));
+  }
+
+  const stateOf = (points: unknown, expire: unknown, nowMs: number): CounterState | undefined => {
+    if (points === null || points === undefined) return undefined;
+    if (expire !== null && expire !== undefined && num(expire) <= nowMs) return undefined;
+    return { consumed: num(points), msLeft: expire === null || expire === undefined ? Number.MAX_SAFE_INTEGER : Math.max(0, num(expire) - nowMs) };
+  };
+
+  const rowKey = (counter: Counter, key: string): string => `${counter.name}:${key}`;
+
+  function resultOf(counter: Counter, row: Row | undefined, now: number): TakeResult {
+    // A row deleted in between (a reset by a success) counts as a fresh window.
+    const state = row === undefined ? undefined : stateOf(row.points, row.expire, now);
+    const consumed = state?.consumed ?? 1;
+    if (consumed <= counter.max) return { allowed: true, consumed };
+    return { allowed: false, consumed, msLeft: state?.msLeft ?? 0 };
+  }
+
+  async function takeAll(takes: readonly CounterTake[]): Promise<TakeResult[]> {
+    if (takes.length === 0) return [];
+    const now = Date.now();
+    const rows = takes.map(({ counter, key }) => ({ rowKey: rowKey(counter, key), points: 1, expire: now + counter.windowSeconds * 1000 }));
+    const states = await upsert(rows);
+    const after = Date.now();
+    return takes.map(({ counter }, i) => resultOf(counter, states.get((rows[i] as Upsert).rowKey), after));
+  }
+
+  async function resetRows(rowKeys: readonly string[]): Promise<void> {
+    if (rowKeys.length > 0) await knex(table).whereIn('key', rowKeys).del();
+  }
+
+  const store: CounterStore = {
+    counter(name, max, windowSeconds) {
+      const counter: Counter = {
+        name,
+        max,
+        windowSeconds,
+        async take(key) {
+          return (await takeAll([{ counter, key }]))[0] as TakeResult;
+        },
+        async add(key, units = 1) {
+          const k = rowKey(counter, key);
+          const row = (await upsert([{ rowKey: k, points: units, expire: Date.now() + windowSeconds * 1000 }])).get(k);
+          return stateOf(row?.points, row?.expire, Date.now()) ?? { consumed: units, msLeft: windowSeconds * 1000 };
+        },
+        async peek(key) {
+          const row: Row | undefined = await knex(table).where('key', rowKey(counter, key)).first('points', 'expire');
+          return row === undefined ? undefined : stateOf(row.points, row.expire, Date.now());
+        },
+        async block(key, seconds) {
+          await upsert([{ rowKey: rowKey(counter, key), points: max + 1, expire: Date.now() + seconds * 1000 }], true);
+        },
+        async reset(key) {
+          await resetRows([rowKey(counter, key)]);
+        },
+      };
+      return counter;
+    },
+    takeAll,
+    async giveBack(takes) {
+      if (takes.length === 0) return;
+      await knex(table)
+        .whereIn('key', takes.map(({ counter, key }) => rowKey(counter, key)))
+        .andWhere('points', '>', 0)
+        .update({ points: knex.raw('?? - 1', ['points']) });
+    },
+    rowKey,
+    stateOf,
+    resetRows,
+    async sweep(nowMs) {
+      return knex(table).whereNotNull('expire').andWhere('expire', '<', nowMs - 3_600_000).del();
+    },
+  };
+  return store;
+}

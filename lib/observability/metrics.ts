@@ -1,0 +1,274 @@
+/**
+ * `otpMetrics(otp, options)`: Prometheus metrics of the kit through prom-client, fed by the kit's
+ * typed events. The metrics are registered on a Registry of their own unless one is passed (pass
+ * prom-client's global `register` to add them to the app's default metrics). Label values are
+ * provider names, channels, failure kinds, reason codes and limit names only: never a phone
+ * number, a code or a request id.
+ *
+ * Counters count what this process did. The retry-queue gauge is read from the database on each
+ * scrape, so every instance reports the same (shared) depth: aggregate it with max(), not sum().
+ */
+import type { Request, RequestHandler, Response } from 'express';
+import { Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import { configError } from '../errors.js';
+import type { OtpEventMap, OtpEventName, OtpEvents } from '../events.js';
+import type { ResolvedOtpConfig } from '../options.js';
+import { countQueuedRequests } from '../storage/status-queries.js';
+import type { Channel } from '../types.js';
+import type { Knex } from 'knex';
+import { safeLabel } from './safe-text.js';
+
+export interface OtpMetricsOptions {
+  /**
+   * Where the metrics are registered. Pass prom-client's `register` (the global default registry)
+   * to serve them with the app's other metrics. @default a new Registry
+   */
+  readonly registry?: Registry;
+  /** Prefix of every metric name. @default 'otp_' */
+  readonly prefix?: string;
+  /** Buckets of the provider latency histogram, in seconds. @default [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] */
+  readonly latencyBuckets?: readonly number[];
+}
+
+export interface OtpMetrics {
+  readonly registry: Registry;
+  /** An Express handler serving the registry in the Prometheus text format (mount it behind your own auth). */
+  metricsHandler(): RequestHandler;
+  /** Stops listening to the kit's events and removes the kit's metrics from the registry. Idempotent. */
+  stop(): void;
+}
+
+/** What otpMetrics needs of the service returned by createOtp. */
+export interface OtpMetricsSource {
+  readonly events: OtpEvents;
+  readonly knex: Knex;
+  readonly config: Pick<ResolvedOtpConfig, 'tables' | 'logger'>;
+}
+
+const DEFAULT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const PREFIX = /^([A-Za-z_:][A-Za-z0-9_:]*)?$/;
+const KNOWN_OPTIONS = ['registry', 'prefix', 'latencyBuckets'];
+const VERIFY_REASONS = new Set(['OTP_INVALID', 'OTP_EXPIRED', 'OTP_NOT_FOUND', 'OTP_TOO_MANY_ATTEMPTS']);
+/** requestId → channel of sends this process started, so a `failed` event can be labelled by channel. */
+const MAX_TRACKED_REQUESTS = 10_000;
+
+function validate(otp: unknown, options: unknown): void {
+  const o = otp as Partial<OtpMetricsSource> | null;
+  if (typeof o !== 'object' || o === null || typeof o.events?.on !== 'function' || typeof o.knex !== 'function' || o.config === undefined) {
+    throw new TypeError('otpMetrics(otp, options): the first argument must be the service returned by createOtp()');
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw configError("otpMetrics: options must be an object, e.g. otpMetrics(otp, { prefix: 'otp_' })");
+  }
+  const opts = options as Record<string, unknown>;
+  for (const key of Object.keys(opts)) {
+    if (!KNOWN_OPTIONS.includes(key)) throw configError(`otpMetrics: unknown option \`${key}\`; known options: ${KNOWN_OPTIONS.join(', ')}`);
+  }
+  const registry = opts.registry as Partial<Registry> | undefined;
+  if (registry !== undefined && (typeof registry !== 'object' || typeof registry.registerMetric !== 'function' || typeof registry.metrics !== 'function')) {
+    throw new TypeError('otpMetrics: option `registry` must be a prom-client Registry (new Registry(), or prom-client\'s `register`)');
+  }
+  if (opts.prefix !== undefined && (typeof opts.prefix !== 'string' || !PREFIX.test(opts.prefix))) {
+    throw configError(`otpMetrics: option \`prefix\` must be a Prometheus metric name prefix (letters, digits, "_" and ":", not starting with a digit), e.g. 'otp_' (got ${JSON.stringify(opts.prefix) ?? 'undefined'})`);
+  }
+  const buckets = opts.latencyBuckets;
+  if (
+    buckets !== undefined &&
+    (!Array.isArray(buckets) || buckets.length === 0 || !buckets.every((b, i) => typeof b === 'number' && Number.isFinite(b) && b > 0 && (i === 0 || b > (buckets[i - 1] as number))))
+  ) {
+    throw configError('otpMetrics: option `latencyBuckets` must be a non-empty list of increasing positive numbers of seconds, e.g. [0.1, 0.5, 1, 5]');
+  }
+}
+
+export function otpMetrics(otp: OtpMetricsSource, options: OtpMetricsOptions = {}): OtpMetrics {
+  validate(otp, options);
+  const registry = options.registry ?? new Registry();
+  const prefix = options.prefix ?? 'otp_';
+  const { knex } = otp;
+  const { tables, logger } = otp.config;
+  let stopped = false;
+
+  /** Full names of the metrics this call registered, for stop() and for rollback. */
+  const added: string[] = [];
+  const unregister = (): void => {
+    for (const name of added.splice(0)) registry.removeSingleMetric(name);
+  };
+  /** Registers through prom-client, turning its duplicate-name error into a clear one. */
+  function register<M extends Metric>(build: (registers: Registry[]) => M, name: string): M {
+    try {
+      const metric = build([registry]);
+      added.push(`${prefix}${name}`);
+      return metric;
+    } catch (error) {
+      unregister();
+      if (error instanceof Error && /already been registered/.test(error.message)) {
+        throw configError(`otpMetrics: the registry already has a metric named "${prefix}${name}" (otpMetrics called twice on one registry?); stop() the first one, or pass another \`prefix\` or \`registry\``);
+      }
+      throw error;
+    }
+  }
+
+  const requests = register((registers) => new Counter({ name: `${prefix}requests_total`, help: 'OTP sends accepted (request rows committed), by channel.', labelNames: ['channel'], registers }), 'requests_total');
+  const sends = register(
+    (registers) =>
+      new Counter({ name: `${prefix}sends_total`, help: 'Provider send calls by provider, channel and outcome (sent or failed).', labelNames: ['provider', 'channel', 'outcome'], registers }),
+    'sends_total',
+  );
+  const failures = register(
+    (registers) =>
+      new Counter({ name: `${prefix}provider_failures_total`, help: 'Failed provider send calls by provider, failure kind and whether a retry may help.', labelNames: ['provider', 'kind', 'retryable'], registers }),
+    'provider_failures_total',
+  );
+  const latency = register(
+    (registers) =>
+      new Histogram({
+        name: `${prefix}provider_latency_seconds`,
+        help: 'Latency of accepted provider send calls, in seconds.',
+        labelNames: ['provider'],
+        buckets: [...(options.latencyBuckets ?? DEFAULT_BUCKETS)],
+        registers,
+      }),
+    'provider_latency_seconds',
+  );
+  const verifications = register(
+    (registers) => new Counter({ name: `${prefix}verifications_total`, help: 'Verifications by outcome: verified, or the reason code of a failure.', labelNames: ['outcome'], registers }),
+    'verifications_total',
+  );
+  const limitHits = register((registers) => new Counter({ name: `${prefix}limit_hits_total`, help: 'Requests refused by a limit, by limit name.', labelNames: ['limit'], registers }), 'limit_hits_total');
+  const budgetExhausted = register(
+    (registers) => new Counter({ name: `${prefix}budget_exhausted_total`, help: 'Times the daily send budget ran out (once per budget window).', registers }),
+    'budget_exhausted_total',
+  );
+  const sendRefused = register(
+    (registers) =>
+      new Counter({ name: `${prefix}send_refused_total`, help: 'Sends refused before anything was stored or sent (destination policy, bot challenge), by reason and channel.', labelNames: ['reason', 'channel'], registers }),
+    'send_refused_total',
+  );
+  const numberLocks = register(
+    (registers) => new Counter({ name: `${prefix}number_locks_total`, help: 'Numbers locked by wrong codes, by lock (verifyLock or failureBudget).', labelNames: ['lock'], registers }),
+    'number_locks_total',
+  );
+  const retryScheduled = register((registers) => new Counter({ name: `${prefix}retry_scheduled_total`, help: 'Sends whose providers all failed and that were queued for a retry.', registers }), 'retry_scheduled_total');
+  const deliveryFailed = register(
+    (registers) => new Counter({ name: `${prefix}delivery_failed_total`, help: 'Sends given up without a retry (permanent errors, or retry off).', registers }),
+    'delivery_failed_total',
+  );
+  const unsendable = register((registers) => new Counter({ name: `${prefix}unsendable_total`, help: 'Sends that spent every retry without a delivery.', registers }), 'unsendable_total');
+  const expired = register((registers) => new Counter({ name: `${prefix}expired_total`, help: 'Sends whose code expired before a delivery succeeded.', registers }), 'expired_total');
+  const queueDepth: Gauge = register(
+    (registers) =>
+      new Gauge({
+        name: `${prefix}retry_queue_depth`,
+        help: 'Request rows waiting for a retry (status queued), read from the database on scrape; shared by every instance.',
+        registers,
+        async collect() {
+          if (stopped) return;
+          try {
+            queueDepth.set(await countQueuedRequests(knex, tables));
+          } catch (error) {
+            // A scrape must not fail because the database is briefly away: keep the last value.
+            logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'otp metrics: the retry queue depth could not be read');
+          }
+        },
+      }),
+    'retry_queue_depth',
+  );
+
+  // The `failed` event has no channel: remember the channel of sends started in this process.
+  const channels = new Map<string, Channel>();
+  const remember = (requestId: string, channel: Channel): void => {
+    if (channels.size >= MAX_TRACKED_REQUESTS) {
+      const oldest = channels.keys().next();
+      if (oldest.done !== true) channels.delete(oldest.value);
+    }
+    channels.set(requestId, channel);
+  };
+  const channelLabel = (payload: object & { requestId: string }): string => {
+    if ('channel' in payload && (payload.channel === 'sms' || payload.channel === 'call')) return payload.channel;
+    return channels.get(payload.requestId) ?? 'unknown';
+  };
+
+  const unsubscribers: (() => void)[] = [];
+  function on<K extends OtpEventName>(event: K, listener: (payload: OtpEventMap[K]) => void): void {
+    otp.events.on(event, listener);
+    unsubscribers.push(() => otp.events.off(event, listener));
+  }
+
+  on('requested', (e) => {
+    remember(e.requestId, e.channel);
+    requests.inc({ channel: safeLabel(e.channel) });
+  });
+  on('sent', (e) => {
+    channels.delete(e.requestId);
+    const provider = safeLabel(e.provider);
+    sends.inc({ provider, channel: safeLabel(e.channel), outcome: 'sent' });
+    latency.observe({ provider }, Math.max(0, e.latencyMs) / 1000);
+  });
+  on('failed', (e) => {
+    const provider = safeLabel(e.provider);
+    sends.inc({ provider, channel: channelLabel(e), outcome: 'failed' });
+    failures.inc({ provider, kind: safeLabel(e.kind), retryable: e.retryable ? 'true' : 'false' });
+  });
+  on('retry-scheduled', () => {
+    retryScheduled.inc();
+  });
+  on('delivery-failed', (e) => {
+    channels.delete(e.requestId);
+    deliveryFailed.inc();
+  });
+  on('unsendable', (e) => {
+    channels.delete(e.requestId);
+    unsendable.inc();
+  });
+  on('expired', (e) => {
+    channels.delete(e.requestId);
+    expired.inc();
+  });
+  on('verified', () => {
+    verifications.inc({ outcome: 'verified' });
+  });
+  on('verify-failed', (e) => {
+    verifications.inc({ outcome: VERIFY_REASONS.has(e.reason) ? e.reason : 'other' });
+  });
+  on('limit-hit', (e) => {
+    // Only the limit's name: the key (a number or an IP) never becomes a label.
+    limitHits.inc({ limit: safeLabel(e.limit) });
+  });
+  on('budget-exhausted', () => {
+    budgetExhausted.inc();
+  });
+  on('send-refused', (e) => {
+    // The masked number, the country and the number type stay out of the labels.
+    sendRefused.inc({ reason: safeLabel(e.reason), channel: safeLabel(e.channel) });
+  });
+  on('number-locked', (e) => {
+    numberLocks.inc({ lock: safeLabel(e.lock) });
+  });
+
+  return {
+    registry,
+    metricsHandler() {
+      return function otpMetricsHandler(_req: Request, res: Response) {
+        registry.metrics().then(
+          (text) => {
+            res.setHeader('Content-Type', registry.contentType);
+            res.setHeader('Cache-Control', 'no-store');
+            res.end(text);
+          },
+          (error: unknown) => {
+            logger.error({ err: error instanceof Error ? error.message : String(error) }, 'otp metrics: the registry could not be serialised');
+            res.status(500).setHeader('Cache-Control', 'no-store');
+            res.type('text/plain').end('metrics unavailable\n');
+          },
+        );
+      };
+    },
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      for (const off of unsubscribers.splice(0)) off();
+      channels.clear();
+      unregister();
+    },
+  };
+}

@@ -1,0 +1,301 @@
+/**
+ * The package as users get it: `npm pack` (its prepack script builds dist/), the tarball installed
+ * into a throwaway project in the temp directory next to express, knex and better-sqlite3, then
+ * used from ESM, from CommonJS, from TypeScript (both module kinds) and from the consumer's own
+ * Knex CLI. Slow-ish (npm install, mostly from the npm cache): about 20-40 s.
+ */
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { otpMigrationSource } from '../../lib/storage/migrations.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const SECRET = 'consumer-secret-0123456789-abcdefghijk';
+
+function npmMissing(): string | undefined {
+  try {
+    execFileSync('npm', ['--version'], { stdio: 'pipe', timeout: 30_000 });
+    return undefined;
+  } catch (error) {
+    return `npm is not available (${error instanceof Error ? error.message : String(error)})`;
+  }
+}
+
+/** The environment without npm_* variables of an outer `npm test`, which npm would read as config. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!/^npm_/i.test(key) && key !== 'NODE_OPTIONS') env[key] = value;
+  return { ...env, NODE_ENV: 'test', ...extra };
+}
+
+interface RunResult {
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function run(command: string, args: readonly string[], cwd: string, timeoutMs: number, env: NodeJS.ProcessEnv = cleanEnv()): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { cwd, env, timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
+      if (error !== null) {
+        reject(new Error(`${command} ${args.join(' ')} failed in ${cwd}: ${error.message}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`));
+        return;
+      }
+      resolve({ stdout, stderr });
+    });
+  });
+}
+
+/** Drives the whole kit through the installed package: migrate, router, send, verify, guard. */
+const ESM_CONSUMER = `
+import express from 'express';
+import knexFactory from 'knex';
+import { createOtp, otpRouter, requireVerifiedOtp, otpErrorHandler, OtpError } from 'express-otp-kit';
+
+const lines = [];
+const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: './esm.sqlite' }, useNullAsDefault: true });
+const otp = createOtp({ db: knex, secret: '${SECRET}', providers: ['Console'], console: { write: (line) => lines.push(line) }, env: {} });
+await otp.migrate();
+await otp.ready();
+const app = express();
+app.use('/otp', otpRouter(otp));
+app.post('/guarded', requireVerifiedOtp(otp, { purpose: 'delete-account' }), (req, res) => res.json({ phone: req.otp.phone }));
+app.use(otpErrorHandler());
+const server = app.listen(0, '127.0.0.1');
+await new Promise((resolve) => server.once('listening', resolve));
+const base = 'http://127.0.0.1:' + server.address().port;
+const post = (path, body, headers = {}) => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+const sent = await post('/otp/sms', { phone: '+359871234567', purpose: 'delete-account' });
+const code = /^OTP ([0-9]+) /.exec(lines.at(-1) ?? '')?.[1];
+const wrong = await post('/otp/verify', { phone: '+359871234567', code: code === '000000' ? '111111' : '000000' });
+const verified = await post('/otp/verify', { phone: '+359871234567', code });
+const { token } = await verified.json();
+const guarded = await post('/guarded', {}, { authorization: 'Bearer ' + token });
+const openapi = await fetch(base + '/otp/openapi.json');
+let threw;
+try { createOtp({ db: knex, codeLenght: 6 }); } catch (error) { threw = error; }
+console.log(JSON.stringify({
+  resolved: import.meta.resolve('express-otp-kit'),
+  sent: sent.status,
+  wrong: [wrong.status, (await wrong.json()).error.attemptsLeft],
+  verified: verified.status,
+  guarded: [guarded.status, await guarded.json()],
+  openapi: [openapi.status, (await openapi.json()).openapi],
+  configError: [threw instanceof OtpError, threw?.code],
+}));
+server.close();
+await otp.close();
+await knex.destroy();
+`;
+
+/** The library API from require(): send, verify, the error class. */
+const CJS_CONSUMER = `
+const knexFactory = require('knex');
+const kit = require('express-otp-kit');
+const { createOtp, OtpError, isOtpError, otpRouter, OTP_MIGRATIONS_TABLE } = kit;
+
+async function main() {
+  const lines = [];
+  const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: './cjs.sqlite' }, useNullAsDefault: true });
+  const otp = createOtp({ db: knex, secret: '${SECRET}', providers: ['Console'], console: { write: (line) => lines.push(line) }, env: {} });
+  await otp.migrate();
+  await otp.ready();
+  const sent = await otp.sendSms({ number: '+359871234567' });
+  const code = /^OTP ([0-9]+) /.exec(lines.at(-1) || '')[1];
+  const result = await otp.verify({ number: '+359871234567' }, code);
+  let threw;
+  try { await otp.verify('+359871234567', 'abc'); } catch (error) { threw = error; }
+  const migrations = await knex(OTP_MIGRATIONS_TABLE).select('name');
+  console.log(JSON.stringify({
+    resolved: require.resolve('express-otp-kit'),
+    version: require('express-otp-kit/package.json').version,
+    sent: [sent.status, sent.provider, typeof sent.code],
+    verified: [result.requestValid, result.codeValid, typeof result.token],
+    validation: [threw instanceof OtpError, isOtpError(threw), threw && threw.code],
+    router: typeof otpRouter(otp),
+    migrations: migrations.map((m) => m.name),
+  }));
+  await otp.close();
+  await knex.destroy();
+}
+main().catch((error) => { console.error(error); process.exit(1); });
+`;
+
+/** The consumer's own Knex CLI runs the kit's migrations through otpMigrationSource(). */
+const KNEXFILE = `
+const { otpMigrationSource, OTP_MIGRATIONS_TABLE } = require('express-otp-kit');
+module.exports = {
+  client: 'better-sqlite3',
+  connection: { filename: './cli.sqlite' },
+  useNullAsDefault: true,
+  migrations: { migrationSource: otpMigrationSource(), tableName: OTP_MIGRATIONS_TABLE },
+};
+`;
+
+const KNEXFILE_ESM = `
+import { otpMigrationSource, OTP_MIGRATIONS_TABLE } from 'express-otp-kit';
+export default {
+  client: 'better-sqlite3',
+  connection: { filename: './cli-esm.sqlite' },
+  useNullAsDefault: true,
+  migrations: { migrationSource: otpMigrationSource(), tableName: OTP_MIGRATIONS_TABLE },
+};
+`;
+
+const AFTER_CLI = `
+import knexFactory from 'knex';
+import { createOtp } from 'express-otp-kit';
+const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: './cli.sqlite' }, useNullAsDefault: true });
+const otp = createOtp({ db: knex, secret: '${SECRET}', providers: ['Console'], console: { write: () => {} }, env: {} });
+await otp.ready();
+const sent = await otp.sendSms('+359871234567');
+console.log(JSON.stringify({ ready: true, sent: sent.status }));
+await otp.close();
+await knex.destroy();
+`;
+
+/** Typed use from an ES module; @ts-expect-error lines fail the check if the types were `any`. */
+const TYPES_ESM = `
+import express from 'express';
+import { createOtp, otpRouter, requireVerifiedOtp, otpMigrationSource, type Otp, type VerifyResult } from 'express-otp-kit';
+const otp: Otp = createOtp({ db: 'sqlite::memory:', providers: ['Console'] });
+const app = express();
+app.use('/otp', otpRouter(otp));
+app.post('/guarded', requireVerifiedOtp(otp, { purpose: 'delete-account' }), (req, res) => {
+  const phone: string | undefined = req.otp?.phone;
+  res.json({ phone });
+});
+export const pending: Promise<VerifyResult> = otp.verify('+359871234567', '123456');
+export const source = otpMigrationSource({ requests: 'my_otp_requests' });
+// @ts-expect-error misspelled option
+createOtp({ codeLenght: 6 });
+// @ts-expect-error the channel is 'sms' | 'call'
+void otp.send('+359871234567', 'email');
+`;
+
+const TYPES_CJS = `
+import { createOtp, OtpError, type SendResult } from 'express-otp-kit';
+const otp = createOtp({ providers: 'Console' });
+export const sent: Promise<SendResult> = otp.sendSms({ number: '+359871234567' });
+export const isError = (e: unknown): boolean => e instanceof OtpError && e.code === 'OTP_INVALID';
+// @ts-expect-error not an error code
+export const bad = (e: OtpError): boolean => e.code === 'NOT_A_CODE';
+`;
+
+/** The names of the kit's migrations, from the source tree: the package must ship the same ones. */
+async function migrationNames(): Promise<string[]> {
+  const source = otpMigrationSource();
+  return (await source.getMigrations([])).map((m) => source.getMigrationName(m));
+}
+
+const skipReason = npmMissing();
+
+void describe('package: npm pack, install and import', { skip: skipReason ?? false, timeout: 300_000 }, () => {
+  let work = '';
+  let consumer = '';
+  let packed: { filename: string; files: { path: string }[] } | undefined;
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'otp-pack-'));
+    consumer = join(work, 'consumer');
+    mkdirSync(consumer);
+    // prepack builds dist/ (tsup --silent keeps stdout clean for --json).
+    const pack = await run('npm', ['pack', '--json', '--pack-destination', work], ROOT, 120_000);
+    packed = (JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[])[0];
+    assert.ok(packed !== undefined, `npm pack printed no result: ${pack.stdout}`);
+    writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'otp-consumer', version: '1.0.0', private: true }, null, 2));
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
+    const pinned = (name: string): string => `${name}@${lock.packages[`node_modules/${name}`]?.version ?? 'latest'}`;
+    // --ignore-scripts: better-sqlite3 would compile its native addon for ~45 s on two cores; the
+    // repo already holds the same version built for this Node, so its binary is copied below.
+    await run(
+      'npm',
+      ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', join(work, packed.filename),
+        pinned('express'), pinned('knex'), pinned('better-sqlite3'), pinned('@types/express'), pinned('@types/node')],
+      consumer,
+      240_000,
+    );
+    const binary = join('node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node');
+    mkdirSync(join(consumer, 'node_modules', 'better-sqlite3', 'build', 'Release'), { recursive: true });
+    copyFileSync(join(ROOT, binary), join(consumer, binary));
+  });
+
+  after(() => {
+    if (work !== '') rmSync(work, { recursive: true, force: true });
+  });
+
+  it('the tarball holds the build, types and docs only', () => {
+    const files = (packed?.files ?? []).map((f) => f.path).sort();
+    for (const needed of ['package.json', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts']) assert.ok(files.includes(needed), `${needed} is packed`);
+    const stray = files.filter((f) => !/^(dist\/|package\.json$|README\.md$|LICENSE$|CHANGELOG\.md$)/.test(f));
+    assert.deepEqual(stray, [], 'nothing but dist/, package.json and docs');
+    const manifest = JSON.parse(readFileSync(join(consumer, 'node_modules', 'express-otp-kit', 'package.json'), 'utf8')) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(manifest.peerDependencies as object).sort(), ['better-sqlite3', 'express', 'knex', 'mysql2', 'pg']);
+    // Optional peers are not installed for the consumer: only the driver it asked for.
+    assert.throws(() => execFileSync(process.execPath, ['-e', "require.resolve('pg')"], { cwd: consumer, stdio: 'pipe' }));
+    assert.throws(() => execFileSync(process.execPath, ['-e', "require.resolve('mysql2')"], { cwd: consumer, stdio: 'pipe' }));
+  });
+
+  it('works from an ES module: migrate, router, send, verify, guard, OpenAPI', async () => {
+    writeFileSync(join(consumer, 'esm.mjs'), ESM_CONSUMER);
+    const { stdout, stderr } = await run(process.execPath, ['esm.mjs'], consumer, 60_000);
+    const out = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as Record<string, unknown>;
+    assert.match(String(out.resolved), /node_modules\/express-otp-kit\/dist\/index\.js$/);
+    assert.equal(out.sent, 202);
+    assert.deepEqual(out.wrong, [422, 4]);
+    assert.equal(out.verified, 200);
+    assert.deepEqual(out.guarded, [200, { phone: '+359871234567' }]);
+    assert.deepEqual(out.openapi, [200, '3.1.0']);
+    assert.deepEqual(out.configError, [true, 'CONFIG_INVALID']);
+    assert.doesNotMatch(stderr, /ExperimentalWarning|DeprecationWarning/);
+  });
+
+  it('works from CommonJS (require), including the ESM-only dependencies', async () => {
+    writeFileSync(join(consumer, 'cjs.cjs'), CJS_CONSUMER);
+    const { stdout, stderr } = await run(process.execPath, ['cjs.cjs'], consumer, 60_000);
+    const out = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as Record<string, unknown>;
+    assert.match(String(out.resolved), /node_modules\/express-otp-kit\/dist\/index\.cjs$/);
+    assert.equal(out.version, (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+    assert.deepEqual(out.sent, ['sent', 'Console', 'string']);
+    assert.deepEqual(out.verified, [true, true, 'string']);
+    assert.deepEqual(out.validation, [true, true, 'VALIDATION_FAILED']);
+    assert.equal(out.router, 'function');
+    assert.deepEqual(out.migrations, await migrationNames());
+    assert.doesNotMatch(stderr, /ExperimentalWarning|ERR_REQUIRE_ESM/);
+  });
+
+  it("runs the kit's migrations from the consumer's own Knex CLI (CommonJS and ESM knexfiles)", async () => {
+    writeFileSync(join(consumer, 'knexfile.cjs'), KNEXFILE);
+    const cli = join(consumer, 'node_modules', 'knex', 'bin', 'cli.js');
+    const first = await run(process.execPath, [cli, '--knexfile', 'knexfile.cjs', 'migrate:latest'], consumer, 60_000);
+    assert.match(first.stdout, new RegExp(`Batch 1 run: ${(await migrationNames()).length} migrations`));
+    const again = await run(process.execPath, [cli, '--knexfile', 'knexfile.cjs', 'migrate:latest'], consumer, 60_000);
+    assert.match(again.stdout, /Already up to date/);
+    writeFileSync(join(consumer, 'knexfile.mjs'), KNEXFILE_ESM);
+    const esm = await run(process.execPath, [cli, '--knexfile', 'knexfile.mjs', 'migrate:latest'], consumer, 60_000);
+    assert.match(esm.stdout, new RegExp(`Batch 1 run: ${(await migrationNames()).length} migrations`));
+    writeFileSync(join(consumer, 'after-cli.mjs'), AFTER_CLI);
+    const used = await run(process.execPath, ['after-cli.mjs'], consumer, 60_000);
+    assert.deepEqual(JSON.parse(used.stdout.trim().split('\n').at(-1) ?? ''), { ready: true, sent: 'sent' });
+  });
+
+  it('type-checks for TypeScript consumers, as ESM (.mts) and as CommonJS (.cts)', async () => {
+    writeFileSync(join(consumer, 'types-esm.mts'), TYPES_ESM);
+    writeFileSync(join(consumer, 'types-cjs.cts'), TYPES_CJS);
+    writeFileSync(
+      join(consumer, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] },
+        files: ['types-esm.mts', 'types-cjs.cts'],
+      }),
+    );
+    const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    await run(process.execPath, [tsc, '-p', 'tsconfig.json', '--traceResolution'], consumer, 120_000).then(({ stdout }) => {
+      assert.match(stdout, /'express-otp-kit' was successfully resolved to '[^']*node_modules\/express-otp-kit\/dist\/index\.d\.ts'/);
+      assert.match(stdout, /'express-otp-kit' was successfully resolved to '[^']*node_modules\/express-otp-kit\/dist\/index\.d\.cts'/);
+    });
+  });
+});
