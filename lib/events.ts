@@ -30,6 +30,8 @@ export interface OtpEventMap {
    * `key` is its bucket with any number masked (an IP or /56, a number range, a country, `global`).
    */
   'limit-hit': { limit: string; key: string; retryAfterSeconds: number };
+  /** The pumping breaker held a number range (the number without its last digits): few of its codes were verified. */
+  'range-held': { range: string; sent: number; verified: number; holdSeconds: number };
   /** The daily send budget ran out: fired once per budget window, on the first refused send. */
   'budget-exhausted': { limit: 'dailySendBudget'; max: number; windowSeconds: number; retryAfterSeconds: number };
   /**

@@ -30,6 +30,24 @@ export interface VerifyLock {
   readonly escalationWindowSeconds: number;
 }
 
+/**
+ * The pumping circuit breaker (security #26): when a number range sends a lot but few of its codes
+ * are ever verified, its sends are held. Checked every `checkEvery` sends once `minSends` were counted.
+ */
+export interface ConversionBreaker {
+  /** Sends of a range within `windowSeconds` before its conversion is judged. */
+  readonly minSends: number;
+  /** Verified ÷ sent below this holds the range. */
+  readonly minRatio: number;
+  readonly windowSeconds: number;
+  /** How long a tripped range is held (sends answer 429). */
+  readonly holdSeconds: number;
+  /** The range is the number without its last `hiddenDigits`. */
+  readonly hiddenDigits: number;
+  /** Judge every this many sends (the judgement is one aggregate query). */
+  readonly checkEvery: number;
+}
+
 export interface FailureBudget {
   /** Consecutive wrong codes for one number (across requests and resends) before it is disabled. */
   readonly failures: number;
@@ -60,6 +78,11 @@ export interface LimitOptions {
    * does not reset the count; a correct code does. @default { failures: 100, lockSeconds: 86400 }
    */
   readonly failureBudget?: Partial<FailureBudget> | false;
+  /**
+   * Holds a number range whose codes are rarely verified (SMS pumping: bots request codes nobody
+   * enters). @default { minSends: 50, minRatio: 0.2, windowSeconds: 3600, holdSeconds: 3600, hiddenDigits: 6, checkEvery: 10 }
+   */
+  readonly conversionBreaker?: Partial<ConversionBreaker> | false;
   /** Leading bits of an IPv6 address that name one client (a subscriber often holds a whole /56). @default 56 */
   readonly ipv6Subnet?: number;
 }
@@ -74,6 +97,7 @@ export interface ResolvedLimits {
   readonly verifiesPerIp: WindowLimit | false;
   readonly verifyLock: VerifyLock | false;
   readonly failureBudget: FailureBudget | false;
+  readonly conversionBreaker: ConversionBreaker | false;
   readonly ipv6Subnet: number;
 }
 
@@ -87,6 +111,7 @@ export const LIMIT_DEFAULTS = {
   verifiesPerIp: { max: 30, windowSeconds: 300 },
   verifyLock: { failures: 10, windowSeconds: 900, lockSeconds: 300, maxLockSeconds: 3600, escalationWindowSeconds: 86_400 },
   failureBudget: { failures: 100, lockSeconds: 86_400 },
+  conversionBreaker: { minSends: 50, minRatio: 0.2, windowSeconds: 3600, holdSeconds: 3600, hiddenDigits: 6, checkEvery: 10 },
   ipv6Subnet: 56,
 } as const satisfies { [K in keyof ResolvedLimits]: Exclude<ResolvedLimits[K], false> };
 
@@ -173,6 +198,16 @@ export const limitOptionsSchema = offOr(
       }),
     ),
     failureBudget: offOr(Joi.object({ failures: Joi.number().integer().min(1).max(100), lockSeconds: seconds(366 * DAY) })),
+    conversionBreaker: offOr(
+      Joi.object({
+        minSends: Joi.number().integer().min(1).max(1_000_000),
+        minRatio: Joi.number().min(0).max(1),
+        windowSeconds: seconds(7 * DAY),
+        holdSeconds: seconds(7 * DAY),
+        hiddenDigits: Joi.number().integer().min(1).max(10),
+        checkEvery: Joi.number().integer().min(1).max(10_000),
+      }),
+    ),
     ipv6Subnet: Joi.number().integer().min(16).max(128),
   }),
 );
@@ -214,6 +249,7 @@ export function resolveLimits(options: LimitOptions | false | undefined): Resolv
       verifiesPerIp: false,
       verifyLock: false,
       failureBudget: false,
+      conversionBreaker: false,
       ipv6Subnet: LIMIT_DEFAULTS.ipv6Subnet,
     };
   }
@@ -230,6 +266,7 @@ export function resolveLimits(options: LimitOptions | false | undefined): Resolv
     verifiesPerIp: windowOf<WindowLimit>(o.verifiesPerIp, LIMIT_DEFAULTS.verifiesPerIp),
     verifyLock: lock === false ? false : { ...lock, maxLockSeconds: Math.max(lock.maxLockSeconds, lock.lockSeconds) },
     failureBudget: windowOf<FailureBudget>(o.failureBudget, LIMIT_DEFAULTS.failureBudget),
+    conversionBreaker: windowOf<ConversionBreaker>(o.conversionBreaker, LIMIT_DEFAULTS.conversionBreaker),
     ipv6Subnet: o.ipv6Subnet ?? LIMIT_DEFAULTS.ipv6Subnet,
   };
 }

@@ -18,10 +18,11 @@ import { OtpError } from '../errors.js';
 import type { OtpEvents } from '../events.js';
 import type { OtpTableNames } from '../storage/migrations.js';
 import type { Channel, Logger, SendResult, VerifyResult } from '../types.js';
-import type { ChallengeHook, ResolvedDestinations, ResolvedLimits } from './config.js';
+import type { ChallengeHook, ConversionBreaker, ResolvedDestinations, ResolvedLimits } from './config.js';
 import { destinationRefusal } from './destination.js';
 import { clearFailures, lockWhenSpent, readFailureState, readLockState, releaseFailure, reserveFailure, type FailureState } from './failure-queries.js';
 import { ipBucket, prefixBucket } from './keys.js';
+import { conversionSince } from '../storage/queries.js';
 import { lockSecondsFor, retryAfterSeconds } from './policy.js';
 import { createCounterStore, type Counter, type CounterTake, type TakeResult } from './store.js';
 
@@ -148,6 +149,9 @@ export function createAbuseGuard(knex: Knex, settings: GuardSettings, events: Ot
     dailySendBudget: limits.dailySendBudget === false ? undefined : store.counter('sg', limits.dailySendBudget, DAY_SECONDS),
     verifiesPerIp: window('vi', limits.verifiesPerIp),
     verifyLock: limits.verifyLock === false ? undefined : store.counter('vl', limits.verifyLock.failures, limits.verifyLock.windowSeconds),
+    // Never refuses by count (the max stays within the INT column even when blocked at max + 1): only a
+    // `block` from the conversion check holds a range.
+    conversionBreaker: limits.conversionBreaker === false ? undefined : store.counter('cb', 1_000_000_000, limits.conversionBreaker.windowSeconds),
     // Locks so far (the escalation level); `max` is never reached, only `add` is used.
     lockLevel: limits.verifyLock === false ? undefined : store.counter('vv', 1_000_000, limits.verifyLock.escalationWindowSeconds),
   };
@@ -174,11 +178,11 @@ export function createAbuseGuard(knex: Knex, settings: GuardSettings, events: Ot
    * and throws 429 with the wait; the counters after it get their unit back, so a refusal spends
    * what the one-by-one order would have spent (a neighbour may see the unit for a moment: strict side).
    */
-  async function takeInOrder(wanted: ReadonlyArray<NamedTake | undefined>, verify = false): Promise<void> {
+  async function takeInOrder(wanted: ReadonlyArray<NamedTake | undefined>, verify = false): Promise<ReadonlyMap<CounterName, TakeResult>> {
     const takes = wanted.filter((t): t is NamedTake => t !== undefined);
     const results = await store.takeAll(takes);
     const refused = results.findIndex((r) => !r.allowed);
-    if (refused === -1) return;
+    if (refused === -1) return new Map(takes.map((t, i) => [t.name, results[i] as TakeResult]));
     const { name, shownKey } = takes[refused] as NamedTake;
     const result = results[refused] as TakeResult & { allowed: false };
     const later = takes.slice(refused + 1);
@@ -246,12 +250,37 @@ export function createAbuseGuard(knex: Knex, settings: GuardSettings, events: Ot
     const started = performance.now();
     const prefix = limits.sendsPerPrefix === false ? undefined : prefixBucket(check.phone, limits.sendsPerPrefix.hiddenDigits);
     const region = country ?? 'non-geographic';
-    await takeInOrder([named('sendsPerPrefix', prefix, prefix ?? ''), named('sendsPerCountry', region, region), named('dailySendBudget', 'global', 'global')]);
+    const breaker = limits.conversionBreaker;
+    const range = breaker === false ? undefined : prefixBucket(check.phone, breaker.hiddenDigits);
+    const taken = await takeInOrder([
+      named('sendsPerPrefix', prefix, prefix ?? ''),
+      named('sendsPerCountry', region, region),
+      named('dailySendBudget', 'global', 'global'),
+      named('conversionBreaker', range, range ?? ''),
+    ]);
+    const counted = taken.get('conversionBreaker')?.consumed;
+    if (breaker !== false && range !== undefined && counted !== undefined && counted >= breaker.minSends && counted % breaker.checkEvery === 0) {
+      await judgeConversion(range, breaker);
+    }
     return {
       sent() {
         latency.record(performance.now() - started);
       },
     };
+  }
+
+  /**
+   * Security #26: verified ÷ sent for the range over the breaker's window, from the request table
+   * (one aggregate query, run only every `checkEvery` sends). Below `minRatio` the range is held:
+   * its breaker counter is blocked, so its next sends get 429 with the hold as Retry-After.
+   */
+  async function judgeConversion(range: string, breaker: ConversionBreaker): Promise<void> {
+    const since = clock() - breaker.windowSeconds * 1000;
+    const { sent, verified } = await conversionSince(knex, tables, range, since);
+    if (sent < breaker.minSends || verified / sent >= breaker.minRatio) return;
+    await counters.conversionBreaker?.block(range, breaker.holdSeconds);
+    logger.error({ range, sent, verified, holdSeconds: breaker.holdSeconds }, 'otp sends to a number range are held: few of its codes are verified (SMS pumping?)');
+    events.emit('range-held', { range, sent, verified, holdSeconds: breaker.holdSeconds });
   }
 
   const lockKey = (phone: string): string | undefined => (counters.verifyLock === undefined ? undefined : store.rowKey(counters.verifyLock, phone));

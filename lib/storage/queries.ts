@@ -35,11 +35,13 @@ export interface RequestRow {
   readonly createdAt: number;
 }
 
-type Raw = Record<string, unknown>;
+/** A row as the driver returns it. */
+export type Raw = Record<string, unknown>;
 
-const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
-const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
-const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v));
+/** Column readers: pg returns BIGINT as strings, the drivers differ on NULL and numbers. */
+export const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+export const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+export const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'string' ? v : typeof v === 'number' ? String(v) : JSON.stringify(v));
 
 /** pg returns BIGINT as strings and the drivers differ in naming; one mapping for all three. */
 export function toRequestRow(r: Raw): RequestRow {
@@ -314,4 +316,16 @@ export async function writeSetting(knex: Knex, t: OtpTableNames, key: string, va
     .insert({ [t.settingsKeyColumn]: key, [t.settingsValueColumn]: value })
     .onConflict(t.settingsKeyColumn)
     .merge([t.settingsValueColumn]);
+}
+
+/**
+ * Sends and verified sends of a number range since a moment (the pumping breaker's judgement).
+ * `phone LIKE 'range%'` is a range scan of the (phone, id) index.
+ */
+export async function conversionSince(knex: Knex, t: OtpTableNames, range: string, since: number): Promise<{ sent: number; verified: number }> {
+  const row: Raw | undefined = await knex<Raw>(t.requests)
+    .where('phone', 'like', `${range.replace(/[^+0-9]/g, '')}%`)
+    .andWhere('created_at', '>=', since)
+    .first(knex.raw('count(*) as sent'), knex.raw("sum(case when verify_status = 'verified' then 1 else 0 end) as verified"));
+  return { sent: num(row?.sent ?? 0), verified: num(row?.verified ?? 0) };
 }

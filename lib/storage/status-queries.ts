@@ -6,6 +6,7 @@
 import type { Knex } from 'knex';
 import type { Channel, DeliveryStatus } from '../types.js';
 import type { OtpTableNames } from './migrations.js';
+import { num, numOrNull, strOrNull, type Raw } from './queries.js';
 
 /** What the status views read of a request row. `phone` is the full number: mask it before it leaves the process. */
 export interface RequestStatusRow {
@@ -49,13 +50,6 @@ const STATUS_COLUMNS = [
 
 /** Rows that wait for (or are in) a delivery attempt of the retry poller. */
 const PENDING_STATUSES: readonly DeliveryStatus[] = ['sending', 'queued'];
-
-type Raw = Record<string, unknown>;
-
-// pg answers BIGINT and COUNT as strings; MySQL answers COUNT as a number.
-const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
-const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
-const strOrNull = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null);
 
 function toStatusRow(r: Raw): RequestStatusRow {
   return {

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { afterEach, it } from 'node:test';
+import { it } from 'node:test';
 import type { Response } from 'supertest';
-import { onAttackDatabases, postSend, requestRows, startAttackApp, type AttackApp } from './helpers/attack-app.js';
+import { onAttackDatabases, postSend, requestRows, attackAppStarter } from './helpers/attack-app.js';
 import { BLOCKED_SAMPLES, freshMobile } from './helpers/numbers.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -30,15 +30,7 @@ function shape(res: Response): unknown {
 }
 
 onAttackDatabases('attack: destinations and enumeration over HTTP', (db) => {
-  const apps: AttackApp[] = [];
-  afterEach(async () => {
-    for (const app of apps.splice(0)) await app.close();
-  });
-  const start = async (...args: Parameters<typeof startAttackApp> extends [unknown, ...infer R] ? R : never) => {
-    const app = await startAttackApp(db(), ...args);
-    apps.push(app);
-    return app;
-  };
+  const start = attackAppStarter(db);
 
   it('#15 known, unknown, blocked-country and blocked-type numbers get an identical answer (status, body, headers, length) and the same 429 after it', async () => {
     const app = await start({ destinations: { deny: ['FR'] } });

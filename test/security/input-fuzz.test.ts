@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { DB_KINDS } from '../helpers/db.js';
-import { onAttackDatabases, postSend, postVerify, requestRows, startAttackApp, urlOf, wrongCode, type AttackApp } from './helpers/attack-app.js';
+import { onAttackDatabases, postSend, postVerify, requestRows, urlOf, wrongCode, attackAppStarter } from './helpers/attack-app.js';
 import { freshMobile } from './helpers/numbers.js';
 
 const FUZZ_DB = DB_KINDS.includes('mysql') ? 'mysql' : DB_KINDS[0];
@@ -16,15 +16,7 @@ const FUZZ_DB = DB_KINDS.includes('mysql') ? 'mysql' : DB_KINDS[0];
 const ALLOWED = new Set([200, 202, 400, 413, 415, 422, 429]);
 
 onAttackDatabases('attack: hostile input over HTTP', (db, kind) => {
-  const apps: AttackApp[] = [];
-  afterEach(async () => {
-    for (const app of apps.splice(0)) await app.close();
-  });
-  const start = async (...args: Parameters<typeof startAttackApp> extends [unknown, ...infer R] ? R : never) => {
-    const app = await startAttackApp(db(), ...args);
-    apps.push(app);
-    return app;
-  };
+  const start = attackAppStarter(db);
 
   it('#17 letters, empty input, more than 15 digits and invalid numbers get 400 naming the phone field', async () => {
     const app = await start();

@@ -4,10 +4,10 @@
  * budget with its alert, canonical phone keys, the bot-challenge hook, and the per-IP verify cap.
  */
 import assert from 'node:assert/strict';
-import { afterEach, it } from 'node:test';
+import { it } from 'node:test';
 import { maskPhone } from '../../lib/index.js';
 import type { ChallengeInput } from '../../lib/limits/config.js';
-import { onAttackDatabases, postSend, postVerify, requestRows, sleep, startAttackApp, type AttackApp } from './helpers/attack-app.js';
+import { onAttackDatabases, postSend, postVerify, requestRows, sleep, attackAppStarter } from './helpers/attack-app.js';
 import { freshMobile, freshRange, mobile } from './helpers/numbers.js';
 
 /** The one 429 body of every send limit: which limit fired is not told; the wait is (also in Retry-After). */
@@ -19,15 +19,7 @@ function assertGeneric429(res: { status: number; body: unknown; headers: Record<
 }
 
 onAttackDatabases('attack: send limits over HTTP', (db) => {
-  const apps: AttackApp[] = [];
-  afterEach(async () => {
-    for (const app of apps.splice(0)) await app.close();
-  });
-  const start = async (...args: Parameters<typeof startAttackApp> extends [unknown, ...infer R] ? R : never) => {
-    const app = await startAttackApp(db(), ...args);
-    apps.push(app);
-    return app;
-  };
+  const start = attackAppStarter(db);
 
   it('#21 per-number cooldown (default 60 s): a second send gets 429 with the generic body and Retry-After, no provider call', async () => {
     const app = await start();

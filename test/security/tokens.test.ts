@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { afterEach, it } from 'node:test';
+import { it } from 'node:test';
 import { SignJWT } from 'jose';
 import { knexFromUrl } from '../../lib/index.js';
-import { onAttackDatabases, postSend, postVerify, startAttackApp, type AttackApp } from './helpers/attack-app.js';
+import { onAttackDatabases, postSend, postVerify, type AttackApp, attackAppStarter } from './helpers/attack-app.js';
 import { freshMobile } from './helpers/numbers.js';
 
 const OTHER_SECRET = 'another-secret-0123456789-abcdefghijklmno';
@@ -39,15 +39,7 @@ async function refused(app: AttackApp, token: string, status: number, code: stri
 }
 
 onAttackDatabases('attack: verification tokens over HTTP', (db) => {
-  const apps: AttackApp[] = [];
-  afterEach(async () => {
-    for (const app of apps.splice(0)) await app.close();
-  });
-  const start = async (...args: Parameters<typeof startAttackApp> extends [unknown, ...infer R] ? R : never) => {
-    const app = await startAttackApp(db(), ...args);
-    apps.push(app);
-    return app;
-  };
+  const start = attackAppStarter(db);
 
   it('#29 a tampered payload, alg:none, an RS256 token (HS/RS confusion), another key and a missing kid all get 401', async () => {
     const app = await start();

@@ -3,21 +3,13 @@
  * and purpose, fixed-length input, and codes with a leading zero.
  */
 import assert from 'node:assert/strict';
-import { afterEach, it } from 'node:test';
+import { it } from 'node:test';
 import { createOtp } from '../../lib/index.js';
-import { onAttackDatabases, postSend, postVerify, startAttackApp, wrongCode, type AttackApp } from './helpers/attack-app.js';
+import { onAttackDatabases, postSend, postVerify, wrongCode, attackAppStarter } from './helpers/attack-app.js';
 import { freshMobile } from './helpers/numbers.js';
 
 onAttackDatabases('attack: verification rules over HTTP', (db) => {
-  const apps: AttackApp[] = [];
-  afterEach(async () => {
-    for (const app of apps.splice(0)) await app.close();
-  });
-  const start = async (...args: Parameters<typeof startAttackApp> extends [unknown, ...infer R] ? R : never) => {
-    const app = await startAttackApp(db(), ...args);
-    apps.push(app);
-    return app;
-  };
+  const start = attackAppStarter(db);
 
   it('#4 codes expire on the server clock: accepted at 599 s, refused at 600 s; ttlSeconds 601 is refused at startup', async () => {
     const app = await start({ ttlSeconds: 600 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
-import { describe, it } from 'node:test';
+import { describe, it, afterEach } from 'node:test';
 import request from 'supertest';
 import { createExampleApp } from '../../../examples/app.js';
 import { createOtp, type Otp, type OtpEventMap, type OtpEventName, type OtpOptions } from '../../../lib/index.js';
@@ -30,6 +30,7 @@ export const EVENT_NAMES: readonly OtpEventName[] = [
   'budget-exhausted',
   'send-refused',
   'number-locked',
+  'range-held',
 ];
 
 export interface RecordedEvent {
@@ -191,6 +192,22 @@ export function onAttackDatabases(title: string, fn: (get: () => TestDatabase, k
     });
   }
   forEachDatabase(title, fn);
+}
+
+/**
+ * A `start(options, extra)` for one suite: each call starts an attack app on the suite's database,
+ * and every app started in a test is closed after it.
+ */
+export function attackAppStarter(db: () => TestDatabase): (options?: OtpOptions, extra?: AttackAppOptions) => Promise<AttackApp> {
+  const apps: AttackApp[] = [];
+  afterEach(async () => {
+    for (const app of apps.splice(0)) await app.close();
+  });
+  return async (options = {}, extra = {}) => {
+    const app = await startAttackApp(db(), options, extra);
+    apps.push(app);
+    return app;
+  };
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
