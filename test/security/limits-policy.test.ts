@@ -124,6 +124,7 @@ describe('limits and destinations options', () => {
       verifiesPerIp: { max: 30, windowSeconds: 300 },
       verifyLock: { failures: 10, windowSeconds: 900, lockSeconds: 300, maxLockSeconds: 3600, escalationWindowSeconds: 86_400 },
       failureBudget: { failures: 100, lockSeconds: 86_400 },
+      conversionBreaker: { minSends: 50, minRatio: 0.2, windowSeconds: 3600, holdSeconds: 3600, hiddenDigits: 6, checkEvery: 10 },
       ipv6Subnet: 56,
     });
     assert.deepEqual([...c.destinations.blockedTypes].sort(), ['PAGER', 'PREMIUM_RATE', 'SHARED_COST', 'TOLL_FREE', 'VOICEMAIL', 'VOIP']);
@@ -142,6 +143,7 @@ describe('limits and destinations options', () => {
     fails({ env: {}, limits: { sendsPerIp: { max: 0 } } }, /`limits.sendsPerIp.max` must be greater than or equal to 1.*false to switch it off/);
     fails({ env: {}, limits: { sendCooldownSeconds: 'soon' as never } }, /`limits.sendCooldownSeconds` must be a number of seconds or false/);
     fails({ env: {}, limits: { failureBudget: { failures: 101 } } }, /`limits.failureBudget.failures` must be less than or equal to 100/);
+    fails({ env: {}, limits: { conversionBreaker: { minRatio: 1.5 } } }, /`limits.conversionBreaker.minRatio` must be less than or equal to 1/);
     fails({ env: {}, limits: { sendsPerIpp: {} } as never }, /unknown option `limits.sendsPerIpp`/);
     fails({ env: {}, destinations: { allow: ['BG', 'XX'] } }, /`destinations.allow.1`.*not an ISO 3166-1 alpha-2 country code/);
     fails({ env: {}, destinations: { blockedTypes: ['PREMIUM'] as never } }, /`destinations.blockedTypes.0` must be one of/);
