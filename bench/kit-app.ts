@@ -3,7 +3,7 @@
  * benchmark measures the kit and not a network. The provider records each delivered code for the
  * orchestrator's verify phase. TRUST_PROXY is on, so every request's X-Forwarded-For is its client
  * IP and per-IP limits see many clients; all other settings are the kit's defaults, limits included
- * (see BENCH_LIMITS below for the two volume caps).
+ * (see benchLimits below for the volume caps).
  *
  * Run as a child of bench/run.ts (DATABASE_URL, BENCH_SECRET); it answers the orchestrator's calls
  * over IPC (see bench/common.ts).
@@ -14,15 +14,17 @@ import { createOtp, knexFromUrl, silentLogger, type OtpOptions, type OtpProvider
 import { createCodeBook, createStatementCounter, isMain, ipFor, phoneFor, runPool, serveChild } from './common.js';
 
 /**
- * Every abuse limit stays on with its default, except the two caps on total volume, which a
- * benchmark sending ~100,000 codes a minute to ~3,000 number ranges exists to exceed: the daily
- * budget (default 5,000 a day) and sends per number range (default 20 an hour). They are raised,
- * not switched off, so each send still pays for their counters. BENCH_KIT_LIMITS (JSON for the
+ * Every abuse limit stays on with its default, except the caps on total volume, which a benchmark
+ * sending ~100,000 codes a minute to ~3,000 number ranges of one country exists to exceed: the
+ * daily budget (default 5,000 a day), sends per number range (20 an hour), sends per country
+ * (1,000 a day), and the conversion breaker's minimum sample (50 sends of a range before it
+ * judges; the send phase verifies nothing, so it would hold every range). They are raised, not
+ * switched off, so each send still pays for their counters. BENCH_KIT_LIMITS (JSON for the
  * `limits` option, or `false`) replaces this.
  */
 export function benchLimits(env: Readonly<Record<string, string | undefined>> = process.env): OtpOptions['limits'] {
   if (env.BENCH_KIT_LIMITS !== undefined && env.BENCH_KIT_LIMITS !== '') return JSON.parse(env.BENCH_KIT_LIMITS) as OtpOptions['limits'];
-  return { dailySendBudget: 100_000_000, sendsPerPrefix: { max: 1_000_000 } };
+  return { dailySendBudget: 100_000_000, sendsPerPrefix: { max: 1_000_000 }, sendsPerCountry: { max: 100_000_000 }, conversionBreaker: { minSends: 1_000_000 } };
 }
 
 /** A provider that accepts every delivery at once, in process, and hands the code to `sink`. */

@@ -165,7 +165,7 @@ export function renderReport(r: BenchReport): string {
     `**Load:** ${r.settings.connections} connections, ${r.settings.warmup} s warm-up, then ${r.settings.duration} s per phase. Every request has its own valid number ` +
       '(+359 87/88/89, spread over many prefixes) and its own `X-Forwarded-For` address (198.18.0.0/15). Verify requests carry live codes: those sent in the send phase, topped up by in-process sends before the verify phase. ' +
       'Both apps: NODE_ENV=production, a pool of 10 connections, delivery by an in-process sink. The kit is the example app (`examples/app.ts`) with `TRUST_PROXY=loopback` and all its defaults, ' +
-      `every abuse limit on; only the two total-volume caps, which ~100,000 codes a minute must exceed, are raised (not switched off): \`limits: ${r.settings.kitLimits}\`.`,
+      `every abuse limit on; only the total-volume caps (and the conversion breaker's minimum sample), which ~100,000 codes a minute to one country must exceed, are raised (not switched off): \`limits: ${r.settings.kitLimits}\`.`,
     '',
     '## Kit against the floor',
     '',

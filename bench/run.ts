@@ -7,10 +7,10 @@
  * BENCH_CONNECTIONS (50), BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_PG_URL
  * (postgres://postgres@127.0.0.1:5432/postgres), BENCH_POLLER_ROWS (10000), BENCH_POLLER_OPTIONS
  * (JSON for startRetryPoller), BENCH_POLLER_MAX_SECONDS (60), BENCH_PROFILE=0 to skip the CPU
- * profile, BENCH_POLLER=0 / BENCH_EXPLAIN=0 to skip those parts, BENCH_WRITE=0 to only print.
+ * profile (BENCH_PROFILE_KEEP=<file> keeps the raw .cpuprofile), BENCH_POLLER=0 / BENCH_EXPLAIN=0 to skip those parts, BENCH_WRITE=0 to only print.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -161,6 +161,8 @@ async function profileKit(url: string, dbPid: number | undefined, firstIndex: nu
     const result = await benchApp({ app: 'kit', file: here('./kit-app.ts') }, url, dbPid, firstIndex, ['--cpu-prof', '--cpu-prof-dir', dir], { warmup: Math.min(WARMUP, 2), phase: seconds });
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (file === undefined) return undefined;
+    // BENCH_PROFILE_KEEP=<file>: keep the raw profile (open it in Chrome DevTools) as well.
+    if (env.BENCH_PROFILE_KEEP !== undefined && env.BENCH_PROFILE_KEEP !== '') copyFileSync(join(dir, file), env.BENCH_PROFILE_KEEP);
     return summariseProfile(JSON.parse(readFileSync(join(dir, file), 'utf8')) as unknown, result.windows);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -13,7 +13,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Knex } from 'knex';
 import type { CountryCode } from 'libphonenumber-js/max';
-import { canonicalPhone, maskPhone } from '../core/phone.js';
+import { canonicalPhone, maskPhone, type CanonicalPhone } from '../core/phone.js';
 import { OtpError } from '../errors.js';
 import type { OtpEvents } from '../events.js';
 import type { OtpTableNames } from '../storage/migrations.js';
@@ -24,7 +24,7 @@ import { clearFailures, lockWhenSpent, readFailureState, readLockState, releaseF
 import { ipBucket, prefixBucket } from './keys.js';
 import { conversionSince } from '../storage/queries.js';
 import { lockSecondsFor, retryAfterSeconds } from './policy.js';
-import { createCounterStore, type Counter, type CounterTake, type TakeResult } from './store.js';
+import { createCounterStore, type Counter, type CounterTake, type Peeked, type PeekReads, type TakeResult } from './store.js';
 
 /** A send option the router may pass along: the answer to a bot challenge (e.g. a CAPTCHA token). */
 export interface ChallengeSendOptions {
@@ -48,6 +48,8 @@ export interface SendCheck {
   readonly purpose: string;
   readonly ip: string | undefined;
   readonly challengeToken: string | undefined;
+  /** The number as the caller already parsed it (country and type); parsed again when absent. */
+  readonly classified?: CanonicalPhone;
 }
 
 export interface SendAdmission {
@@ -178,11 +180,14 @@ export function createAbuseGuard(knex: Knex, settings: GuardSettings, events: Ot
    * and throws 429 with the wait; the counters after it get their unit back, so a refusal spends
    * what the one-by-one order would have spent (a neighbour may see the unit for a moment: strict side).
    */
-  async function takeInOrder(wanted: ReadonlyArray<NamedTake | undefined>, verify = false): Promise<ReadonlyMap<CounterName, TakeResult>> {
+  async function takeInOrder(wanted: ReadonlyArray<NamedTake | undefined>, verify = false, peek?: PeekReads): Promise<{ taken: ReadonlyMap<CounterName, TakeResult>; peeked: Peeked | undefined }> {
     const takes = wanted.filter((t): t is NamedTake => t !== undefined);
-    const results = await store.takeAll(takes);
+    let results: TakeResult[];
+    let peeked: Peeked | undefined;
+    if (peek !== undefined && takes.length > 0) ({ results, peeked } = await store.takeAllAndPeek(takes, peek));
+    else results = await store.takeAll(takes);
     const refused = results.findIndex((r) => !r.allowed);
-    if (refused === -1) return new Map(takes.map((t, i) => [t.name, results[i] as TakeResult]));
+    if (refused === -1) return { taken: new Map(takes.map((t, i) => [t.name, results[i] as TakeResult])), peeked };
     const { name, shownKey } = takes[refused] as NamedTake;
     const result = results[refused] as TakeResult & { allowed: false };
     const later = takes.slice(refused + 1);
@@ -229,14 +234,20 @@ export function createAbuseGuard(knex: Knex, settings: GuardSettings, events: Ot
 
   async function admitSend(check: SendCheck): Promise<SendAdmission> {
     sweepNow();
-    const classified = canonicalPhone(check.phone);
+    const classified = check.classified ?? canonicalPhone(check.phone);
     const country = classified?.country;
     await askChallenge(check, country);
     const masked = maskPhone(check.phone);
     const ip = ipBucket(check.ip, limits.ipv6Subnet);
-    await takeInOrder([named('sendsPerIp', ip, ip ?? ''), named('sendCooldownSeconds', check.phone, masked), named('sendsPerNumber', check.phone, masked)]);
+    // The number's lock rows are read in the same statement as these counters (after them in order).
+    const reads = lockReads(check.phone);
+    const { peeked } = await takeInOrder([named('sendsPerIp', ip, ip ?? ''), named('sendCooldownSeconds', check.phone, masked), named('sendsPerNumber', check.phone, masked)], false, {
+      // Only the wrong-code lock itself decides a send (its escalation level does not).
+      limitKeys: reads.limitKeys.slice(0, 1),
+      ...(reads.failuresTable === undefined ? {} : { failures: { table: reads.failuresTable, phone: check.phone } }),
+    });
     // A locked number cannot use a code, so it gets none (and costs nothing).
-    await refuseIfLocked(check.phone, undefined, false);
+    await refuseIfLocked(check.phone, peeked, false);
 
     const refusal = destinationRefusal({ country, type: classified?.type }, check.channel, destinations);
     if (refusal !== undefined) {
@@ -252,7 +263,7 @@ export function createAbuseGuard(knex: Knex, settings: GuardSettings, events: Ot
     const region = country ?? 'non-geographic';
     const breaker = limits.conversionBreaker;
     const range = breaker === false ? undefined : prefixBucket(check.phone, breaker.hiddenDigits);
-    const taken = await takeInOrder([
+    const { taken } = await takeInOrder([
       named('sendsPerPrefix', prefix, prefix ?? ''),
       named('sendsPerCountry', region, region),
       named('dailySendBudget', 'global', 'global'),

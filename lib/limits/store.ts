@@ -51,10 +51,28 @@ export interface CounterTake {
   readonly key: string;
 }
 
+/** Rows to read in the same statement as a take (a send's lock rows), so they cost no statement of their own. */
+export interface PeekReads {
+  /** Row keys in this store's table. */
+  readonly limitKeys: readonly string[];
+  /** A failure-budget row (`failures`, `locked_until` by `phone`). */
+  readonly failures?: { readonly table: string; readonly phone: string };
+}
+
+export interface Peeked {
+  /** The rows found, by row key. */
+  readonly limits: ReadonlyMap<string, { readonly points: unknown; readonly expire: unknown }>;
+  readonly failures: { readonly failures: number; readonly lockedUntil: number | null } | undefined;
+}
+
 export interface CounterStore {
   counter(name: string, max: number, windowSeconds: number): Counter;
-  /** Counts one unit on each counter in one statement (two on MySQL); results in the same order. */
+  /**
+   * Counts one unit on each counter in one statement (two on MySQL); results in the same order.
+   * With `peek`, the statement also reads those rows (scalar subqueries in its RETURNING list).
+   */
   takeAll(takes: readonly CounterTake[]): Promise<TakeResult[]>;
+  takeAllAndPeek(takes: readonly CounterTake[], peek: PeekReads): Promise<{ results: TakeResult[]; peeked: Peeked }>;
   /** Gives back one unit of each (a request refused by an earlier counter of its batch). */
   giveBack(takes: readonly CounterTake[]): Promise<void>;
   /** The row key of a counter's key (for reads joined into other statements). */
@@ -100,46 +118,88 @@ export function createCounterStore(knex: Knex, table: string): CounterStore {
   /**
    * The upsert: a row whose window ended starts a new one with the given points and expiry; a live
    * row adds the points and keeps its expiry. `force` (a block) sets both whatever the row holds.
+   * One string per row count and shape, built once; the current time is a binding (twice).
    */
-  function upsertSql(count: number, now: number, force: boolean, withReturning: boolean): { sql: string; bindings: Knex.RawBinding[] } {
+  const upserts = new Map<string, string>();
+  const q = (name: string): string => (dialect === 'mysql' ? `\`${name}\`` : `"${name}"`);
+  function upsertSql(count: number, force: boolean, withReturning: boolean): string {
+    const cacheKey = `${count}:${force}:${withReturning}`;
+    const cached = upserts.get(cacheKey);
+    if (cached !== undefined) return cached;
     const values = Array.from({ length: count }, () => '(?, ?, ?)').join(', ');
+    let sql: string;
     if (dialect === 'mysql') {
       // Assignments run left to right: `points` must be set while `expire` is still the old one.
-      const ended = force ? 'TRUE' : `(\`expire\` IS NOT NULL AND \`expire\` <= ${now})`;
-      const sql =
-        `INSERT INTO ?? (\`key\`, \`points\`, \`expire\`) VALUES ${values} ON DUPLICATE KEY UPDATE ` +
+      const ended = force ? '(TRUE OR `expire` <= ?)' : '(`expire` IS NOT NULL AND `expire` <= ?)';
+      sql =
+        `INSERT INTO ${q(table)} (\`key\`, \`points\`, \`expire\`) VALUES ${values} ON DUPLICATE KEY UPDATE ` +
         `\`points\` = IF(${ended}, VALUES(\`points\`), \`points\` + VALUES(\`points\`)), ` +
         `\`expire\` = IF(${ended}, VALUES(\`expire\`), \`expire\`)` +
         (withReturning ? ' RETURNING `key`, `points`, `expire`' : '');
-      return { sql, bindings: [table] };
+    } else {
+      const ended = force ? '(TRUE OR t."expire" <= ?)' : '(t."expire" IS NOT NULL AND t."expire" <= ?)';
+      sql =
+        `INSERT INTO ${q(table)} AS t ("key", "points", "expire") VALUES ${values} ON CONFLICT ("key") DO UPDATE SET ` +
+        `"points" = CASE WHEN ${ended} THEN excluded."points" ELSE t."points" + excluded."points" END, ` +
+        `"expire" = CASE WHEN ${ended} THEN excluded."expire" ELSE t."expire" END ` +
+        'RETURNING "key", "points", "expire"';
     }
-    const ended = force ? 'TRUE' : `(t."expire" IS NOT NULL AND t."expire" <= ${now})`;
-    const sql =
-      `INSERT INTO ?? AS t ("key", "points", "expire") VALUES ${values} ON CONFLICT ("key") DO UPDATE SET ` +
-      `"points" = CASE WHEN ${ended} THEN excluded."points" ELSE t."points" + excluded."points" END, ` +
-      `"expire" = CASE WHEN ${ended} THEN excluded."expire" ELSE t."expire" END ` +
-      'RETURNING "key", "points", "expire"';
-    return { sql, bindings: [table] };
+    upserts.set(cacheKey, sql);
+    return sql;
   }
 
-  /** Runs one upsert of several rows; answers each row's state after it, by row key. */
-  async function upsert(rows: readonly Upsert[], force = false): Promise<Map<string, Row>> {
+  /** Scalar subqueries that read the peeked rows, as extra result columns, with their bindings. */
+  function peekColumns(peek: PeekReads | undefined): { sql: string; bindings: Knex.RawBinding[] } {
+    if (peek === undefined) return { sql: '', bindings: [] };
+    const parts: string[] = [];
+    const bindings: Knex.RawBinding[] = [];
+    peek.limitKeys.forEach((key, i) => {
+      parts.push(`(SELECT p.${q('points')} FROM ?? AS p WHERE p.${q('key')} = ?) AS ${q(`pk_${i}_a`)}`, `(SELECT p.${q('expire')} FROM ?? AS p WHERE p.${q('key')} = ?) AS ${q(`pk_${i}_b`)}`);
+      bindings.push(table, key, table, key);
+    });
+    if (peek.failures !== undefined) {
+      const { table: failures, phone } = peek.failures;
+      parts.push(`(SELECT p.${q('failures')} FROM ?? AS p WHERE p.${q('phone')} = ?) AS ${q('pf_a')}`, `(SELECT p.${q('locked_until')} FROM ?? AS p WHERE p.${q('phone')} = ?) AS ${q('pf_b')}`);
+      bindings.push(failures, phone, failures, phone);
+    }
+    return { sql: parts.map((p) => `, ${p}`).join(''), bindings };
+  }
+
+  function peekedOf(peek: PeekReads, row: Record<string, unknown> | undefined): Peeked {
+    const limits = new Map<string, { points: unknown; expire: unknown }>();
+    peek.limitKeys.forEach((key, i) => {
+      const points = row?.[`pk_${i}_a`];
+      if (points !== null && points !== undefined) limits.set(key, { points, expire: row?.[`pk_${i}_b`] });
+    });
+    const failures = row?.pf_a;
+    const lockedUntil = row?.pf_b;
+    return {
+      limits,
+      failures: failures === null || failures === undefined ? undefined : { failures: num(failures), lockedUntil: lockedUntil === null || lockedUntil === undefined ? null : num(lockedUntil) },
+    };
+  }
+
+  /** Runs one upsert of several rows; answers each row's state after it, by row key (and the peeked rows). */
+  async function upsert(rows: readonly Upsert[], force = false, peek?: PeekReads): Promise<{ states: Map<string, Row>; first: Record<string, unknown> | undefined }> {
     const now = Date.now();
     const withReturning = await canReturn();
-    const { sql, bindings } = upsertSql(rows.length, Math.trunc(now), force, withReturning);
+    const sql = upsertSql(rows.length, force, withReturning);
+    const bindings: Knex.RawBinding[] = [];
     for (const r of rows) bindings.push(r.rowKey, r.points, r.expire);
-    const result: unknown = await knex.raw(sql, bindings);
+    bindings.push(Math.trunc(now), Math.trunc(now));
+    const extra = peekColumns(peek);
+    const result: unknown = await knex.raw(withReturning ? sql + extra.sql : sql, withReturning ? [...bindings, ...extra.bindings] : bindings);
     let out: Row[];
     if (dialect === 'mysql') {
       if (withReturning) out = (result as [Row[]])[0];
       else {
         // Not atomic with the upsert: a neighbour's increment may show (errs on the strict side).
-        const [read] = (await knex.raw('SELECT `key`, `points`, `expire` FROM ?? WHERE `key` IN (' + rows.map(() => '?').join(', ') + ')', [table, ...rows.map((r) => r.rowKey)])) as [Row[]];
+        const [read] = (await knex.raw('SELECT `key`, `points`, `expire`' + extra.sql + ' FROM ?? WHERE `key` IN (' + rows.map(() => '?').join(', ') + ')', [...extra.bindings, table, ...rows.map((r) => r.rowKey)])) as [Row[]];
         out = read;
       }
     } else if (dialect === 'postgres') out = (result as { rows: Row[] }).rows;
     else out = result as Row[];
-    return new Map(out.map((r) => [String(r.key), r]));
+    return { states: new Map(out.map((r) => [String(r.key), r])), first: out[0] as Record<string, unknown> | undefined };
   }
 
   const stateOf = (points: unknown, expire: unknown, nowMs: number): CounterState | undefined => {
@@ -158,11 +218,20 @@ export function createCounterStore(knex: Knex, table: string): CounterStore {
     return { allowed: false, consumed, msLeft: state?.msLeft ?? 0 };
   }
 
+  async function takeAllAndPeek(takes: readonly CounterTake[], peek: PeekReads): Promise<{ results: TakeResult[]; peeked: Peeked }> {
+    if (takes.length === 0) throw new Error('takeAllAndPeek needs at least one counter');
+    const now = Date.now();
+    const rows = takes.map(({ counter, key }) => ({ rowKey: rowKey(counter, key), points: 1, expire: now + counter.windowSeconds * 1000 }));
+    const { states, first } = await upsert(rows, false, peek);
+    const after = Date.now();
+    return { results: takes.map(({ counter }, i) => resultOf(counter, states.get((rows[i] as Upsert).rowKey), after)), peeked: peekedOf(peek, first) };
+  }
+
   async function takeAll(takes: readonly CounterTake[]): Promise<TakeResult[]> {
     if (takes.length === 0) return [];
     const now = Date.now();
     const rows = takes.map(({ counter, key }) => ({ rowKey: rowKey(counter, key), points: 1, expire: now + counter.windowSeconds * 1000 }));
-    const states = await upsert(rows);
+    const { states } = await upsert(rows);
     const after = Date.now();
     return takes.map(({ counter }, i) => resultOf(counter, states.get((rows[i] as Upsert).rowKey), after));
   }
@@ -182,7 +251,7 @@ export function createCounterStore(knex: Knex, table: string): CounterStore {
         },
         async add(key, units = 1) {
           const k = rowKey(counter, key);
-          const row = (await upsert([{ rowKey: k, points: units, expire: Date.now() + windowSeconds * 1000 }])).get(k);
+          const row = (await upsert([{ rowKey: k, points: units, expire: Date.now() + windowSeconds * 1000 }])).states.get(k);
           return stateOf(row?.points, row?.expire, Date.now()) ?? { consumed: units, msLeft: windowSeconds * 1000 };
         },
         async peek(key) {
@@ -199,6 +268,7 @@ export function createCounterStore(knex: Knex, table: string): CounterStore {
       return counter;
     },
     takeAll,
+    takeAllAndPeek,
     async giveBack(takes) {
       if (takes.length === 0) return;
       await knex(table)

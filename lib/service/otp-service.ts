@@ -7,7 +7,7 @@ import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Knex } from 'knex';
 import { codeMatches, deriveKey, digestCode, encryptCode, generateCode } from '../core/code.js';
-import { canonicalPhone, maskPhone } from '../core/phone.js';
+import { canonicalPhone, maskPhone, type CanonicalPhone } from '../core/phone.js';
 import { redact } from '../core/redact.js';
 import { refusal } from '../core/policy.js';
 import { chainFor, parseRouting, routedNames, type Routing } from '../core/routing.js';
@@ -102,12 +102,13 @@ export function createOtp(options: OtpOptions = {}): Otp {
   };
   const { tables } = config;
 
-  const phoneOf = (phone: PhoneInput): string => {
+  const parsePhone = (phone: PhoneInput): CanonicalPhone => {
     const raw = numberOf(phone);
     const parsed = typeof raw === 'string' ? canonicalPhone(raw, config.defaultCountry) : undefined;
     if (parsed === undefined) throw new OtpError('VALIDATION_FAILED', '"phone" must be a valid phone number in international format, e.g. +359871234567', { field: 'phone' });
-    return parsed.e164;
+    return parsed;
   };
+  const phoneOf = (phone: PhoneInput): string => parsePhone(phone).e164;
 
   const purposeOf = (purpose: string | undefined): string => {
     if (purpose === undefined) return DEFAULT_PURPOSE;
@@ -117,7 +118,9 @@ export function createOtp(options: OtpOptions = {}): Otp {
 
   async function send(phone: PhoneInput, channel: Channel, opts: SendOptions & ChallengeSendOptions = {}): Promise<SendResult> {
     if (channel !== 'sms' && channel !== 'call') throw new OtpError('VALIDATION_FAILED', '"channel" must be "sms" or "call"', { field: 'channel' });
-    const e164 = phoneOf(phone);
+    // Parsed once: the guard classifies the destination from the same result.
+    const classified = parsePhone(phone);
+    const e164 = classified.e164;
     const purpose = purposeOf(opts.purpose);
     const testNumber = await testNumbers.lookup(e164);
     if (testNumber !== undefined) return sendToTestNumber(e164, channel, purpose, testNumber.code, opts.ip);
@@ -135,7 +138,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
       throw new OtpError('CHANNEL_UNSUPPORTED', `No configured provider can deliver a ${channel === 'call' ? 'voice call' : 'text message'} to this number.`, { channel });
     }
     // Limits (429), bot challenge, and refused destinations (answered with a look-alike, nothing stored or sent).
-    const admission = await guard.admitSend({ phone: e164, channel, purpose, ip: opts.ip, challengeToken: typeof opts.challengeToken === 'string' ? opts.challengeToken : undefined });
+    const admission = await guard.admitSend({ phone: e164, channel, purpose, ip: opts.ip, challengeToken: typeof opts.challengeToken === 'string' ? opts.challengeToken : undefined, classified });
     if (admission.decoy !== undefined) return admission.decoy;
 
     const now = config.clock();

@@ -73,6 +73,47 @@ export function toRequestRow(r: Raw): RequestRow {
   };
 }
 
+/**
+ * The hot statements are fixed SQL strings, built once per dialect, table and shape and run with
+ * `knex.raw` and `?` bindings: the same SQL as the query builder wrote, without building it on every
+ * request (Knex's builder was a large share of the server's CPU per send and verify).
+ */
+const statements = new Map<string, string>();
+
+function statement(knex: Knex, key: string, build: (q: (name: string) => string, dialect: ReturnType<typeof dialectOf>) => string): { sql: string; dialect: ReturnType<typeof dialectOf> } {
+  const dialect = dialectOf(knex);
+  const full = `${dialect}\0${key}`;
+  let sql = statements.get(full);
+  if (sql === undefined) {
+    const quote = dialect === 'mysql' ? '`' : '"';
+    sql = build((name) => quote + name.split(quote).join(quote + quote) + quote, dialect);
+    statements.set(full, sql);
+  }
+  return { sql, dialect };
+}
+
+/** Rows changed by a raw UPDATE, as each driver reports them (the count the builder returned). */
+function changedRows(dialect: ReturnType<typeof dialectOf>, result: unknown): number {
+  if (dialect === 'mysql') return num(((result as unknown[])[0] as { affectedRows?: unknown } | undefined)?.affectedRows ?? 0);
+  if (dialect === 'postgres') return num((result as { rowCount?: unknown }).rowCount ?? 0);
+  return num((result as { changes?: unknown }).changes ?? 0);
+}
+
+/** Rows of a raw SELECT (or RETURNING), as each driver reports them. */
+function rowsOf(dialect: ReturnType<typeof dialectOf>, result: unknown): Raw[] {
+  if (dialect === 'mysql') return (result as [Raw[]])[0];
+  if (dialect === 'postgres') return (result as { rows: Raw[] }).rows;
+  return result as Raw[];
+}
+
+/** A fenced UPDATE of the given columns, one cached string per table, column list and condition. */
+async function updateWhere(knex: Knex, table: string, set: Record<string, unknown>, where: string, whereKey: string, whereBindings: readonly Knex.RawBinding[]): Promise<number> {
+  const columns = Object.keys(set);
+  const { sql, dialect } = statement(knex, `update\0${table}\0${columns.join(',')}\0${whereKey}`, (q) => `update ${q(table)} set ${columns.map((c) => `${q(c)} = ?`).join(', ')} where ${where.replace(/\{([^{}]+)\}/g, (_m, c: string) => q(c))}`);
+  const result: unknown = await knex.raw(sql, [...(Object.values(set) as Knex.RawBinding[]), ...whereBindings]);
+  return changedRows(dialect, result);
+}
+
 export interface NewRequest {
   readonly requestId: string;
   readonly phone: string;
@@ -118,10 +159,14 @@ export async function insertRequest(knex: Knex, t: OtpTableNames, r: NewRequest)
     created_at: r.now,
     updated_at: r.now,
   };
-  // MySQL has no RETURNING; its driver answers the insert id instead.
-  const result: unknown[] = dialectOf(knex) === 'mysql' ? await knex(t.requests).insert(row) : await knex(t.requests).insert(row).returning('id');
-  const first = result[0];
-  return num(typeof first === 'object' && first !== null ? (first as Raw).id : first);
+  const columns = Object.keys(row);
+  const { sql, dialect } = statement(knex, `insert\0${t.requests}`, (q, d) =>
+    // MySQL has no RETURNING; its driver answers the insert id instead.
+    `insert into ${q(t.requests)} (${columns.map(q).join(', ')}) values (${columns.map(() => '?').join(', ')})${d === 'mysql' ? '' : ` returning ${q('id')}`}`,
+  );
+  const result: unknown = await knex.raw(sql, Object.values(row) as Knex.RawBinding[]);
+  if (dialect === 'mysql') return num(((result as unknown[])[0] as { insertId?: unknown }).insertId);
+  return num(rowsOf(dialect, result)[0]?.id);
 }
 
 /**
@@ -129,10 +174,7 @@ export async function insertRequest(knex: Knex, t: OtpTableNames, r: NewRequest)
  * by the database's own id, so two concurrent sends agree on which one is newest.
  */
 export async function supersedeOlder(knex: Knex, t: OtpTableNames, phone: string, id: number, now: number): Promise<number> {
-  return knex(t.requests)
-    .where({ phone, verify_status: 'pending' })
-    .andWhere('id', '<', id)
-    .update({ verify_status: 'superseded', code_cipher: null, updated_at: now });
+  return updateWhere(knex, t.requests, { verify_status: 'superseded', code_cipher: null, updated_at: now }, '{phone} = ? and {verify_status} = ? and {id} < ?', 'supersede', [phone, 'pending', id]);
 }
 
 /** The newest request for a number (the only one that can be live). */
@@ -169,21 +211,21 @@ export interface RequestWithLocks {
  * joins on primary keys), so a verify needs no statement of its own to check them.
  */
 export async function latestRequestWithLocks(knex: Knex, t: OtpTableNames, phone: string, join: LockJoin): Promise<RequestWithLocks> {
-  const q = knex({ r: t.requests })
-    .select(REQUEST_COLUMNS.map((c) => `r.${c}`))
-    .where('r.phone', phone)
-    .orderBy('r.id', 'desc')
-    .limit(1);
-  if (join.failuresTable !== undefined) {
-    q.leftJoin({ f: join.failuresTable }, 'f.phone', 'r.phone').select({ lk_f_phone: 'f.phone', lk_f_failures: 'f.failures', lk_f_locked_until: 'f.locked_until' });
-  }
-  join.limitKeys.forEach((key, i) => {
-    const alias = `l${i}`;
-    q.leftJoin({ [alias]: join.limitsTable }, (on) => {
-      on.on(`${alias}.key`, '=', knex.raw('?', [key]));
-    }).select({ [`lk_${i}_key`]: `${alias}.key`, [`lk_${i}_points`]: `${alias}.points`, [`lk_${i}_expire`]: `${alias}.expire` });
+  const { sql, dialect } = statement(knex, `lookup\0${t.requests}\0${join.failuresTable ?? ''}\0${join.limitsTable}\0${join.limitKeys.length}`, (q) => {
+    const columns = REQUEST_COLUMNS.map((c) => `${q('r')}.${q(c)}`);
+    let from = `${q(t.requests)} as ${q('r')}`;
+    if (join.failuresTable !== undefined) {
+      columns.push(`${q('f')}.${q('phone')} as ${q('lk_f_phone')}`, `${q('f')}.${q('failures')} as ${q('lk_f_failures')}`, `${q('f')}.${q('locked_until')} as ${q('lk_f_locked_until')}`);
+      from += ` left join ${q(join.failuresTable)} as ${q('f')} on ${q('f')}.${q('phone')} = ${q('r')}.${q('phone')}`;
+    }
+    join.limitKeys.forEach((_key, i) => {
+      const l = q(`l${i}`);
+      columns.push(`${l}.${q('key')} as ${q(`lk_${i}_key`)}`, `${l}.${q('points')} as ${q(`lk_${i}_points`)}`, `${l}.${q('expire')} as ${q(`lk_${i}_expire`)}`);
+      from += ` left join ${q(join.limitsTable)} as ${l} on ${l}.${q('key')} = ?`;
+    });
+    return `select ${columns.join(', ')} from ${from} where ${q('r')}.${q('phone')} = ? order by ${q('r')}.${q('id')} desc limit 1`;
   });
-  const rows = (await q) as Raw[];
+  const rows = rowsOf(dialect, await knex.raw(sql, [...join.limitKeys, phone]));
   const raw = rows[0];
   const limits = new Map<string, { points: unknown; expire: unknown }>();
   if (raw === undefined) return { row: undefined, locks: { limits, failures: undefined } };
@@ -201,18 +243,15 @@ export async function requestByRequestId(knex: Knex, t: OtpTableNames, requestId
 }
 
 /** The conditions under which a request is live; repeated in every verify UPDATE. */
-function live(q: Knex.QueryBuilder, id: number, now: number, maxAttempts: number): Knex.QueryBuilder {
-  return q
-    .where({ id, verify_status: 'pending' })
-    .andWhere('expires_at', '>', now)
-    .andWhere('attempts', '<', maxAttempts)
-    .whereIn('status', ['sending', 'queued', 'sent']);
-}
+const LIVE = '{id} = ? and {verify_status} = ? and {expires_at} > ? and {attempts} < ? and {status} in (?, ?, ?)';
+const liveBindings = (id: number, now: number, maxAttempts: number): Knex.RawBinding[] => [id, 'pending', now, maxAttempts, 'sending', 'queued', 'sent'];
 
 /** Counts one attempt if the request is still live and under the cap. True if counted. */
 export async function countAttempt(knex: Knex, t: OtpTableNames, id: number, now: number, maxAttempts: number): Promise<boolean> {
-  const n = await live(knex(t.requests), id, now, maxAttempts).update({ attempts: knex.raw('attempts + 1'), updated_at: now });
-  return n === 1;
+  const { sql, dialect } = statement(knex, `count\0${t.requests}`, (q) =>
+    `update ${q(t.requests)} set ${q('attempts')} = ${q('attempts')} + 1, ${q('updated_at')} = ? where ${LIVE.replace(/\{([^{}]+)\}/g, (_m, c: string) => q(c))}`,
+  );
+  return changedRows(dialect, await knex.raw(sql, [now, ...liveBindings(id, now, maxAttempts)])) === 1;
 }
 
 /**
@@ -229,42 +268,19 @@ export async function consumeRequest(
   attemptCounted: boolean,
   budget?: { readonly table: string; readonly max: number; readonly phone: string },
 ): Promise<boolean> {
-  const q = live(knex(t.requests), id, now, attemptCounted ? maxAttempts + 1 : maxAttempts);
-  if (budget !== undefined) {
-    // The number's failure budget must be unspent at this very moment (no lock in force, fewer
-    // than `max` failures and guesses in flight), in the same statement as the consume.
-    q.whereNotExists((sub) => {
-      sub
-        .select(knex.raw('1'))
-        .from(budget.table)
-        .where('phone', budget.phone)
-        .andWhere((spent) => {
-          spent
-            .where((locked) => {
-              void locked.whereNotNull('locked_until').andWhere('locked_until', '>', now);
-            })
-            .orWhere((full) => {
-              void full.whereNull('locked_until').andWhere('failures', '>=', budget.max);
-            });
-        });
-    });
-  }
-  const n = await q.update({
-    verify_status: 'verified',
-    verified_at: now,
-    code_cipher: null,
-    updated_at: now,
-  });
-  return n === 1;
+  const set = { verify_status: 'verified', verified_at: now, code_cipher: null, updated_at: now };
+  const live = liveBindings(id, now, attemptCounted ? maxAttempts + 1 : maxAttempts);
+  if (budget === undefined) return (await updateWhere(knex, t.requests, set, LIVE, 'consume', live)) === 1;
+  // The number's failure budget must be unspent at this very moment (no lock in force, fewer
+  // than `max` failures and guesses in flight), in the same statement as the consume.
+  const spent = `not exists (select 1 from {${budget.table}} where {phone} = ? and (({locked_until} is not null and {locked_until} > ?) or ({locked_until} is null and {failures} >= ?)))`;
+  return (await updateWhere(knex, t.requests, set, `${LIVE} and ${spent}`, `consume\0${budget.table}`, [...live, budget.phone, now, budget.max])) === 1;
 }
 
 /** Spends a verification token once: true for the first use only, in any process. */
 export async function spendToken(knex: Knex, t: OtpTableNames, requestId: string, phone: string, now: number): Promise<boolean> {
-  const n = await knex(t.requests)
-    .where({ request_id: requestId, phone, verify_status: 'verified' })
-    .whereNull('token_used_at')
-    .update({ token_used_at: now, updated_at: now });
-  return n === 1;
+  const where = '{request_id} = ? and {phone} = ? and {verify_status} = ? and {token_used_at} is null';
+  return (await updateWhere(knex, t.requests, { token_used_at: now, updated_at: now }, where, 'spend', [requestId, phone, 'verified'])) === 1;
 }
 
 export interface DeliveryPatch {
@@ -302,8 +318,7 @@ export async function finishAttempt(knex: Knex, t: OtpTableNames, id: number, le
   if (p.codeOwner !== undefined) patch.code_owner = p.codeOwner;
   if (p.providerRequest !== undefined) patch.provider_request = p.providerRequest;
   if (p.providerResponse !== undefined) patch.provider_response = p.providerResponse;
-  const n = await knex(t.requests).where({ id, lease_token: leaseToken }).update(patch);
-  return n === 1;
+  return (await updateWhere(knex, t.requests, patch, '{id} = ? and {lease_token} = ?', 'fenced', [id, leaseToken])) === 1;
 }
 
 export async function readSetting(knex: Knex, t: OtpTableNames, key: string): Promise<string | undefined> {
