@@ -3,8 +3,8 @@
  * the request and the purpose, short-lived. Keys come from the secret list so a changed secret can
  * be rotated in: the first secret signs, every listed secret verifies (selected by `kid`).
  */
-import { createHash, createSecretKey, type KeyObject } from 'node:crypto';
-import { SignJWT, errors, jwtVerify } from 'jose';
+import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { errors, jwtVerify } from 'jose';
 import { deriveKey } from './code.js';
 
 const AUDIENCE = 'express-otp-kit:verified';
@@ -39,18 +39,20 @@ export interface TokenClaims {
   readonly verifiedAt: number;
 }
 
-export async function signToken(ring: TokenKeyring, claims: TokenClaims, nowMs: number, ttlSeconds: number): Promise<{ token: string; expiresAt: Date }> {
+const b64url = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+/**
+ * Signs with one HMAC-SHA256 over the compact JWS input. Signing a fixed header needs no parsing,
+ * so it is done directly (jose's async signing was ~15 % of a verify's CPU); everything that reads
+ * a token (algorithm allow-list, claims, expiry) stays with jose in `verifyToken`.
+ */
+export function signToken(ring: TokenKeyring, claims: TokenClaims, nowMs: number, ttlSeconds: number): { token: string; expiresAt: Date } {
   const iat = Math.floor(nowMs / 1000);
   const exp = iat + ttlSeconds;
-  const token = await new SignJWT({ pur: claims.purpose, vat: claims.verifiedAt })
-    .setProtectedHeader({ alg: ALGORITHM, kid: ring.signing.kid, typ: 'otp+jwt' })
-    .setSubject(claims.phone)
-    .setJti(claims.requestId)
-    .setAudience(AUDIENCE)
-    .setIssuedAt(iat)
-    .setExpirationTime(exp)
-    .sign(ring.signing.key);
-  return { token, expiresAt: new Date(exp * 1000) };
+  const header = b64url({ alg: ALGORITHM, kid: ring.signing.kid, typ: 'otp+jwt' });
+  const payload = b64url({ pur: claims.purpose, vat: claims.verifiedAt, sub: claims.phone, jti: claims.requestId, aud: AUDIENCE, iat, exp });
+  const signature = createHmac('sha256', ring.signing.key).update(`${header}.${payload}`).digest('base64url');
+  return { token: `${header}.${payload}.${signature}`, expiresAt: new Date(exp * 1000) };
 }
 
 export type TokenCheck = { readonly ok: true; readonly claims: TokenClaims } | { readonly ok: false; readonly reason: 'invalid' | 'expired' };

@@ -303,9 +303,9 @@ export function createOtp(options: OtpOptions = {}): Otp {
   }
 
   /** The answer to a consumed request: a signed, single-use verification token. */
-  async function verified(row: RequestRow, e164: string): Promise<VerifyResult> {
+  function verified(row: RequestRow, e164: string): VerifyResult {
     const verifiedAt = config.clock();
-    const { token, expiresAt } = await signToken(ctx.tokenRing, { phone: e164, requestId: row.requestId, purpose: row.purpose, verifiedAt }, verifiedAt, config.tokenTtlSeconds);
+    const { token, expiresAt } = signToken(ctx.tokenRing, { phone: e164, requestId: row.requestId, purpose: row.purpose, verifiedAt }, verifiedAt, config.tokenTtlSeconds);
     events.emit('verified', { requestId: row.requestId, provider: row.provider });
     return { requestValid: true, codeValid: true, requestId: row.requestId, token, tokenExpiresAt: expiresAt };
   }

@@ -12,20 +12,20 @@ const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
 
 describe('verification tokens (security #29)', () => {
   it('round-trips the claims', async () => {
-    const { token, expiresAt } = await signToken(ring, claims, now, 300);
+    const { token, expiresAt } = signToken(ring, claims, now, 300);
     assert.equal(expiresAt.getTime(), now + 300_000);
     const check = await verifyToken(ring, token, now + 1000, 5);
     assert.deepEqual(check, { ok: true, claims });
   });
 
   it('expires (with bounded skew)', async () => {
-    const { token } = await signToken(ring, claims, now, 60);
+    const { token } = signToken(ring, claims, now, 60);
     assert.equal((await verifyToken(ring, token, now + 64_000, 5)).ok, true, 'inside the skew');
     assert.deepEqual(await verifyToken(ring, token, now + 66_000, 5), { ok: false, reason: 'expired' });
   });
 
   it('refuses a tampered payload', async () => {
-    const { token } = await signToken(ring, claims, now, 300);
+    const { token } = signToken(ring, claims, now, 300);
     const [h, , s] = token.split('.');
     const forged = `${h}.${b64({ sub: '+359881234567', jti: claims.requestId, pur: 'delete-account', vat: now, aud: 'express-otp-kit:verified', iat: now / 1000, exp: now / 1000 + 300 })}.${s}`;
     assert.deepEqual(await verifyToken(ring, forged, now, 5), { ok: false, reason: 'invalid' });
@@ -42,14 +42,14 @@ describe('verification tokens (security #29)', () => {
 
   it('refuses a token signed with another secret, and garbage', async () => {
     const other = tokenKeyring(['another-secret-another-secret-another-secret']);
-    const { token } = await signToken(other, claims, now, 300);
+    const { token } = signToken(other, claims, now, 300);
     assert.deepEqual(await verifyToken(ring, token, now, 5), { ok: false, reason: 'invalid' });
     for (const junk of ['', 'a.b.c', 'x'.repeat(5000), 'eyJ.eyJ.']) assert.equal((await verifyToken(ring, junk, now, 5)).ok, false);
   });
 
   it('accepts tokens of a rotated-out secret while it is still listed', async () => {
     const old = tokenKeyring([SECRET]);
-    const { token } = await signToken(old, claims, now, 300);
+    const { token } = signToken(old, claims, now, 300);
     const rotated = tokenKeyring(['the-new-secret-the-new-secret-the-new-1', SECRET]);
     assert.equal((await verifyToken(rotated, token, now, 5)).ok, true);
     assert.equal((await verifyToken(tokenKeyring(['the-new-secret-the-new-secret-the-new-1']), token, now, 5)).ok, false);
