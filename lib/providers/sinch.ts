@@ -10,6 +10,7 @@ import Joi from 'joi';
 import type * as SinchSdk from '@sinch/sdk-core';
 import { configError } from '../errors.js';
 import type { Channel, OtpProvider, ProviderCheckResult } from '../types.js';
+import { lazy } from './lazy.js';
 import { classifyProviderError, isRetryableCode } from './classify.js';
 import type { ProviderContext } from './context.js';
 import { ProviderError } from './provider-error.js';
@@ -196,25 +197,16 @@ export function sinchProvider(options: SinchOptions, _ctx: ProviderContext): Otp
   const baseUrl = normalizeBaseUrl(options.baseUrl);
   type Api = { verifications: SinchSdk.SinchClient['verification']['verifications']; start: typeof SinchSdk.Verification.startVerificationHelper; report: typeof SinchSdk.Verification.reportVerificationByIdentityHelper };
   // The client is made on the first call (the SDK is imported then), once per provider.
-  let api: Promise<Api> | undefined;
-  const client = (): Promise<Api> => {
-    api ??= loadSdk().then(
-      ({ SinchClient, Verification }) => {
-        const made = new SinchClient({
-          applicationKey: options.applicationKey,
-          applicationSecret: options.applicationSecret,
-          ...(baseUrl === undefined ? {} : { verificationHostname: baseUrl }),
-          logger: null, // the SDK would log request URLs (with phone numbers) through console
-        });
-        return { verifications: made.verification.verifications, start: Verification.startVerificationHelper, report: Verification.reportVerificationByIdentityHelper };
-      },
-      (error: unknown) => {
-        api = undefined;
-        throw error;
-      },
-    );
-    return api;
-  };
+  const client = lazy(async (): Promise<Api> => {
+    const { SinchClient, Verification } = await loadSdk();
+    const made = new SinchClient({
+      applicationKey: options.applicationKey,
+      applicationSecret: options.applicationSecret,
+      ...(baseUrl === undefined ? {} : { verificationHostname: baseUrl }),
+      logger: null, // the SDK would log request URLs (with phone numbers) through console
+    });
+    return { verifications: made.verification.verifications, start: Verification.startVerificationHelper, report: Verification.reportVerificationByIdentityHelper };
+  });
 
   return {
     name: PROVIDER,

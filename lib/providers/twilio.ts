@@ -10,6 +10,7 @@ import type TwilioSdk from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient.js';
 import type * as TwilioHttpResponse from 'twilio/lib/http/response.js';
 import type { OtpProvider, ProviderCheckResult } from '../types.js';
+import { lazy } from './lazy.js';
 import { classifyProviderError, isRetryableCode, TWILIO_GONE } from './classify.js';
 import type { ProviderContext } from './context.js';
 import { ProviderError } from './provider-error.js';
@@ -169,21 +170,12 @@ export function twilioProvider(options: TwilioOptions, ctx: ProviderContext): Ot
   // autoRetry stays off because the kit owns retries (a 429 is classified and queued instead).
   type Service = ReturnType<TwilioSdk.Twilio['verify']['v2']['services']>;
   // The client is made on the first call (the SDK is imported then), once per provider.
-  let made: Promise<Service> | undefined;
-  const service = (): Promise<Service> => {
-    made ??= loadSdk().then(
-      (twilio) => {
-        const HttpClient = httpClientClass(twilio);
-        const httpClient = new HttpClient(options.baseUrl, { timeout: ctx.timeoutMs, autoRetry: false });
-        return twilio(options.accountSid, options.authToken, { httpClient, autoRetry: false }).verify.v2.services(options.verifyServiceSid);
-      },
-      (error: unknown) => {
-        made = undefined;
-        throw error;
-      },
-    );
-    return made;
-  };
+  const service = lazy(async (): Promise<Service> => {
+    const twilio = await loadSdk();
+    const HttpClient = httpClientClass(twilio);
+    const httpClient = new HttpClient(options.baseUrl, { timeout: ctx.timeoutMs, autoRetry: false });
+    return twilio(options.accountSid, options.authToken, { httpClient, autoRetry: false }).verify.v2.services(options.verifyServiceSid);
+  });
 
   return {
     name: PROVIDER,

@@ -6,27 +6,13 @@
 import type { Knex } from 'knex';
 import type { Channel, DeliveryStatus } from '../types.js';
 import type { OtpTableNames } from './migrations.js';
-import { num, numOrNull, strOrNull, type Raw } from './queries.js';
+import { num, numOrNull, strOrNull, type Raw, type RequestRow } from './queries.js';
 
 /** What the status views read of a request row. `phone` is the full number: mask it before it leaves the process. */
-export interface RequestStatusRow {
-  readonly requestId: string;
-  readonly phone: string;
-  readonly channel: Channel;
-  readonly purpose: string;
-  readonly chain: readonly string[];
-  readonly provider: string | null;
-  readonly status: DeliveryStatus;
-  readonly sendAttempts: number;
-  readonly nextAttemptAt: number | null;
-  readonly leaseExpiresAt: number | null;
-  readonly lastError: string | null;
-  readonly verifyStatus: string;
-  readonly attempts: number;
-  readonly verifiedAt: number | null;
-  readonly expiresAt: number;
-  readonly createdAt: number;
-}
+export type RequestStatusRow = Pick<
+  RequestRow,
+  'requestId' | 'phone' | 'channel' | 'purpose' | 'chain' | 'provider' | 'status' | 'sendAttempts' | 'nextAttemptAt' | 'leaseExpiresAt' | 'lastError' | 'verifyStatus' | 'attempts' | 'verifiedAt' | 'expiresAt' | 'createdAt'
+>;
 
 /** The only columns the status queries read. */
 const STATUS_COLUMNS = [
@@ -64,7 +50,7 @@ function toStatusRow(r: Raw): RequestStatusRow {
     nextAttemptAt: numOrNull(r.next_attempt_at),
     leaseExpiresAt: numOrNull(r.lease_expires_at),
     lastError: strOrNull(r.last_error),
-    verifyStatus: String(r.verify_status),
+    verifyStatus: String(r.verify_status) as RequestRow['verifyStatus'],
     attempts: num(r.attempts),
     verifiedAt: numOrNull(r.verified_at),
     expiresAt: num(r.expires_at),
