@@ -26,7 +26,7 @@ function redactString(text: string, ctx: RedactContext): string {
     out = out.split(encodeURIComponent(ctx.phone)).join(maskPhone(ctx.phone));
     out = out.split(digits).join(maskPhone(ctx.phone).slice(1));
   }
-  if (ctx.code !== undefined && ctx.code.length > 0) {
+  if (ctx.code) {
     out = out.replace(new RegExp(`(?<![0-9])${ctx.code}(?![0-9])`, 'g'), '[code]');
   }
   return out;

@@ -27,7 +27,8 @@ function tokenFrom(req: Request): string | undefined {
 }
 
 export function requireVerifiedOtp(otp: Otp, options: RequireVerifiedOtpOptions = {}): RequestHandler {
-  if (typeof otp !== 'object' || typeof (otp as Partial<Otp> | null)?.checkToken !== 'function') {
+  const given: unknown = otp;
+  if (typeof given !== 'object' || typeof (given as Partial<Otp> | null)?.checkToken !== 'function') {
     throw new TypeError('requireVerifiedOtp(otp, options): the first argument must be the service returned by createOtp()');
   }
   const checkOptions = { ...(options.purpose === undefined ? {} : { purpose: options.purpose }), singleUse: options.singleUse ?? true };

@@ -40,7 +40,8 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
   const parseJson = express.json({ limit: options.bodyLimit ?? '2kb', strict: true, type: () => true });
   const router = express.Router();
 
-  if (otp === undefined) {
+  const builtFromEnv = !otp;
+  if (builtFromEnv) {
     // Built from the environment: nobody else calls ready(), so the first request checks the tables
     // and the routing once, and a missing migration is reported clearly instead of as an SQL error.
     let readiness: Promise<void> | undefined;

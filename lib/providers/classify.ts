@@ -50,16 +50,16 @@ export const SMPP_STATUS_NAMES: Readonly<Record<string, string>> = {
 };
 
 /** Is a documented provider error code worth a retry? Unknown codes fall back to the HTTP status. */
-export function isRetryableCode(provider: string, code: string | undefined, httpStatus: number | undefined): boolean {
+export function isRetryableCode(provider: string, providerCode: string | undefined, httpStatus: number | undefined): boolean {
   const byStatus = httpStatus === undefined ? false : httpStatus === 429 || httpStatus >= 500;
-  if (code === undefined) return byStatus;
+  if (providerCode === undefined) return byStatus;
   switch (provider.toLowerCase()) {
     case 'twilio':
-      return TWILIO_RETRYABLE.has(code) || (httpStatus !== undefined && httpStatus >= 500);
+      return TWILIO_RETRYABLE.has(providerCode) || (httpStatus !== undefined && httpStatus >= 500);
     case 'sinch':
-      return SINCH_RETRYABLE.has(code) || (httpStatus !== undefined && httpStatus >= 500);
+      return SINCH_RETRYABLE.has(providerCode) || (httpStatus !== undefined && httpStatus >= 500);
     case 'mada':
-      return MADA_RETRYABLE.has(code);
+      return MADA_RETRYABLE.has(providerCode);
     default:
       return byStatus;
   }
@@ -71,7 +71,8 @@ function errnoOf(value: unknown): string | undefined {
   let current: unknown = value;
   for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth += 1) {
     const rec = current as { code?: unknown; errno?: unknown; cause?: unknown };
-    if (typeof rec.code === 'string' && NETWORK_CODES.has(rec.code)) return rec.code;
+    const errno = rec.code;
+    if (typeof errno === 'string' && NETWORK_CODES.has(errno)) return errno;
     if (typeof rec.errno === 'string' && NETWORK_CODES.has(rec.errno)) return rec.errno;
     current = rec.cause;
   }

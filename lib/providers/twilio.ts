@@ -107,7 +107,7 @@ function httpClientClass(twilio: typeof TwilioSdk) {
       const body = parseBody(res.body);
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       // Success needs a JSON object; an error needs one carrying Twilio's numeric `code`.
-      const documented = ok ? isPlainObject(body) : isPlainObject(body) && typeof body.code === 'number';
+      const documented = ok ? isPlainObject(body) : isPlainObject(body) && Number.isInteger(body.code);
       if (!documented) {
         const raw = typeof res.body === 'string' ? res.body : JSON.stringify(res.body) ?? '';
         const what = raw.trim() === '' ? 'an empty body' : `a body that is not Twilio's JSON (${raw.slice(0, 60).replace(/\s+/g, ' ')})`;
@@ -146,12 +146,12 @@ function toProviderError(error: unknown): ProviderError {
   }
   if (isPlainObject(error) && error.isAxiosError === true) {
     // Axios errors carry the request config, including the Authorization header: keep only name, code, message.
-    const code = typeof error.code === 'string' ? error.code : undefined;
+    const errorCode = typeof error.code === 'string' ? error.code : undefined;
     const message = typeof error.message === 'string' ? error.message : 'request failed';
-    if (code === 'ECONNABORTED' || code === 'ERR_CANCELED') {
+    if (errorCode === 'ECONNABORTED' || errorCode === 'ERR_CANCELED') {
       return new ProviderError({ provider: PROVIDER, kind: 'timeout', retryable: true, message: 'no answer within the timeout' });
     }
-    const clean = Object.assign(new Error(message), { code });
+    const clean = Object.assign(new Error(message), { code: errorCode });
     return classifyProviderError(PROVIDER, clean);
   }
   return classifyProviderError(PROVIDER, error);

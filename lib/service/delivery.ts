@@ -66,7 +66,7 @@ export async function deliver(ctx: KitContext, row: RequestRow, leaseToken: stri
       continue;
     }
     if (!provider.channels.includes(row.channel)) continue;
-    if (code === undefined) {
+    if (!code) {
       // The sealed code is gone (secret changed without rotation): a retry cannot send the same code.
       errors.push(new ProviderError({ provider: name, kind: 'rejected', retryable: false, message: 'the sealed code cannot be opened with the configured secrets' }));
       break;

@@ -101,6 +101,10 @@ export function createOtp(options: OtpOptions = {}): Otp {
     instanceId: `${hostname().slice(0, 30)}-${process.pid}-${randomBytes(3).toString('hex')}`,
   };
   const { tables } = config;
+  /** What a submitted code must look like before anything is looked up. */
+  const codeShape = new RegExp(`^[0-9]{${config.codeLength}}$`);
+  // A string only: a number would lose its leading zeros (JS callers).
+  const isCodeShaped = (value: unknown): value is string => typeof value === 'string' && codeShape.test(value);
 
   const parsePhone = (phone: PhoneInput): CanonicalPhone => {
     const raw = numberOf(phone);
@@ -236,7 +240,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
 
   async function verify(phone: PhoneInput, code: string, opts: VerifyOptions = {}): Promise<VerifyResult> {
     const e164 = phoneOf(phone);
-    if (typeof code !== 'string' || code.length !== config.codeLength || !/^[0-9]+$/.test(code)) {
+    if (!isCodeShaped(code)) {
       throw new OtpError('VALIDATION_FAILED', `"code" must be ${config.codeLength} digits`, { field: 'code' });
     }
     const purpose = opts.purpose === undefined ? undefined : purposeOf(opts.purpose);
