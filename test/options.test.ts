@@ -53,7 +53,11 @@ describe('createOtp options', () => {
     assert.throws(() => createOtp({ env: { OTP_SMS_PROVIDER: 'Console;Mada:+35987' }, db: 'sqlite::memory:' }), /provider Mada is routed.*MADA_URL/);
     const otp = createOtp({ env: {}, db: 'sqlite::memory:', logger: { debug() {}, info() {}, warn() {}, error() {} } });
     await otp.migrate();
-    await otp.setRouting('Console;Sinch:+35988');
+    // setRouting() refuses a provider it cannot build, and leaves the row as it was.
+    await assert.rejects(otp.setRouting('Console;Sinch:+35988'), /provider Sinch is routed.*SINCH_APPLICATION_KEY/);
+    assert.equal((await otp.routing()).source, 'Console');
+    // A row written by someone else is refused at startup.
+    await otp.knex('otp_settings').insert({ key: 'otp_sms_provider', value: 'Console;Sinch:+35988' });
     await assert.rejects(otp.ready(), /provider Sinch is routed.*SINCH_APPLICATION_KEY/);
     await otp.close();
   });

@@ -81,12 +81,13 @@ export function createOtp(options: OtpOptions = {}): Otp {
   const events = new OtpEvents(logger);
   const guard = createAbuseGuard(knex, config, events);
   const registry = createProviderRegistry(config.providerSettings, config.customProviders, { logger, timeoutMs: config.providerTimeoutMs, env: config.env });
-  const routing = createRoutingSource(config, knex, registry.names);
+  const buildAll = (r: Routing): void => {
+    for (const name of routedNames(r)) registry.get(name);
+  };
+  const routing = createRoutingSource(config, knex, registry.names, buildAll);
   const testNumbers = createTestNumberSource(config, knex, config.testNumbers);
   // Forced routing is known now: build its providers so missing credentials fail at startup.
-  if (config.forcedRouting !== undefined) {
-    for (const name of routedNames(parseRouting(config.forcedRouting.value, registry.names))) registry.get(name);
-  }
+  if (config.forcedRouting !== undefined) buildAll(parseRouting(config.forcedRouting.value, registry.names));
   if (config.usingDevSecret) logger.warn('OTP_SECRET is not set: using a fixed development secret (refused when NODE_ENV=production)');
 
   const ctx: KitContext = {
@@ -368,7 +369,9 @@ export function createOtp(options: OtpOptions = {}): Otp {
           throw new OtpError('CONFIG_INVALID', `table "${table}" does not exist: run \`await otp.migrate()\` (or the Knex CLI with the kit's migration source) first`);
         }
       }
-      for (const name of routedNames(await routing.current())) registry.get(name);
+      // The row as it is now, not as cached a moment ago.
+      routing.invalidate();
+      buildAll(await routing.current());
     },
     sendSms: (phone, opts) => send(phone, 'sms', opts),
     call: (phone, opts) => send(phone, 'call', opts),

@@ -21,7 +21,11 @@ export interface RoutingSource {
   invalidate(): void;
 }
 
-export function createRoutingSource(config: ResolvedOtpConfig, knex: Knex, known: readonly string[]): RoutingSource {
+/**
+ * `buildable` is asked before a new routing is written (setRouting): it throws when a named provider
+ * cannot be built (missing credentials), so the row never names one.
+ */
+export function createRoutingSource(config: ResolvedOtpConfig, knex: Knex, known: readonly string[], buildable: (routing: Routing) => void = () => {}): RoutingSource {
   const parse = (value: string | readonly string[], from: string): Routing => {
     try {
       return parseRouting(value, known);
@@ -71,6 +75,7 @@ export function createRoutingSource(config: ResolvedOtpConfig, knex: Knex, known
     },
     async write(value) {
       const routing = parse(value, 'setRouting()');
+      buildable(routing);
       await writeSetting(knex, config.tables, ROUTING_SETTING_KEY, routing.source);
       readAt = Number.NEGATIVE_INFINITY;
       return routing;
