@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 /**
  * Shared parts of the end-to-end provider suites: the three loopback provider fakes, the example
  * app built by `createOtp` from an environment block alone (as `npm start` would read it), HTTP
@@ -33,6 +34,21 @@ export interface Fakes {
   /** Code checks (Twilio VerificationCheck, Sinch reports) for `phone`; Mada has none. */
   checksOf(provider: 'Twilio' | 'Sinch', phone: string): { readonly code: string | undefined; readonly method: string | undefined }[];
   close(): Promise<void>;
+}
+
+/** Starts the three fakes before the file's tests and closes them after; returns a getter. */
+export function useFakes(): () => Fakes {
+  let fakes: Fakes | undefined;
+  before(async () => {
+    fakes = await startFakes();
+  });
+  after(async () => {
+    await fakes?.close();
+  });
+  return () => {
+    if (fakes === undefined) throw new Error('fakes not started');
+    return fakes;
+  };
 }
 
 export async function startFakes(): Promise<Fakes> {
