@@ -156,13 +156,14 @@ export function createOtp(options: OtpOptions = {}): Otp {
     const expiresAt = now + config.ttlSeconds * 1000;
     // Sealed once: the same ciphertext goes into the row and to the first delivery attempt.
     const codeCipher = encryptCode(firstCipherKey, requestId, code);
+    const codeDigest = digestCode(firstDigestKey, requestId, e164, code);
     const id = await insertRequest(knex, tables, {
       requestId,
       phone: e164,
       channel,
       purpose,
       chain,
-      codeDigest: digestCode(firstDigestKey, requestId, e164, code),
+      codeDigest,
       codeCipher,
       messageTemplate: config.messageTemplate,
       leaseOwner: ctx.instanceId,
@@ -177,7 +178,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
 
     const row: RequestRow = {
       id, requestId, phone: e164, channel, purpose, chain, provider: null, providerRef: null, codeOwner: 'kit',
-      codeDigest: '', codeCipher, messageTemplate: config.messageTemplate,
+      codeDigest, codeCipher, messageTemplate: config.messageTemplate,
       status: 'sending', sendAttempts: 0, nextAttemptAt: leaseExpiresAt, leaseToken, leaseExpiresAt, lastError: null,
       verifyStatus: 'pending', attempts: 0, verifiedAt: null, tokenUsedAt: null, expiresAt, createdAt: now,
     };
