@@ -99,7 +99,8 @@ async function benchApp(spec: AppSpec, url: string, dbPid: number | undefined, f
     const sendStart = await child.call<number>('now');
     const send = await phase('send', durations.phase);
     const sendEnd = await child.call<number>('now');
-    log(`${spec.app}: send ${send.rps.toFixed(0)} req/s, p99 ${send.p99} ms`);
+    const peakNow = (): string => `peak RSS so far ${(memoryOf(child.pid).peakKb / 1024).toFixed(1)} MB`;
+    log(`${spec.app}: send ${send.rps.toFixed(0)} req/s, p99 ${send.p99} ms, ${peakNow()}`);
     await take();
     log(`${spec.app}: warm-up verify ${durations.warmup} s`);
     const warm = await phase('verify', durations.warmup);
@@ -110,6 +111,7 @@ async function benchApp(spec: AppSpec, url: string, dbPid: number | undefined, f
       log(`${spec.app}: preparing ${missing} live codes in process`);
       const prepared = await child.call<{ ok: number; failed: number; firstError?: string }>('prepare', { from: index, count: missing, concurrency: 32 });
       index += missing;
+      log(`${spec.app}: prepared, ${peakNow()}`);
       if (prepared.failed > 0) log(`${spec.app}: ${prepared.failed} prepared sends failed: ${prepared.firstError ?? ''}`);
       await take();
     }
@@ -117,7 +119,7 @@ async function benchApp(spec: AppSpec, url: string, dbPid: number | undefined, f
     const verifyStart = await child.call<number>('now');
     const verify = await phase('verify', durations.phase);
     const verifyEnd = await child.call<number>('now');
-    log(`${spec.app}: verify ${verify.rps.toFixed(0)} req/s, p99 ${verify.p99} ms${verify.exhausted ? ' (codes ran out)' : ''}`);
+    log(`${spec.app}: verify ${verify.rps.toFixed(0)} req/s, p99 ${verify.p99} ms${verify.exhausted ? ' (codes ran out)' : ''}, ${peakNow()}`);
 
     // Let requests still in flight from the last phase finish before counting one at a time.
     await sleep(1_000);

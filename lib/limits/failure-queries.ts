@@ -71,32 +71,56 @@ export async function reserveFailure(knex: Knex, table: string, phone: string, m
   return false;
 }
 
+/** One number's lock rows to read: the limits rows named `limitKeys`, and its failure-budget row. */
+export interface LockRead {
+  readonly phone: string;
+  readonly limitKeys: readonly string[];
+}
+
 /**
- * The lock rows of a number in one statement (a send's lock check, or a verify that found no
- * request): the limits rows named by `reads.limitKeys` and the failure-budget row.
+ * The lock rows of several numbers in one statement (the sends of a batch, or a verify that found
+ * no request): the limits rows named by the reads and the failure-budget rows of their phones.
+ * `tables.limitKeys` is ignored; each read names its own keys. Answers one state per read, in order.
  */
-export async function readLockState(knex: Knex, reads: LockReads, phone: string): Promise<LockState> {
+export async function readLockStates(knex: Knex, tables: LockReads, reads: readonly LockRead[]): Promise<LockState[]> {
+  const keys = [...new Set(reads.flatMap((r) => r.limitKeys))];
+  const phones = tables.failuresTable === undefined ? [] : [...new Set(reads.map((r) => r.phone))];
   const parts: string[] = [];
   const bindings: Knex.RawBinding[] = [];
-  if (reads.limitKeys.length > 0) {
-    parts.push(`SELECT ?? AS k, ?? AS a, ?? AS b FROM ?? WHERE ?? IN (${reads.limitKeys.map(() => '?').join(', ')})`);
-    bindings.push('key', 'points', 'expire', reads.limitsTable, 'key', ...reads.limitKeys);
+  if (keys.length > 0) {
+    parts.push(`SELECT ?? AS k, ?? AS a, ?? AS b FROM ?? WHERE ?? IN (${keys.map(() => '?').join(', ')})`);
+    bindings.push('key', 'points', 'expire', tables.limitsTable, 'key', ...keys);
   }
-  if (reads.failuresTable !== undefined) {
-    parts.push('SELECT ?? AS k, ?? AS a, ?? AS b FROM ?? WHERE ?? = ?');
-    bindings.push('phone', 'failures', 'locked_until', reads.failuresTable, 'phone', phone);
+  if (tables.failuresTable !== undefined && phones.length > 0) {
+    parts.push(`SELECT ?? AS k, ?? AS a, ?? AS b FROM ?? WHERE ?? IN (${phones.map(() => '?').join(', ')})`);
+    bindings.push('phone', 'failures', 'locked_until', tables.failuresTable, 'phone', ...phones);
   }
-  const limits = new Map<string, { points: unknown; expire: unknown }>();
-  let failures: FailureState | undefined;
-  if (parts.length === 0) return { limits, failures };
-  const result: unknown = await knex.raw(parts.join(' UNION ALL '), bindings);
-  const rows = (dialectOf(knex) === 'mysql' ? (result as [unknown[]])[0] : dialectOf(knex) === 'postgres' ? (result as { rows: unknown[] }).rows : result) as Array<{ k: unknown; a: unknown; b: unknown }>;
-  for (const row of rows) {
-    // A phone starts with "+", a limits key with its counter name: the two never collide.
-    if (String(row.k) === phone) failures = { failures: num(row.a), lockedUntil: row.b === null ? null : num(row.b) };
-    else limits.set(String(row.k), { points: row.a, expire: row.b });
+  const limitRows = new Map<string, { points: unknown; expire: unknown }>();
+  const failureRows = new Map<string, FailureState>();
+  if (parts.length > 0) {
+    const result: unknown = await knex.raw(parts.join(' UNION ALL '), bindings);
+    const dialect = dialectOf(knex);
+    const rows = (dialect === 'mysql' ? (result as [unknown[]])[0] : dialect === 'postgres' ? (result as { rows: unknown[] }).rows : result) as Array<{ k: unknown; a: unknown; b: unknown }>;
+    for (const row of rows) {
+      const k = String(row.k);
+      // A phone starts with "+", a limits key with its counter name: the two never collide.
+      if (k.startsWith('+')) failureRows.set(k, { failures: num(row.a), lockedUntil: row.b === null ? null : num(row.b) });
+      else limitRows.set(k, { points: row.a, expire: row.b });
+    }
   }
-  return { limits, failures };
+  return reads.map((read) => {
+    const limits = new Map<string, { points: unknown; expire: unknown }>();
+    for (const key of read.limitKeys) {
+      const row = limitRows.get(key);
+      if (row !== undefined) limits.set(key, row);
+    }
+    return { limits, failures: tables.failuresTable === undefined ? undefined : failureRows.get(read.phone) };
+  });
+}
+
+/** The lock rows of one number in one statement. */
+export async function readLockState(knex: Knex, reads: LockReads, phone: string): Promise<LockState> {
+  return (await readLockStates(knex, reads, [{ phone, limitKeys: reads.limitKeys }]))[0] as LockState;
 }
 
 /** After a failure: locks the number when its budget is spent. True for the one call that locked it. */

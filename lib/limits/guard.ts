@@ -20,11 +20,12 @@ import type { OtpTableNames } from '../storage/migrations.js';
 import type { Channel, Logger, SendResult, VerifyResult } from '../types.js';
 import type { ChallengeHook, ConversionBreaker, ResolvedDestinations, ResolvedLimits } from './config.js';
 import { destinationRefusal } from './destination.js';
-import { clearFailures, lockWhenSpent, readFailureState, readLockState, releaseFailure, reserveFailure, type FailureState } from './failure-queries.js';
+import { clearFailures, lockWhenSpent, readFailureState, readLockState, readLockStates, releaseFailure, reserveFailure, type FailureState, type LockRead } from './failure-queries.js';
+import { createBatcher } from '../storage/batcher.js';
 import { ipBucket, prefixBucket } from './keys.js';
 import { conversionSince } from '../storage/queries.js';
 import { lockSecondsFor, retryAfterSeconds } from './policy.js';
-import { createCounterStore, type Counter, type CounterTake, type Peeked, type PeekReads, type TakeResult } from './store.js';
+import { createCounterStore, type Counter, type CounterTake, type TakeResult } from './store.js';
 
 /** A send option the router may pass along: the answer to a bot challenge (e.g. a CAPTCHA token). */
 export interface ChallengeSendOptions {
@@ -94,6 +95,8 @@ export interface AbuseGuard {
   admitVerify(phone: string, ip: string | undefined): Promise<void>;
   /** What to read with the request lookup, so the number's locks cost no statement of their own. */
   lockReads(phone: string): LockReads;
+  /** The lock tables and row-key prefixes, for the request lookup to join (`LockJoin`). */
+  lockJoin(): { readonly limitsTable: string; readonly keyPrefixes: readonly string[]; readonly failuresTable: string | undefined };
   /** Throws `RATE_LIMITED` while the number is locked; reads the state itself when not given. */
   refuseIfLocked(phone: string, state: LockState | undefined): Promise<LockState>;
   /** For a consume that must also find the failure budget unspent; undefined when the budget is off. */
@@ -176,26 +179,32 @@ export function createAbuseGuard(knex: Knex, settings: GuardSettings, events: Ot
   };
 
   /**
-   * Takes one unit of each counter, in order, in one statement. The first refusal emits `limit-hit`
-   * and throws 429 with the wait; the counters after it get their unit back, so a refusal spends
-   * what the one-by-one order would have spent (a neighbour may see the unit for a moment: strict side).
+   * Takes one unit of each counter in one statement (shared with concurrent requests: the store
+   * batches them) and answers the results in order; `refuseFirst` then applies the order.
    */
-  async function takeInOrder(wanted: ReadonlyArray<NamedTake | undefined>, verify = false, peek?: PeekReads): Promise<{ taken: ReadonlyMap<CounterName, TakeResult>; peeked: Peeked | undefined }> {
+  async function take(wanted: ReadonlyArray<NamedTake | undefined>): Promise<Array<{ take: NamedTake; result: TakeResult }>> {
     const takes = wanted.filter((t): t is NamedTake => t !== undefined);
-    let results: TakeResult[];
-    let peeked: Peeked | undefined;
-    if (peek !== undefined && takes.length > 0) ({ results, peeked } = await store.takeAllAndPeek(takes, peek));
-    else results = await store.takeAll(takes);
-    const refused = results.findIndex((r) => !r.allowed);
-    if (refused === -1) return { taken: new Map(takes.map((t, i) => [t.name, results[i] as TakeResult])), peeked };
-    const { name, shownKey } = takes[refused] as NamedTake;
-    const result = results[refused] as TakeResult & { allowed: false };
-    const later = takes.slice(refused + 1);
-    if (later.length > 0) {
-      await store.giveBack(later).catch((error: unknown) => {
-        logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'otp limits: giving back units of a refused request failed');
-      });
-    }
+    const results = await store.takeAll(takes);
+    return takes.map((t, i) => ({ take: t, result: results[i] as TakeResult }));
+  }
+
+  /** Gives back the units of takes that a refusal made void (a neighbour may see them for a moment: strict side). */
+  async function giveBack(taken: ReadonlyArray<{ take: NamedTake }>): Promise<void> {
+    if (taken.length === 0) return;
+    await store.giveBack(taken.map((t) => t.take)).catch((error: unknown) => {
+      logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'otp limits: giving back units of a refused request failed');
+    });
+  }
+
+  /**
+   * The first refusal among `taken` emits `limit-hit` and throws 429 with the wait; the counters after
+   * it (and `alsoVoid`) get their unit back, so a refusal spends what one-by-one takes would have spent.
+   */
+  async function refuseFirst(taken: ReadonlyArray<{ take: NamedTake; result: TakeResult }>, verify: boolean, alsoVoid: ReadonlyArray<{ take: NamedTake }> = []): Promise<void> {
+    const refused = taken.findIndex((t) => !t.result.allowed);
+    if (refused === -1) return;
+    const { take: { name, shownKey }, result } = taken[refused] as { take: NamedTake; result: TakeResult & { allowed: false } };
+    await giveBack([...taken.slice(refused + 1), ...alsoVoid]);
     const retryAfter = retryAfterSeconds(result.msLeft);
     events.emit('limit-hit', { limit: name, key: shownKey, retryAfterSeconds: retryAfter });
     if (name === 'dailySendBudget' && limits.dailySendBudget !== false && result.consumed === limits.dailySendBudget + 1) {
@@ -205,6 +214,9 @@ export function createAbuseGuard(knex: Knex, settings: GuardSettings, events: Ot
     }
     throw limited(retryAfter, verify);
   }
+
+  /** The lock rows of the numbers of concurrent sends, read in one statement per batch. */
+  const lockBatch = createBatcher((reads: readonly LockRead[]) => readLockStates(knex, lockReads(''), reads), { maxBatch: 100 });
 
   function sweepNow(): void {
     const now = Date.now();
@@ -239,17 +251,37 @@ export function createAbuseGuard(knex: Knex, settings: GuardSettings, events: Ot
     await askChallenge(check, country);
     const masked = maskPhone(check.phone);
     const ip = ipBucket(check.ip, limits.ipv6Subnet);
-    // The number's lock rows are read in the same statement as these counters (after them in order).
-    const reads = lockReads(check.phone);
-    const { peeked } = await takeInOrder([named('sendsPerIp', ip, ip ?? ''), named('sendCooldownSeconds', check.phone, masked), named('sendsPerNumber', check.phone, masked)], false, {
-      // Only the wrong-code lock itself decides a send (its escalation level does not).
-      limitKeys: reads.limitKeys.slice(0, 1),
-      ...(reads.failuresTable === undefined ? {} : { failures: { table: reads.failuresTable, phone: check.phone } }),
-    });
-    // A locked number cannot use a code, so it gets none (and costs nothing).
-    await refuseIfLocked(check.phone, peeked, false);
-
     const refusal = destinationRefusal({ country, type: classified?.type }, check.channel, destinations);
+    const first = [named('sendsPerIp', ip, ip ?? ''), named('sendCooldownSeconds', check.phone, masked), named('sendsPerNumber', check.phone, masked)];
+    const prefix = limits.sendsPerPrefix === false ? undefined : prefixBucket(check.phone, limits.sendsPerPrefix.hiddenDigits);
+    const region = country ?? 'non-geographic';
+    const breaker = limits.conversionBreaker;
+    const range = breaker === false ? undefined : prefixBucket(check.phone, breaker.hiddenDigits);
+    // Refused destinations never reach the cost budgets.
+    const costs =
+      refusal === undefined
+        ? [named('sendsPerPrefix', prefix, prefix ?? ''), named('sendsPerCountry', region, region), named('dailySendBudget', 'global', 'global'), named('conversionBreaker', range, range ?? '')]
+        : [];
+    // Every counter of the send in one statement and the number's lock rows in another, both
+    // shared with the sends in flight; the order of the checks is applied to the results. Only
+    // the wrong-code lock itself decides a send (its escalation level does not).
+    const lockKeyNow = lockKey(check.phone);
+    const [taken, locks] = await Promise.all([
+      take([...first, ...costs]),
+      lockBatch.add({ phone: check.phone, limitKeys: lockKeyNow === undefined ? [] : [lockKeyNow] }),
+    ]);
+    const firstCount = first.filter((t) => t !== undefined).length;
+    const firstTaken = taken.slice(0, firstCount);
+    const costTaken = taken.slice(firstCount);
+    await refuseFirst(firstTaken, false, costTaken);
+    // A locked number cannot use a code, so it gets none (and costs nothing).
+    try {
+      await refuseIfLocked(check.phone, locks, false);
+    } catch (error) {
+      await giveBack(costTaken);
+      throw error;
+    }
+
     if (refusal !== undefined) {
       events.emit('send-refused', { reason: refusal.reason, channel: check.channel, phone: masked, country: refusal.country, type: refusal.type });
       logger.info({ reason: refusal.reason, channel: check.channel, phone: masked, country: refusal.country, type: refusal.type }, 'otp send to a refused destination answered with a decoy');
@@ -259,17 +291,8 @@ export function createAbuseGuard(knex: Knex, settings: GuardSettings, events: Ot
     }
 
     const started = performance.now();
-    const prefix = limits.sendsPerPrefix === false ? undefined : prefixBucket(check.phone, limits.sendsPerPrefix.hiddenDigits);
-    const region = country ?? 'non-geographic';
-    const breaker = limits.conversionBreaker;
-    const range = breaker === false ? undefined : prefixBucket(check.phone, breaker.hiddenDigits);
-    const { taken } = await takeInOrder([
-      named('sendsPerPrefix', prefix, prefix ?? ''),
-      named('sendsPerCountry', region, region),
-      named('dailySendBudget', 'global', 'global'),
-      named('conversionBreaker', range, range ?? ''),
-    ]);
-    const counted = taken.get('conversionBreaker')?.consumed;
+    await refuseFirst(costTaken, false);
+    const counted = costTaken.find((t) => t.take.name === 'conversionBreaker')?.result.consumed;
     if (breaker !== false && range !== undefined && counted !== undefined && counted >= breaker.minSends && counted % breaker.checkEvery === 0) {
       await judgeConversion(range, breaker);
     }
@@ -330,7 +353,7 @@ export function createAbuseGuard(knex: Knex, settings: GuardSettings, events: Ot
 
   async function admitVerify(_phone: string, ip: string | undefined): Promise<void> {
     const bucket = ipBucket(ip, limits.ipv6Subnet);
-    await takeInOrder([named('verifiesPerIp', bucket, bucket ?? '')], true);
+    await refuseFirst(await take([named('verifiesPerIp', bucket, bucket ?? '')]), true);
   }
 
   async function refuseIfSpent(phone: string): Promise<void> {
@@ -426,6 +449,11 @@ export function createAbuseGuard(knex: Knex, settings: GuardSettings, events: Ot
     admitSend,
     admitVerify,
     lockReads,
+    lockJoin: () => ({
+      limitsTable: tables.limits,
+      keyPrefixes: [counters.verifyLock, counters.lockLevel].filter((c): c is Counter => c !== undefined).map((c) => store.rowKey(c, '')),
+      failuresTable: limits.failureBudget === false ? undefined : tables.failures,
+    }),
     refuseIfLocked: (phone, state) => refuseIfLocked(phone, state, true),
     budgetGuard: limits.failureBudget === false ? undefined : { table: tables.failures, max: limits.failureBudget.failures },
     refuseIfSpent,

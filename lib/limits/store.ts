@@ -1,7 +1,8 @@
 /**
  * Fixed-window counters in the database, shared by every process of the app. All the counters a
  * request takes at one point go to the database as ONE multi-row upsert whose window reset is in
- * SQL, so parallel requests in any number of processes never both see the last free unit:
+ * SQL, so parallel requests in any number of processes never both see the last free unit; with
+ * RETURNING, the takes of all requests in flight share that upsert (group commit, `runTakes`):
  *
  * - MariaDB: `INSERT … ON DUPLICATE KEY UPDATE … RETURNING` (1 statement);
  * - MySQL (no RETURNING): the same upsert, then one `SELECT … WHERE key IN (…)` (2 statements);
@@ -18,7 +19,8 @@
  * injectable clock.
  */
 import type { Knex } from 'knex';
-import { dialectOf } from '../storage/db.js';
+import { createBatcher, retryConflicts } from '../storage/batcher.js';
+import { dialectOf, supportsReturning } from '../storage/db.js';
 
 export interface CounterState {
   /** Units counted in the current window (more than `max` once blocked). */
@@ -51,28 +53,14 @@ export interface CounterTake {
   readonly key: string;
 }
 
-/** Rows to read in the same statement as a take (a send's lock rows), so they cost no statement of their own. */
-export interface PeekReads {
-  /** Row keys in this store's table. */
-  readonly limitKeys: readonly string[];
-  /** A failure-budget row (`failures`, `locked_until` by `phone`). */
-  readonly failures?: { readonly table: string; readonly phone: string };
-}
-
-export interface Peeked {
-  /** The rows found, by row key. */
-  readonly limits: ReadonlyMap<string, { readonly points: unknown; readonly expire: unknown }>;
-  readonly failures: { readonly failures: number; readonly lockedUntil: number | null } | undefined;
-}
-
 export interface CounterStore {
   counter(name: string, max: number, windowSeconds: number): Counter;
   /**
-   * Counts one unit on each counter in one statement (two on MySQL); results in the same order.
-   * With `peek`, the statement also reads those rows (scalar subqueries in its RETURNING list).
+   * Counts one unit on each counter; results in the same order. Where the database has RETURNING,
+   * the takes of all concurrent requests share one statement (group commit, lib/storage/batcher.ts);
+   * elsewhere (MySQL) the request's takes are one upsert and one read.
    */
   takeAll(takes: readonly CounterTake[]): Promise<TakeResult[]>;
-  takeAllAndPeek(takes: readonly CounterTake[], peek: PeekReads): Promise<{ results: TakeResult[]; peeked: Peeked }>;
   /** Gives back one unit of each (a request refused by an earlier counter of its batch). */
   giveBack(takes: readonly CounterTake[]): Promise<void>;
   /** The row key of a counter's key (for reads joined into other statements). */
@@ -97,23 +85,7 @@ const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 
 export function createCounterStore(knex: Knex, table: string): CounterStore {
   const dialect = dialectOf(knex);
-  // MariaDB has INSERT … RETURNING (10.5+), MySQL does not: asked once per store.
-  let returning: Promise<boolean> | undefined;
-  const canReturn = (): Promise<boolean> => {
-    if (dialect !== 'mysql') return Promise.resolve(true);
-    returning ??= Promise.resolve(knex.raw('SELECT VERSION() AS v') as unknown as Promise<[Array<{ v: unknown }>, unknown]>).then(
-      ([rows]) => {
-        const version = rows[0]?.v;
-        const match = /^(\d+)\.(\d+).*mariadb/i.exec(typeof version === 'string' ? version : '');
-        return match !== null && (num(match[1]) > 10 || (num(match[1]) === 10 && num(match[2]) >= 5));
-      },
-      (error: unknown) => {
-        returning = undefined;
-        throw error;
-      },
-    );
-    return returning;
-  };
+  const canReturn = (): Promise<boolean> => supportsReturning(knex);
 
   /**
    * The upsert: a row whose window ended starts a new one with the given points and expiry; a live
@@ -148,58 +120,30 @@ export function createCounterStore(knex: Knex, table: string): CounterStore {
     return sql;
   }
 
-  /** Scalar subqueries that read the peeked rows, as extra result columns, with their bindings. */
-  function peekColumns(peek: PeekReads | undefined): { sql: string; bindings: Knex.RawBinding[] } {
-    if (peek === undefined) return { sql: '', bindings: [] };
-    const parts: string[] = [];
-    const bindings: Knex.RawBinding[] = [];
-    peek.limitKeys.forEach((key, i) => {
-      parts.push(`(SELECT p.${q('points')} FROM ?? AS p WHERE p.${q('key')} = ?) AS ${q(`pk_${i}_a`)}`, `(SELECT p.${q('expire')} FROM ?? AS p WHERE p.${q('key')} = ?) AS ${q(`pk_${i}_b`)}`);
-      bindings.push(table, key, table, key);
-    });
-    if (peek.failures !== undefined) {
-      const { table: failures, phone } = peek.failures;
-      parts.push(`(SELECT p.${q('failures')} FROM ?? AS p WHERE p.${q('phone')} = ?) AS ${q('pf_a')}`, `(SELECT p.${q('locked_until')} FROM ?? AS p WHERE p.${q('phone')} = ?) AS ${q('pf_b')}`);
-      bindings.push(failures, phone, failures, phone);
-    }
-    return { sql: parts.map((p) => `, ${p}`).join(''), bindings };
-  }
-
-  function peekedOf(peek: PeekReads, row: Record<string, unknown> | undefined): Peeked {
-    const limits = new Map<string, { points: unknown; expire: unknown }>();
-    peek.limitKeys.forEach((key, i) => {
-      const points = row?.[`pk_${i}_a`];
-      if (points !== null && points !== undefined) limits.set(key, { points, expire: row?.[`pk_${i}_b`] });
-    });
-    const failures = row?.pf_a;
-    const lockedUntil = row?.pf_b;
-    return {
-      limits,
-      failures: failures === null || failures === undefined ? undefined : { failures: num(failures), lockedUntil: lockedUntil === null || lockedUntil === undefined ? null : num(lockedUntil) },
-    };
-  }
-
-  /** Runs one upsert of several rows; answers each row's state after it, by row key (and the peeked rows). */
-  async function upsert(rows: readonly Upsert[], force = false, peek?: PeekReads): Promise<{ states: Map<string, Row>; first: Record<string, unknown> | undefined }> {
+  /**
+   * Runs one upsert of several rows; answers each row's state after it, by row key. Rows go in key
+   * order, so concurrent multi-row upserts lock them in the same order (no deadlock between them).
+   */
+  async function upsert(unsorted: readonly Upsert[], force = false): Promise<Map<string, Row>> {
+    const rows = [...unsorted].sort((x, y) => (x.rowKey < y.rowKey ? -1 : x.rowKey > y.rowKey ? 1 : 0));
     const now = Date.now();
     const withReturning = await canReturn();
     const sql = upsertSql(rows.length, force, withReturning);
     const bindings: Knex.RawBinding[] = [];
     for (const r of rows) bindings.push(r.rowKey, r.points, r.expire);
     bindings.push(Math.trunc(now), Math.trunc(now));
-    const extra = peekColumns(peek);
-    const result: unknown = await knex.raw(withReturning ? sql + extra.sql : sql, withReturning ? [...bindings, ...extra.bindings] : bindings);
+    const result: unknown = await retryConflicts(() => Promise.resolve(knex.raw(sql, bindings)));
     let out: Row[];
     if (dialect === 'mysql') {
       if (withReturning) out = (result as [Row[]])[0];
       else {
         // Not atomic with the upsert: a neighbour's increment may show (errs on the strict side).
-        const [read] = (await knex.raw('SELECT `key`, `points`, `expire`' + extra.sql + ' FROM ?? WHERE `key` IN (' + rows.map(() => '?').join(', ') + ')', [...extra.bindings, table, ...rows.map((r) => r.rowKey)])) as [Row[]];
+        const [read] = (await knex.raw('SELECT `key`, `points`, `expire` FROM ?? WHERE `key` IN (' + rows.map(() => '?').join(', ') + ')', [table, ...rows.map((r) => r.rowKey)])) as [Row[]];
         out = read;
       }
     } else if (dialect === 'postgres') out = (result as { rows: Row[] }).rows;
     else out = result as Row[];
-    return { states: new Map(out.map((r) => [String(r.key), r])), first: out[0] as Record<string, unknown> | undefined };
+    return new Map(out.map((r) => [String(r.key), r]));
   }
 
   const stateOf = (points: unknown, expire: unknown, nowMs: number): CounterState | undefined => {
@@ -218,22 +162,53 @@ export function createCounterStore(knex: Knex, table: string): CounterStore {
     return { allowed: false, consumed, msLeft: state?.msLeft ?? 0 };
   }
 
-  async function takeAllAndPeek(takes: readonly CounterTake[], peek: PeekReads): Promise<{ results: TakeResult[]; peeked: Peeked }> {
-    if (takes.length === 0) throw new Error('takeAllAndPeek needs at least one counter');
-    const now = Date.now();
-    const rows = takes.map(({ counter, key }) => ({ rowKey: rowKey(counter, key), points: 1, expire: now + counter.windowSeconds * 1000 }));
-    const { states, first } = await upsert(rows, false, peek);
-    const after = Date.now();
-    return { results: takes.map(({ counter }, i) => resultOf(counter, states.get((rows[i] as Upsert).rowKey), after)), peeked: peekedOf(peek, first) };
+  interface BatchedTake {
+    readonly rowKey: string;
+    readonly max: number;
+    readonly windowMs: number;
   }
 
-  async function takeAll(takes: readonly CounterTake[]): Promise<TakeResult[]> {
-    if (takes.length === 0) return [];
+  /**
+   * The takes of a batch: one row per distinct key with as many points as it has takes, then each
+   * take gets its own place in the count (the row's total minus the takes after it), exactly what
+   * one take after another would have seen.
+   */
+  async function runTakes(items: readonly BatchedTake[]): Promise<TakeResult[]> {
     const now = Date.now();
-    const rows = takes.map(({ counter, key }) => ({ rowKey: rowKey(counter, key), points: 1, expire: now + counter.windowSeconds * 1000 }));
-    const { states } = await upsert(rows);
+    const perKey = new Map<string, Upsert & { seen: number }>();
+    for (const item of items) {
+      const row = perKey.get(item.rowKey);
+      if (row === undefined) perKey.set(item.rowKey, { rowKey: item.rowKey, points: 1, expire: now + item.windowMs, seen: 0 });
+      else perKey.set(item.rowKey, { ...row, points: row.points + 1 });
+    }
+    const states = await upsert([...perKey.values()]);
     const after = Date.now();
-    return takes.map(({ counter }, i) => resultOf(counter, states.get((rows[i] as Upsert).rowKey), after));
+    return items.map((item) => {
+      const row = perKey.get(item.rowKey) as Upsert & { seen: number };
+      const place = row.seen;
+      perKey.set(item.rowKey, { ...row, seen: place + 1 });
+      const state = states.get(item.rowKey);
+      const live = state === undefined ? undefined : stateOf(state.points, state.expire, after);
+      // A row gone in between (a reset by a success) counts as a fresh window.
+      const consumed = live === undefined ? place + 1 : live.consumed - row.points + 1 + place;
+      if (consumed <= item.max) return { allowed: true, consumed };
+      return { allowed: false, consumed, msLeft: live?.msLeft ?? 0 };
+    });
+  }
+
+  // Up to 100 keys a statement: 300 bindings, well within every driver's limit.
+  const takes = createBatcher(runTakes, { maxBatch: 100 });
+
+  async function takeAll(wanted: readonly CounterTake[]): Promise<TakeResult[]> {
+    if (wanted.length === 0) return [];
+    if (await canReturn()) {
+      return Promise.all(wanted.map(({ counter, key }) => takes.add({ rowKey: rowKey(counter, key), max: counter.max, windowMs: counter.windowSeconds * 1000 })));
+    }
+    const now = Date.now();
+    const rows = wanted.map(({ counter, key }) => ({ rowKey: rowKey(counter, key), points: 1, expire: now + counter.windowSeconds * 1000 }));
+    const states = await upsert(rows);
+    const after = Date.now();
+    return wanted.map(({ counter }, i) => resultOf(counter, states.get((rows[i] as Upsert).rowKey), after));
   }
 
   async function resetRows(rowKeys: readonly string[]): Promise<void> {
@@ -251,7 +226,7 @@ export function createCounterStore(knex: Knex, table: string): CounterStore {
         },
         async add(key, units = 1) {
           const k = rowKey(counter, key);
-          const row = (await upsert([{ rowKey: k, points: units, expire: Date.now() + windowSeconds * 1000 }])).states.get(k);
+          const row = (await upsert([{ rowKey: k, points: units, expire: Date.now() + windowSeconds * 1000 }])).get(k);
           return stateOf(row?.points, row?.expire, Date.now()) ?? { consumed: units, msLeft: windowSeconds * 1000 };
         },
         async peek(key) {
@@ -268,7 +243,6 @@ export function createCounterStore(knex: Knex, table: string): CounterStore {
       return counter;
     },
     takeAll,
-    takeAllAndPeek,
     async giveBack(takes) {
       if (takes.length === 0) return;
       await knex(table)

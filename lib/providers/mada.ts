@@ -6,12 +6,11 @@
  * No `SOAPAction` header is sent: hitrix never sent one to this gateway and the design notes call it
  * optional (other clients send `"SubmitSM"`); matching the known-working client is the safer choice.
  */
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import Joi from 'joi';
-import fetch from 'node-fetch';
 import type { Logger, OtpProvider, ProviderSendInput, ProviderSendResult } from '../types.js';
 import { classifyProviderError, isRetryableCode, SMPP_STATUS_NAMES } from './classify.js';
 import type { ProviderContext } from './context.js';
+import { lazy } from './lazy.js';
 import { ProviderError } from './provider-error.js';
 
 export interface MadaOptions {
@@ -98,8 +97,15 @@ function submitSmXml(sourceName: string, destination: string, text: string): str
   );
 }
 
-// Local names only (namespaces ignored, as hitrix does); every value stays a string ("0", "02940001").
-const parser = new XMLParser({ removeNSPrefix: true, parseTagValue: false, ignoreDeclaration: true, ignorePiTags: true });
+/** The HTTP client and the XML parser, imported when Mada first sends (like the other providers' SDKs). */
+const libraries = lazy(async () => {
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- XMLValidator is deprecated in favour of the separate fast-xml-validator package, not a dependency of the kit
+  const [{ default: fetch }, { XMLParser, XMLValidator }] = await Promise.all([import('node-fetch'), import('fast-xml-parser')]);
+  // Local names only (namespaces ignored, as hitrix does); every value stays a string ("0", "02940001").
+  const parser = new XMLParser({ removeNSPrefix: true, parseTagValue: false, ignoreDeclaration: true, ignorePiTags: true });
+  return { fetch, parser, XMLValidator };
+});
+type Libraries = Awaited<ReturnType<typeof libraries>>;
 
 function child(node: unknown, name: string): unknown {
   return typeof node === 'object' && node !== null && !Array.isArray(node) ? (node as Record<string, unknown>)[name] : undefined;
@@ -140,7 +146,7 @@ function badResponse(message: string, retryable: boolean, httpStatus: number, ca
  * - 2xx with HTML, non-XML (JSON, text) or well-formed XML of another shape: no retry, MADA_URL
  *   points at something other than the SoS endpoint and the same request gets the same answer.
  */
-function interpret(answer: Answer, destination: string, sourceName: string, secrets: readonly string[]): ProviderSendResult {
+function interpret({ parser, XMLValidator }: Libraries, answer: Answer, destination: string, sourceName: string, secrets: readonly string[]): ProviderSendResult {
   const { httpStatus, contentType } = answer;
   const serverSide = httpStatus >= 500 || httpStatus === 429;
   const clientSide = httpStatus >= 400 && !serverSide;
@@ -166,7 +172,6 @@ function interpret(answer: Answer, destination: string, sourceName: string, secr
   }
   // The parser is lenient (it accepts truncated XML), so validate first. XMLValidator is deprecated
   // in favour of the separate fast-xml-validator package, which is not a dependency of the kit.
-  // eslint-disable-next-line @typescript-eslint/no-deprecated
   const valid = XMLValidator.validate(body);
   if (valid !== true) {
     const truncated = body.startsWith('<') && !clientSide;
@@ -235,9 +240,10 @@ export function madaProvider(options: MadaOptions, ctx: ProviderContext): OtpPro
     const destination = input.phone.startsWith('+') ? input.phone.slice(1) : input.phone;
     if (!/^[1-9]\d{5,14}$/.test(destination)) throw refuse('Mada: the destination is not an E.164 number');
     const secrets = [password, input.text, input.code];
+    const libs = await libraries();
     let answer: Answer;
     try {
-      const response = await fetch(url, {
+      const response = await libs.fetch(url, {
         method: 'POST',
         headers: { 'Content-Type': 'text/xml; charset=utf-8', Authorization: authorization },
         body: submitSmXml(sourceName, destination, input.text),
@@ -250,7 +256,7 @@ export function madaProvider(options: MadaOptions, ctx: ProviderContext): OtpPro
       // Aborts (timeouts under callProvider) and socket errors; node-fetch messages name only the URL.
       throw classifyProviderError(PROVIDER, error);
     }
-    return interpret(answer, destination, sourceName, secrets);
+    return interpret(libs, answer, destination, sourceName, secrets);
   }
 
   return { name: PROVIDER, channels: ['sms'], ownsCode: false, send };

@@ -4,6 +4,7 @@ import type { OtpEvents } from '../events.js';
 import type { ResolvedOtpConfig } from '../options.js';
 import type { ProviderRegistry } from '../providers/index.js';
 import type { RoutingSource } from './routing-source.js';
+import type { RequestBatches } from './request-batches.js';
 
 /** Everything the service parts share; built once by createOtp. */
 export interface KitContext {
@@ -16,6 +17,8 @@ export interface KitContext {
   readonly digestKeys: readonly Buffer[];
   readonly cipherKeys: readonly Buffer[];
   readonly tokenRing: TokenKeyring;
+  /** The hot paths' request-row statements, group-committed across concurrent requests. */
+  readonly batches: RequestBatches;
   /** This process's id in lease_owner columns. */
   readonly instanceId: string;
 }

@@ -23,6 +23,9 @@ export interface DeliveryOutcome {
   readonly errors: readonly ProviderError[];
 }
 
+/** A batched "sent" write needs at least this much lease left. */
+const BATCH_LEASE_MARGIN_MS = 2_000;
+
 /** Float in [0, 1) from the CSPRNG, for jitter. */
 const jitterRandom = (): number => randomInt(1_000_000) / 1_000_000;
 
@@ -79,19 +82,25 @@ export async function deliver(ctx: KitContext, row: RequestRow, leaseToken: stri
       );
       const redactCtx = { phone: row.phone, code, secrets };
       const codeOwner = provider.ownsCode ? 'provider' : 'kit';
-      const ok = await finishAttempt(knex, config.tables, row.id, leaseToken, {
-        status: 'sent',
+      const lastError = errors.length === 0 ? null : errors.map((e) => redactText(e.summary(), redactCtx, 160)).join('; ').slice(0, 500);
+      const mark = {
+        id: row.id,
+        leaseToken,
         sendAttempts: attempt,
-        nextAttemptAt: null,
         provider: name,
         providerRef: result.ref?.slice(0, 128) ?? null,
         codeOwner,
-        keepCipher: false,
-        lastError: errors.length === 0 ? null : errors.map((e) => redactText(e.summary(), redactCtx, 160)).join('; ').slice(0, 500),
+        lastError,
         providerRequest: redactToJson(result.request, redactCtx),
         providerResponse: redactToJson(result.response, redactCtx),
-        now: config.clock(),
-      });
+      } as const;
+      const writtenAt = config.clock();
+      // Shared with the sends in flight while the lease is far from its end (so no other worker can
+      // take the row over meanwhile); alone, fenced as ever, when it is close.
+      const ok =
+        row.leaseExpiresAt !== null && writtenAt < row.leaseExpiresAt - BATCH_LEASE_MARGIN_MS
+          ? await ctx.batches.markSent(mark, writtenAt)
+          : await finishAttempt(knex, config.tables, row.id, leaseToken, { ...mark, status: 'sent', nextAttemptAt: null, keepCipher: false, now: writtenAt });
       if (!ok) return { status: 'lost-lease', provider: name, codeOwner, errors };
       events.emit('sent', { requestId: row.requestId, channel: row.channel, provider: name, attempt, latencyMs: config.clock() - started });
       return { status: 'sent', provider: name, codeOwner, errors };

@@ -21,11 +21,12 @@ import { ProviderError } from '../providers/provider-error.js';
 import { callProvider } from '../providers/timeout.js';
 import { knexFromUrl } from '../storage/db.js';
 import { migrateOtpTables } from '../storage/migrations.js';
-import { consumeRequest, countAttempt, finishAttempt, insertRequest, latestRequestWithLocks, requestByRequestId, spendToken, supersedeOlder, type RequestRow } from '../storage/queries.js';
+import { consumeRequest, countAttempt, finishAttempt, insertRequest, requestByRequestId, spendToken, supersedeOlder, type RequestRow } from '../storage/queries.js';
 import type { Channel, PhoneInput, SendOptions, SendResult, VerifiedOtp, VerifyFailureCode, VerifyOptions, VerifyResult } from '../types.js';
 import type { KitContext } from './context.js';
 import { deliver, leaseMsFor } from './delivery.js';
 import { createRoutingSource } from './routing-source.js';
+import { createRequestBatches } from './request-batches.js';
 import { createTestNumberSource, TEST_NUMBER_PROVIDER, type TestNumberInput } from './test-numbers.js';
 import { startRetryPoller, type RetryPoller, type RetryPollerOptions } from '../worker/retry-poller.js';
 
@@ -99,6 +100,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
     digestKeys: config.secrets.map((s) => deriveKey(s, 'code-digest')),
     cipherKeys: config.secrets.map((s) => deriveKey(s, 'code-cipher')),
     tokenRing: tokenKeyring(config.secrets),
+    batches: createRequestBatches(knex, config.tables, guard.lockJoin()),
     instanceId: `${hostname().slice(0, 30)}-${process.pid}-${randomBytes(3).toString('hex')}`,
   };
   const { tables } = config;
@@ -157,7 +159,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
     // Sealed once: the same ciphertext goes into the row and to the first delivery attempt.
     const codeCipher = encryptCode(firstCipherKey, requestId, code);
     const codeDigest = digestCode(firstDigestKey, requestId, e164, code);
-    const id = await insertRequest(knex, tables, {
+    const id = await ctx.batches.insert({
       requestId,
       phone: e164,
       channel,
@@ -173,7 +175,9 @@ export function createOtp(options: OtpOptions = {}): Otp {
       expiresAt,
       now,
     });
-    await supersedeOlder(knex, tables, e164, id, now);
+    // The older requests are superseded while the providers are called: both are awaited before the answer.
+    const superseded = ctx.batches.supersede(e164, id, now);
+    superseded.catch(() => undefined);
     events.emit('requested', { requestId, channel, phone: maskPhone(e164), chain });
 
     const row: RequestRow = {
@@ -183,6 +187,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
       verifyStatus: 'pending', attempts: 0, verifiedAt: null, tokenUsedAt: null, expiresAt, createdAt: now,
     };
     const outcome = await deliver(ctx, row, leaseToken);
+    await superseded;
     if (outcome.status === 'failed' || outcome.status === 'unsendable' || outcome.status === 'expired') {
       throw new OtpError('PROVIDER_UNAVAILABLE', undefined, { requestId });
     }
@@ -249,10 +254,11 @@ export function createOtp(options: OtpOptions = {}): Otp {
     // Per-IP verify cap (429), before anything is looked up.
     await guard.admitVerify(e164, opts.ip);
     const now = config.clock();
-    // The request and the number's lock rows in one statement; locks refuse (429) before anything else.
-    const found = await latestRequestWithLocks(knex, tables, e164, guard.lockReads(e164));
-    const locks = await guard.refuseIfLocked(e164, found.row === undefined ? undefined : found.locks);
-    const { row } = found;
+    // The request and the number's lock rows in one statement, shared with the verifies in flight;
+    // locks refuse (429) before anything else.
+    const found = await ctx.batches.latest(e164);
+    const locks = await guard.refuseIfLocked(e164, found?.locks);
+    const row = found?.row;
     let refused: VerifyFailureCode | undefined = refusal(row, now, config.maxAttempts);
     if (refused === undefined && purpose !== undefined && row?.purpose !== purpose) refused = 'OTP_NOT_FOUND';
     if (row === undefined || refused !== undefined) {
@@ -388,6 +394,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
     routing: () => routing.current(),
     startRetryPoller: (pollerOptions) => startRetryPoller(ctx, pollerOptions),
     async close() {
+      await ctx.batches.drain();
       if (ownsDb) await knex.destroy();
     },
   };

@@ -46,3 +46,29 @@ export function dialectOf(knex: Knex): Dialect {
   if (client === 'better-sqlite3' || client === 'sqlite3' || client === 'sqlite') return 'sqlite';
   throw configError(`database client "${client}" is not supported: use mysql2, pg or better-sqlite3`);
 }
+
+const returningSupport = new WeakMap<Knex, Promise<boolean>>();
+
+/**
+ * Whether INSERT … RETURNING works: always on PostgreSQL and SQLite; on the mysql2 client only
+ * for MariaDB 10.5+ (MySQL has none). Asked once per Knex instance.
+ */
+export function supportsReturning(knex: Knex): Promise<boolean> {
+  if (dialectOf(knex) !== 'mysql') return Promise.resolve(true);
+  let known = returningSupport.get(knex);
+  if (known === undefined) {
+    known = Promise.resolve(knex.raw('SELECT VERSION() AS v') as unknown as Promise<[Array<{ v: unknown }>, unknown]>).then(
+      ([rows]) => {
+        const version = rows[0]?.v;
+        const match = /^(\d+)\.(\d+).*mariadb/i.exec(typeof version === 'string' ? version : '');
+        return match !== null && (Number(match[1]) > 10 || (Number(match[1]) === 10 && Number(match[2]) >= 5));
+      },
+      (error: unknown) => {
+        returningSupport.delete(knex);
+        throw error;
+      },
+    );
+    returningSupport.set(knex, known);
+  }
+  return known;
+}

@@ -131,42 +131,48 @@ export interface NewRequest {
   readonly now: number;
 }
 
+const REQUEST_INSERT_COLUMNS = [
+  'request_id', 'phone', 'channel', 'purpose', 'chain', 'code_owner', 'code_digest', 'code_cipher', 'message_template', 'status', 'send_attempts',
+  'next_attempt_at', 'lease_owner', 'lease_token', 'lease_expires_at', 'verify_status', 'attempts', 'client_ip', 'expires_at', 'created_at', 'updated_at',
+] as const;
+
+function insertBindings(r: NewRequest): Knex.RawBinding[] {
+  return [
+    r.requestId, r.phone, r.channel, r.purpose, r.chain.join(','), 'kit', r.codeDigest, r.codeCipher, r.messageTemplate, 'sending', 0,
+    r.leaseExpiresAt, r.leaseOwner, r.leaseToken, r.leaseExpiresAt, 'pending', 0, r.clientIp, r.expiresAt, r.now, r.now,
+  ];
+}
+
 /**
  * Inserts a request in state `sending` under the caller's lease. `next_attempt_at` is the lease
  * expiry, so if this process dies mid-send the retry poller takes the row over. Returns the row id.
  */
 export async function insertRequest(knex: Knex, t: OtpTableNames, r: NewRequest): Promise<number> {
-  const row = {
-    request_id: r.requestId,
-    phone: r.phone,
-    channel: r.channel,
-    purpose: r.purpose,
-    chain: r.chain.join(','),
-    code_owner: 'kit',
-    code_digest: r.codeDigest,
-    code_cipher: r.codeCipher,
-    message_template: r.messageTemplate,
-    status: 'sending',
-    send_attempts: 0,
-    next_attempt_at: r.leaseExpiresAt,
-    lease_owner: r.leaseOwner,
-    lease_token: r.leaseToken,
-    lease_expires_at: r.leaseExpiresAt,
-    verify_status: 'pending',
-    attempts: 0,
-    client_ip: r.clientIp,
-    expires_at: r.expiresAt,
-    created_at: r.now,
-    updated_at: r.now,
-  };
-  const columns = Object.keys(row);
   const { sql, dialect } = statement(knex, `insert\0${t.requests}`, (q, d) =>
     // MySQL has no RETURNING; its driver answers the insert id instead.
-    `insert into ${q(t.requests)} (${columns.map(q).join(', ')}) values (${columns.map(() => '?').join(', ')})${d === 'mysql' ? '' : ` returning ${q('id')}`}`,
+    `insert into ${q(t.requests)} (${REQUEST_INSERT_COLUMNS.map(q).join(', ')}) values (${REQUEST_INSERT_COLUMNS.map(() => '?').join(', ')})${d === 'mysql' ? '' : ` returning ${q('id')}`}`,
   );
-  const result: unknown = await knex.raw(sql, Object.values(row) as Knex.RawBinding[]);
+  const result: unknown = await knex.raw(sql, insertBindings(r));
   if (dialect === 'mysql') return num(((result as unknown[])[0] as { insertId?: unknown }).insertId);
   return num(rowsOf(dialect, result)[0]?.id);
+}
+
+/**
+ * Several requests in one multi-row INSERT … RETURNING (MariaDB 10.5+, PostgreSQL, SQLite; the
+ * caller checks `supportsReturning`). Returns the row ids in the order of `rows`.
+ */
+export async function insertRequests(knex: Knex, t: OtpTableNames, rows: readonly NewRequest[]): Promise<number[]> {
+  const { sql, dialect } = statement(knex, `insert-many\0${t.requests}\0${rows.length}`, (q) => {
+    const one = `(${REQUEST_INSERT_COLUMNS.map(() => '?').join(', ')})`;
+    return `insert into ${q(t.requests)} (${REQUEST_INSERT_COLUMNS.map(q).join(', ')}) values ${rows.map(() => one).join(', ')} returning ${q('id')}, ${q('request_id')}`;
+  });
+  const result: unknown = await knex.raw(sql, rows.flatMap(insertBindings));
+  const ids = new Map(rowsOf(dialect, result).map((r) => [String(r.request_id), num(r.id)]));
+  return rows.map((r) => {
+    const id = ids.get(r.requestId);
+    if (id === undefined) throw new Error(`insert returned no id for request ${r.requestId}`);
+    return id;
+  });
 }
 
 /**
@@ -175,6 +181,17 @@ export async function insertRequest(knex: Knex, t: OtpTableNames, r: NewRequest)
  */
 export async function supersedeOlder(knex: Knex, t: OtpTableNames, phone: string, id: number, now: number): Promise<number> {
   return updateWhere(knex, t.requests, { verify_status: 'superseded', code_cipher: null, updated_at: now }, '{phone} = ? and {verify_status} = ? and {id} < ?', 'supersede', [phone, 'pending', id]);
+}
+
+/** `supersedeOlder` for several new requests in one statement (each: its phone and its own id). */
+export async function supersedeOlderMany(knex: Knex, t: OtpTableNames, fresh: ReadonlyArray<{ readonly phone: string; readonly id: number }>, now: number): Promise<number> {
+  const { sql, dialect } = statement(knex, `supersede-many\0${t.requests}\0${fresh.length}`, (q) => {
+    const one = `(${q('phone')} = ? and ${q('id')} < ?)`;
+    return `update ${q(t.requests)} set ${q('verify_status')} = ?, ${q('code_cipher')} = null, ${q('updated_at')} = ? where ${q('verify_status')} = ? and (${fresh.map(() => one).join(' or ')})`;
+  });
+  const bindings: Knex.RawBinding[] = ['superseded', now, 'pending'];
+  for (const f of fresh) bindings.push(f.phone, f.id);
+  return changedRows(dialect, await knex.raw(sql, bindings));
 }
 
 /** The newest request for a number (the only one that can be live). */
@@ -190,16 +207,17 @@ const REQUEST_COLUMNS = [
   'expires_at', 'created_at',
 ] as const;
 
-/** Lock rows to read along with a request (the abuse guard's `LockReads`). */
+/** Lock rows to read along with each request: limits rows keyed `<prefix><phone>`, and the failure-budget row. */
 export interface LockJoin {
   readonly limitsTable: string;
-  readonly limitKeys: readonly string[];
+  /** Row-key prefixes of the number's lock counters, e.g. `vl:` (letters and a colon only). */
+  readonly keyPrefixes: readonly string[];
   readonly failuresTable: string | undefined;
 }
 
 export interface RequestWithLocks {
-  readonly row: RequestRow | undefined;
-  /** Read only when the request was found: limits rows by key, and the failure-budget row. */
+  readonly row: RequestRow;
+  /** The number's limits rows by key, and its failure-budget row, as read with the request. */
   readonly locks: {
     readonly limits: ReadonlyMap<string, { readonly points: unknown; readonly expire: unknown }>;
     readonly failures: { readonly failures: number; readonly lockedUntil: number | null } | undefined;
@@ -207,34 +225,41 @@ export interface RequestWithLocks {
 }
 
 /**
- * The newest request for a number and, in the same statement, the number's lock rows (left
- * joins on primary keys), so a verify needs no statement of its own to check them.
+ * The newest request of each of several numbers, with each number's lock rows, in one statement:
+ * the newest id per number from the (phone, id) index, those rows by primary key, and left joins
+ * on the lock tables' primary keys. Answers by phone; a number with no request is absent.
  */
-export async function latestRequestWithLocks(knex: Knex, t: OtpTableNames, phone: string, join: LockJoin): Promise<RequestWithLocks> {
-  const { sql, dialect } = statement(knex, `lookup\0${t.requests}\0${join.failuresTable ?? ''}\0${join.limitsTable}\0${join.limitKeys.length}`, (q) => {
+export async function latestRequestsWithLocks(knex: Knex, t: OtpTableNames, phones: readonly string[], join: LockJoin): Promise<Map<string, RequestWithLocks>> {
+  const { sql, dialect } = statement(knex, `latest-many\0${t.requests}\0${join.failuresTable ?? ''}\0${join.limitsTable}\0${join.keyPrefixes.join(',')}\0${phones.length}`, (q, d) => {
     const columns = REQUEST_COLUMNS.map((c) => `${q('r')}.${q(c)}`);
-    let from = `${q(t.requests)} as ${q('r')}`;
+    let from =
+      `(select max(${q('id')}) as ${q('id')} from ${q(t.requests)} where ${q('phone')} in (${phones.map(() => '?').join(', ')}) group by ${q('phone')}) as ${q('m')} ` +
+      `join ${q(t.requests)} as ${q('r')} on ${q('r')}.${q('id')} = ${q('m')}.${q('id')}`;
     if (join.failuresTable !== undefined) {
       columns.push(`${q('f')}.${q('phone')} as ${q('lk_f_phone')}`, `${q('f')}.${q('failures')} as ${q('lk_f_failures')}`, `${q('f')}.${q('locked_until')} as ${q('lk_f_locked_until')}`);
       from += ` left join ${q(join.failuresTable)} as ${q('f')} on ${q('f')}.${q('phone')} = ${q('r')}.${q('phone')}`;
     }
-    join.limitKeys.forEach((_key, i) => {
+    join.keyPrefixes.forEach((prefix, i) => {
+      if (!/^[a-z]+:$/.test(prefix)) throw new Error(`lock key prefix "${prefix}" must be letters and a colon`);
       const l = q(`l${i}`);
+      const key = d === 'mysql' ? `concat('${prefix}', ${q('r')}.${q('phone')})` : `'${prefix}' || ${q('r')}.${q('phone')}`;
       columns.push(`${l}.${q('key')} as ${q(`lk_${i}_key`)}`, `${l}.${q('points')} as ${q(`lk_${i}_points`)}`, `${l}.${q('expire')} as ${q(`lk_${i}_expire`)}`);
-      from += ` left join ${q(join.limitsTable)} as ${l} on ${l}.${q('key')} = ?`;
+      from += ` left join ${q(join.limitsTable)} as ${l} on ${l}.${q('key')} = ${key}`;
     });
-    return `select ${columns.join(', ')} from ${from} where ${q('r')}.${q('phone')} = ? order by ${q('r')}.${q('id')} desc limit 1`;
+    return `select ${columns.join(', ')} from ${from}`;
   });
-  const rows = rowsOf(dialect, await knex.raw(sql, [...join.limitKeys, phone]));
-  const raw = rows[0];
-  const limits = new Map<string, { points: unknown; expire: unknown }>();
-  if (raw === undefined) return { row: undefined, locks: { limits, failures: undefined } };
-  join.limitKeys.forEach((key, i) => {
-    if (raw[`lk_${i}_key`] !== null && raw[`lk_${i}_key`] !== undefined) limits.set(key, { points: raw[`lk_${i}_points`], expire: raw[`lk_${i}_expire`] });
-  });
-  const failures =
-    raw.lk_f_phone === null || raw.lk_f_phone === undefined ? undefined : { failures: num(raw.lk_f_failures), lockedUntil: numOrNull(raw.lk_f_locked_until) };
-  return { row: toRequestRow(raw), locks: { limits, failures } };
+  const found = new Map<string, RequestWithLocks>();
+  for (const raw of rowsOf(dialect, await knex.raw(sql, [...phones]))) {
+    const row = toRequestRow(raw);
+    const limits = new Map<string, { points: unknown; expire: unknown }>();
+    join.keyPrefixes.forEach((_prefix, i) => {
+      const key = raw[`lk_${i}_key`];
+      if (key !== null && key !== undefined) limits.set(strOrNull(key) ?? '', { points: raw[`lk_${i}_points`], expire: raw[`lk_${i}_expire`] });
+    });
+    const failures = raw.lk_f_phone === null || raw.lk_f_phone === undefined ? undefined : { failures: num(raw.lk_f_failures), lockedUntil: numOrNull(raw.lk_f_locked_until) };
+    found.set(row.phone, { row, locks: { limits, failures } });
+  }
+  return found;
 }
 
 export async function requestByRequestId(knex: Knex, t: OtpTableNames, requestId: string): Promise<RequestRow | undefined> {
@@ -319,6 +344,58 @@ export async function finishAttempt(knex: Knex, t: OtpTableNames, id: number, le
   if (p.providerRequest !== undefined) patch.provider_request = p.providerRequest;
   if (p.providerResponse !== undefined) patch.provider_response = p.providerResponse;
   return (await updateWhere(knex, t.requests, patch, '{id} = ? and {lease_token} = ?', 'fenced', [id, leaseToken])) === 1;
+}
+
+/** A delivered attempt to write with others of its batch (`finishSentMany`). */
+export interface SentMark {
+  readonly id: number;
+  readonly leaseToken: string;
+  readonly sendAttempts: number;
+  readonly provider: string;
+  readonly providerRef: string | null;
+  readonly codeOwner: 'kit' | 'provider';
+  readonly lastError: string | null;
+  readonly providerRequest: string | null;
+  readonly providerResponse: string | null;
+}
+
+/** Per-row text columns of `finishSentMany`, set by `case id when … then … end`. */
+const SENT_CASES = ['provider', 'provider_ref', 'code_owner', 'last_error', 'provider_request', 'provider_response'] as const;
+const sentValues = (m: SentMark): Knex.RawBinding[] => [m.provider, m.providerRef, m.codeOwner, m.lastError, m.providerRequest, m.providerResponse];
+
+/**
+ * `finishAttempt` with status `sent` for several rows in one statement, each fenced by its own
+ * lease token. All marks must share `sendAttempts` (the caller groups them). Answers, per mark,
+ * whether it was written. PostgreSQL and SQLite say which rows changed (RETURNING); on MySQL and
+ * MariaDB a short count is explained by reading the rows again: a row that no longer holds a lease
+ * and says `sent` was written by this statement (the caller only batches marks whose lease is far
+ * from its end, so no other worker can have taken the row over and finished it meanwhile).
+ */
+export async function finishSentMany(knex: Knex, t: OtpTableNames, marks: readonly SentMark[], now: number): Promise<boolean[]> {
+  const dialect = dialectOf(knex);
+  const { sql } = statement(knex, `sent-many\0${t.requests}\0${marks.length}`, (q) => {
+    const cases = SENT_CASES.map((c) => `${q(c)} = case ${q('id')}${marks.map(() => ' when ? then ?').join('')} end`);
+    const fence = marks.map(() => `(${q('id')} = ? and ${q('lease_token')} = ?)`).join(' or ');
+    return (
+      `update ${q(t.requests)} set ${q('status')} = ?, ${q('send_attempts')} = ?, ${q('next_attempt_at')} = null, ${q('lease_owner')} = null, ` +
+      `${q('lease_token')} = null, ${q('lease_expires_at')} = null, ${q('code_cipher')} = null, ${q('updated_at')} = ?, ${cases.join(', ')} where ${fence}` +
+      (dialect === 'mysql' ? '' : ` returning ${q('id')}`)
+    );
+  });
+  const bindings: Knex.RawBinding[] = ['sent', marks[0]?.sendAttempts ?? 1, now];
+  SENT_CASES.forEach((_c, column) => {
+    for (const m of marks) bindings.push(m.id, sentValues(m)[column] ?? null);
+  });
+  for (const m of marks) bindings.push(m.id, m.leaseToken);
+  const result: unknown = await knex.raw(sql, bindings);
+  if (dialect !== 'mysql') {
+    const written = new Set(rowsOf(dialect, result).map((r) => num(r.id)));
+    return marks.map((m) => written.has(m.id));
+  }
+  if (changedRows(dialect, result) === marks.length) return marks.map(() => true);
+  const rows: Raw[] = await knex<Raw>(t.requests).whereIn('id', marks.map((m) => m.id)).select('id', 'status', 'lease_token');
+  const mine = new Set(rows.filter((r) => r.status === 'sent' && (r.lease_token === null || r.lease_token === undefined)).map((r) => num(r.id)));
+  return marks.map((m) => mine.has(m.id));
 }
 
 export async function readSetting(knex: Knex, t: OtpTableNames, key: string): Promise<string | undefined> {

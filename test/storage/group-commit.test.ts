@@ -1,0 +1,128 @@
+/**
+ * Group commit on every database: concurrent sends and verifies share statements (fewer round
+ * trips than requests) and still write and answer exactly what one statement per request did.
+ */
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import type { Knex } from 'knex';
+import { createCounterStore } from '../../lib/limits/store.js';
+import { finishSentMany, latestRequestsWithLocks, supersedeOlderMany, type SentMark } from '../../lib/storage/queries.js';
+import { forEachDatabase } from '../helpers/db.js';
+import { createTestKit } from '../helpers/kit.js';
+
+/** Counts the statements Knex runs while `work` runs. */
+async function countStatements<T>(knex: Knex, work: () => Promise<T>): Promise<{ result: T; statements: number }> {
+  let statements = 0;
+  const onQuery = (): void => {
+    statements += 1;
+  };
+  knex.on('query', onQuery);
+  try {
+    return { result: await work(), statements };
+  } finally {
+    knex.off('query', onQuery);
+  }
+}
+
+// Valid Bulgarian mobile numbers (+359 87 1xx xxxx), one per index.
+const phoneOf = (i: number): string => `+359871${String(1_000_000 + i).slice(1)}`;
+
+forEachDatabase('group commit', (db) => {
+  it('40 concurrent sends and verifies with every limit on share statements, and each is written and answered as if alone', async (t) => {
+    const kit = await createTestKit(db(), { limits: { sendsPerPrefix: { max: 1000 }, dailySendBudget: 100_000, sendsPerCountry: { max: 100_000 } } });
+    const n = 40;
+    const phones = Array.from({ length: n }, (_, i) => phoneOf(i));
+    const codes = new Map<string, string>();
+    const sends = await countStatements(db().knex, () =>
+      Promise.all(phones.map(async (phone, i) => {
+        const sent = await kit.otp.sendSms(phone, { ip: `203.0.113.${i + 1}` });
+        codes.set(phone, sent.code ?? '');
+        return sent;
+      })),
+    );
+    assert.deepEqual(sends.result.map((s) => s.status), phones.map(() => 'sent'));
+    // Alone, a send runs 5 statements (counters, lock rows, insert, supersede, sent mark).
+    assert.ok(sends.statements < n * 5, `${sends.statements} statements for ${n} sends: they must share statements`);
+    const rows = await db().knex(kit.otp.config.tables.requests).whereIn('phone', phones).select('phone', 'status', 'lease_token', 'code_cipher', 'provider', 'provider_ref', 'send_attempts');
+    assert.equal(rows.length, n);
+    for (const row of rows as Array<Record<string, unknown>>) {
+      assert.deepEqual([row.status, row.lease_token, row.code_cipher, row.provider, Number(row.send_attempts)], ['sent', null, null, 'Console', 1], `row of ${String(row.phone)}`);
+    }
+    const verifies = await countStatements(db().knex, () => Promise.all(phones.map((phone, i) => kit.otp.verify(phone, codes.get(phone) ?? '', { ip: `198.51.100.${i + 1}` }))));
+    assert.deepEqual(verifies.result.map((v) => v.codeValid), phones.map(() => true));
+    assert.ok(verifies.statements < n * 3, `${verifies.statements} statements for ${n} verifies: they must share statements`);
+    t.diagnostic(`${n} concurrent sends: ${sends.statements} statements; ${n} concurrent verifies: ${verifies.statements} statements`);
+    // A second right code is refused: each consume happened once.
+    assert.equal((await kit.otp.verify(phones[0] ?? '', codes.get(phones[0] ?? '') ?? '')).reason, 'OTP_NOT_FOUND');
+  });
+
+  it('concurrent resends to one number in one batch leave exactly the newest request live', async () => {
+    const kit = await createTestKit(db());
+    const phone = phoneOf(100);
+    const sent = await Promise.all(Array.from({ length: 6 }, () => kit.otp.sendSms(phone)));
+    const rows = (await db().knex(kit.otp.config.tables.requests).where({ phone }).orderBy('id').select('request_id', 'verify_status', 'code_cipher')) as Array<{ request_id: string; verify_status: string; code_cipher: unknown }>;
+    assert.equal(rows.length, 6);
+    assert.deepEqual(rows.map((r) => r.verify_status), ['superseded', 'superseded', 'superseded', 'superseded', 'superseded', 'pending']);
+    const newest = sent.find((s) => s.requestId === rows.at(-1)?.request_id);
+    assert.ok(newest?.code !== undefined);
+    const older = sent.find((s) => s.requestId === rows[0]?.request_id);
+    if (older?.code !== undefined && older.code !== newest.code) assert.equal((await kit.otp.verify(phone, older.code)).codeValid, false, 'an older code is void');
+    assert.equal((await kit.otp.verify(phone, newest.code)).codeValid, true);
+  });
+
+  it('takes of one counter from many requests at once: exactly max are allowed, each sees its own place in the count', async () => {
+    const kit = await createTestKit(db());
+    const store = createCounterStore(db().knex, kit.otp.config.tables.limits);
+    const counter = store.counter('gc', 10, 60);
+    const results = await Promise.all(Array.from({ length: 30 }, () => store.takeAll([{ counter, key: 'k' }])));
+    const flat = results.map((r) => r[0]);
+    assert.equal(flat.filter((r) => r?.allowed === true).length, 10);
+    assert.deepEqual(flat.map((r) => r?.consumed).sort((a, b) => (a ?? 0) - (b ?? 0)), Array.from({ length: 30 }, (_, i) => i + 1));
+    const refused = flat.find((r) => r?.allowed === false);
+    assert.ok(refused !== undefined && refused.allowed === false && refused.msLeft > 0 && refused.msLeft <= 60_000);
+  });
+
+  it('finishSentMany writes each row under its own lease and reports a row whose lease was taken over', async () => {
+    const kit = await createTestKit(db());
+    const t = kit.otp.config.tables;
+    await kit.otp.sendSms(phoneOf(200));
+    await kit.otp.sendSms(phoneOf(201));
+    const rows = (await db().knex(t.requests).whereIn('phone', [phoneOf(200), phoneOf(201)]).orderBy('id').select('id')) as Array<{ id: number }>;
+    const ids = rows.map((r) => Number(r.id));
+    // Both rows leased again, as a send in flight holds them; the second then taken over by another worker.
+    await db().knex(t.requests).where('id', ids[0]).update({ status: 'sending', lease_token: 'lease-a', provider_ref: null });
+    await db().knex(t.requests).where('id', ids[1]).update({ status: 'sending', lease_token: 'lease-other', provider_ref: null });
+    const mark = (id: number, leaseToken: string): SentMark => ({ id, leaseToken, sendAttempts: 1, provider: 'Console', providerRef: `ref-${id}`, codeOwner: 'kit', lastError: null, providerRequest: '{"to":"+359*"}', providerResponse: null });
+    const answers = await finishSentMany(db().knex, t, [mark(ids[0] ?? 0, 'lease-a'), mark(ids[1] ?? 0, 'lease-b')], kit.clock.now());
+    assert.deepEqual(answers, [true, false]);
+    const after = (await db().knex(t.requests).whereIn('id', ids).orderBy('id').select('status', 'lease_token', 'provider_ref', 'provider_request')) as Array<Record<string, unknown>>;
+    assert.deepEqual(after[0], { status: 'sent', lease_token: null, provider_ref: `ref-${ids[0] ?? 0}`, provider_request: '{"to":"+359*"}' });
+    assert.deepEqual(after[1], { status: 'sending', lease_token: 'lease-other', provider_ref: null, provider_request: null }, 'the row taken over is untouched');
+  });
+
+  it('supersedeOlderMany and latestRequestsWithLocks serve several numbers in one statement each', async () => {
+    const kit = await createTestKit(db());
+    const t = kit.otp.config.tables;
+    const [a, b, c] = [phoneOf(300), phoneOf(301), phoneOf(302)];
+    for (const phone of [a, a, b, b, c]) await kit.otp.sendSms(phone);
+    // Mark the older ones pending again, as if no supersede had run yet.
+    await db().knex(t.requests).whereIn('phone', [a, b, c]).update({ verify_status: 'pending' });
+    const newest = async (phone: string): Promise<number> => Number(((await db().knex(t.requests).where({ phone }).max('id as id').first()) as { id: unknown }).id);
+    const changed = await supersedeOlderMany(db().knex, t, [{ phone: a, id: await newest(a) }, { phone: b, id: await newest(b) }], kit.clock.now());
+    assert.equal(changed, 2, 'one older request of a and one of b');
+    const pending = (await db().knex(t.requests).where({ verify_status: 'pending' }).whereIn('phone', [a, b, c]).count('* as n').first()) as { n: unknown };
+    assert.equal(Number(pending.n), 3);
+
+    await db().knex(t.limits).insert({ key: `vl:${a}`, points: 3, expire: Date.now() + 60_000 });
+    await db().knex(t.failures).insert({ phone: b, failures: 7, locked_until: null, updated_at: kit.clock.now() });
+    const found = await latestRequestsWithLocks(db().knex, t, [a, b, '+359889999999'], { limitsTable: t.limits, keyPrefixes: ['vl:', 'vv:'], failuresTable: t.failures });
+    assert.deepEqual([...found.keys()].sort(), [a, b].sort());
+    assert.equal(found.get(a)?.row.id, await newest(a));
+    assert.equal(found.get(b)?.row.id, await newest(b));
+    assert.deepEqual([...(found.get(a)?.locks.limits.keys() ?? [])], [`vl:${a}`]);
+    assert.equal(Number(found.get(a)?.locks.limits.get(`vl:${a}`)?.points), 3);
+    assert.equal(found.get(a)?.locks.failures, undefined);
+    assert.deepEqual(found.get(b)?.locks.failures, { failures: 7, lockedUntil: null });
+    assert.equal(found.get(b)?.locks.limits.size, 0);
+  });
+});
