@@ -60,7 +60,7 @@ forEachDatabase('group commit', (db) => {
     const kit = await createTestKit(db());
     const phone = phoneOf(100);
     const sent = await Promise.all(Array.from({ length: 6 }, () => kit.otp.sendSms(phone)));
-    const rows = (await db().knex(kit.otp.config.tables.requests).where({ phone }).orderBy('id').select('request_id', 'verify_status', 'code_cipher')) as Array<{ request_id: string; verify_status: string; code_cipher: unknown }>;
+    const rows: Array<{ request_id: string; verify_status: string; code_cipher: unknown }> = await db().knex(kit.otp.config.tables.requests).where({ phone }).orderBy('id').select('request_id', 'verify_status', 'code_cipher');
     assert.equal(rows.length, 6);
     assert.deepEqual(rows.map((r) => r.verify_status), ['superseded', 'superseded', 'superseded', 'superseded', 'superseded', 'pending']);
     const newest = sent.find((s) => s.requestId === rows.at(-1)?.request_id);
@@ -79,7 +79,7 @@ forEachDatabase('group commit', (db) => {
     assert.equal(flat.filter((r) => r?.allowed === true).length, 10);
     assert.deepEqual(flat.map((r) => r?.consumed).sort((a, b) => (a ?? 0) - (b ?? 0)), Array.from({ length: 30 }, (_, i) => i + 1));
     const refused = flat.find((r) => r?.allowed === false);
-    assert.ok(refused !== undefined && refused.allowed === false && refused.msLeft > 0 && refused.msLeft <= 60_000);
+    assert.ok(refused !== undefined && !refused.allowed && refused.msLeft > 0 && refused.msLeft <= 60_000);
   });
 
   it('finishSentMany writes each row under its own lease and reports a row whose lease was taken over', async () => {
@@ -87,7 +87,7 @@ forEachDatabase('group commit', (db) => {
     const t = kit.otp.config.tables;
     await kit.otp.sendSms(phoneOf(200));
     await kit.otp.sendSms(phoneOf(201));
-    const rows = (await db().knex(t.requests).whereIn('phone', [phoneOf(200), phoneOf(201)]).orderBy('id').select('id')) as Array<{ id: number }>;
+    const rows: Array<{ id: unknown }> = await db().knex(t.requests).whereIn('phone', [phoneOf(200), phoneOf(201)]).orderBy('id').select('id');
     const ids = rows.map((r) => Number(r.id));
     // Both rows leased again, as a send in flight holds them; the second then taken over by another worker.
     await db().knex(t.requests).where('id', ids[0]).update({ status: 'sending', lease_token: 'lease-a', provider_ref: null });
@@ -95,7 +95,7 @@ forEachDatabase('group commit', (db) => {
     const mark = (id: number, leaseToken: string): SentMark => ({ id, leaseToken, sendAttempts: 1, provider: 'Console', providerRef: `ref-${id}`, codeOwner: 'kit', lastError: null, providerRequest: '{"to":"+359*"}', providerResponse: null });
     const answers = await finishSentMany(db().knex, t, [mark(ids[0] ?? 0, 'lease-a'), mark(ids[1] ?? 0, 'lease-b')], kit.clock.now());
     assert.deepEqual(answers, [true, false]);
-    const after = (await db().knex(t.requests).whereIn('id', ids).orderBy('id').select('status', 'lease_token', 'provider_ref', 'provider_request')) as Array<Record<string, unknown>>;
+    const after: Array<Record<string, unknown>> = await db().knex(t.requests).whereIn('id', ids).orderBy('id').select('status', 'lease_token', 'provider_ref', 'provider_request');
     assert.deepEqual(after[0], { status: 'sent', lease_token: null, provider_ref: `ref-${ids[0] ?? 0}`, provider_request: '{"to":"+359*"}' });
     assert.deepEqual(after[1], { status: 'sending', lease_token: 'lease-other', provider_ref: null, provider_request: null }, 'the row taken over is untouched');
   });
