@@ -11,6 +11,7 @@
  */
 import type { Knex } from 'knex';
 import { dialectOf } from '../storage/db.js';
+import { rowsOf } from '../storage/queries.js';
 import type { LockReads, LockState } from './guard.js';
 
 export interface FailureState {
@@ -80,9 +81,9 @@ export interface LockRead {
 /**
  * The lock rows of several numbers in one statement (the sends of a batch, or a verify that found
  * no request): the limits rows named by the reads and the failure-budget rows of their phones.
- * `tables.limitKeys` is ignored; each read names its own keys. Answers one state per read, in order.
+ * Each read names its own keys. Answers one state per read, in order.
  */
-export async function readLockStates(knex: Knex, tables: LockReads, reads: readonly LockRead[]): Promise<LockState[]> {
+export async function readLockStates(knex: Knex, tables: Pick<LockReads, 'limitsTable' | 'failuresTable'>, reads: readonly LockRead[]): Promise<LockState[]> {
   const keys = [...new Set(reads.flatMap((r) => r.limitKeys))];
   const phones = tables.failuresTable === undefined ? [] : [...new Set(reads.map((r) => r.phone))];
   const parts: string[] = [];
@@ -99,9 +100,7 @@ export async function readLockStates(knex: Knex, tables: LockReads, reads: reado
   const failureRows = new Map<string, FailureState>();
   if (parts.length > 0) {
     const result: unknown = await knex.raw(parts.join(' UNION ALL '), bindings);
-    const dialect = dialectOf(knex);
-    const rows = (dialect === 'mysql' ? (result as [unknown[]])[0] : dialect === 'postgres' ? (result as { rows: unknown[] }).rows : result) as Array<{ k: unknown; a: unknown; b: unknown }>;
-    for (const row of rows) {
+    for (const row of rowsOf(dialectOf(knex), result)) {
       const k = String(row.k);
       // A phone starts with "+", a limits key with its counter name: the two never collide.
       if (k.startsWith('+')) failureRows.set(k, { failures: num(row.a), lockedUntil: row.b === null ? null : num(row.b) });

@@ -21,8 +21,8 @@ import type { Channel, Logger, SendResult, VerifyResult } from '../types.js';
 import type { ChallengeHook, ConversionBreaker, ResolvedDestinations, ResolvedLimits } from './config.js';
 import { destinationRefusal } from './destination.js';
 import { clearFailures, lockWhenSpent, readFailureState, readLockState, readLockStates, releaseFailure, reserveFailure, type FailureState, type LockRead } from './failure-queries.js';
-import { createBatcher } from '../storage/batcher.js';
 import { ipBucket, prefixBucket } from './keys.js';
+import { createBatcher } from '../storage/batcher.js';
 import { conversionSince } from '../storage/queries.js';
 import { lockSecondsFor, retryAfterSeconds } from './policy.js';
 import { createCounterStore, type Counter, type CounterTake, type TakeResult } from './store.js';
@@ -161,6 +161,8 @@ export function createAbuseGuard(knex: Knex, settings: GuardSettings, events: Ot
     lockLevel: limits.verifyLock === false ? undefined : store.counter('vv', 1_000_000, limits.verifyLock.escalationWindowSeconds),
   };
   type CounterName = keyof typeof counters;
+  /** Where a number's lock rows live (the failure budget's table only when the budget is on). */
+  const lockTables = { limitsTable: tables.limits, failuresTable: limits.failureBudget === false ? undefined : tables.failures };
   const latency = latencySampler();
   let lastSweep = 0;
 
@@ -216,7 +218,7 @@ export function createAbuseGuard(knex: Knex, settings: GuardSettings, events: Ot
   }
 
   /** The lock rows of the numbers of concurrent sends, read in one statement per batch. */
-  const lockBatch = createBatcher((reads: readonly LockRead[]) => readLockStates(knex, lockReads(''), reads), { maxBatch: 100 });
+  const lockBatch = createBatcher((reads: readonly LockRead[]) => readLockStates(knex, lockTables, reads), { maxBatch: 100 });
 
   function sweepNow(): void {
     const now = Date.now();
@@ -322,7 +324,7 @@ export function createAbuseGuard(knex: Knex, settings: GuardSettings, events: Ot
 
   function lockReads(phone: string): LockReads {
     const keys = [lockKey(phone), levelKey(phone)].filter((k): k is string => k !== undefined);
-    return { limitsTable: tables.limits, limitKeys: keys, failuresTable: limits.failureBudget === false ? undefined : tables.failures };
+    return { ...lockTables, limitKeys: keys };
   }
 
   /** Refuses (429) while wrong codes keep the number locked: no verify, and no new code either. */
@@ -450,9 +452,8 @@ export function createAbuseGuard(knex: Knex, settings: GuardSettings, events: Ot
     admitVerify,
     lockReads,
     lockJoin: () => ({
-      limitsTable: tables.limits,
+      ...lockTables,
       keyPrefixes: [counters.verifyLock, counters.lockLevel].filter((c): c is Counter => c !== undefined).map((c) => store.rowKey(c, '')),
-      failuresTable: limits.failureBudget === false ? undefined : tables.failures,
     }),
     refuseIfLocked: (phone, state) => refuseIfLocked(phone, state, true),
     budgetGuard: limits.failureBudget === false ? undefined : { table: tables.failures, max: limits.failureBudget.failures },

@@ -175,22 +175,22 @@ export function createCounterStore(knex: Knex, table: string): CounterStore {
    */
   async function runTakes(items: readonly BatchedTake[]): Promise<TakeResult[]> {
     const now = Date.now();
-    const perKey = new Map<string, Upsert & { seen: number }>();
+    const perKey = new Map<string, Upsert>();
     for (const item of items) {
       const row = perKey.get(item.rowKey);
-      if (row === undefined) perKey.set(item.rowKey, { rowKey: item.rowKey, points: 1, expire: now + item.windowMs, seen: 0 });
-      else perKey.set(item.rowKey, { ...row, points: row.points + 1 });
+      perKey.set(item.rowKey, { rowKey: item.rowKey, points: (row?.points ?? 0) + 1, expire: row?.expire ?? now + item.windowMs });
     }
     const states = await upsert([...perKey.values()]);
     const after = Date.now();
+    const placed = new Map<string, number>();
     return items.map((item) => {
-      const row = perKey.get(item.rowKey) as Upsert & { seen: number };
-      const place = row.seen;
-      perKey.set(item.rowKey, { ...row, seen: place + 1 });
+      const place = placed.get(item.rowKey) ?? 0;
+      placed.set(item.rowKey, place + 1);
+      const takes = perKey.get(item.rowKey)?.points ?? 1;
       const state = states.get(item.rowKey);
       const live = state === undefined ? undefined : stateOf(state.points, state.expire, after);
       // A row gone in between (a reset by a success) counts as a fresh window.
-      const consumed = live === undefined ? place + 1 : live.consumed - row.points + 1 + place;
+      const consumed = live === undefined ? place + 1 : live.consumed - takes + 1 + place;
       if (consumed <= item.max) return { allowed: true, consumed };
       return { allowed: false, consumed, msLeft: live?.msLeft ?? 0 };
     });

@@ -48,7 +48,11 @@ export function createRequestBatches(knex: Knex, tables: OtpTableNames, locks: L
     const now = Math.max(...items.map((i) => i.now));
     // One statement per attempt number (on the send path they are all the first attempt).
     const byAttempts = new Map<number, SentMark[]>();
-    for (const { mark } of items) byAttempts.set(mark.sendAttempts, [...(byAttempts.get(mark.sendAttempts) ?? []), mark]);
+    for (const { mark } of items) {
+      const group = byAttempts.get(mark.sendAttempts);
+      if (group === undefined) byAttempts.set(mark.sendAttempts, [mark]);
+      else group.push(mark);
+    }
     const written = new Map<number, boolean>();
     for (const group of byAttempts.values()) {
       const answers = await retryConflicts(() => finishSentMany(knex, tables, group, now));

@@ -95,11 +95,16 @@ export function createBatcher<T, R>(run: (items: readonly T[]) => Promise<readon
   };
 }
 
+/** MySQL/MariaDB ER_LOCK_DEADLOCK and ER_LOCK_WAIT_TIMEOUT. */
+const RETRYABLE_ERRNOS: ReadonlySet<unknown> = new Set([1213, 1205]);
+/** PostgreSQL deadlock_detected and serialization_failure (SQLSTATE). */
+const RETRYABLE_SQLSTATES: ReadonlySet<unknown> = new Set(['40P01', '40001']);
+
 /** Deadlock or serialization failure: the database rolled the statement back and it can run again. */
 export function isRetryableConflict(error: unknown): boolean {
-  const e = error as { code?: unknown; errno?: unknown } | null;
-  // MySQL/MariaDB ER_LOCK_DEADLOCK and ER_LOCK_WAIT_TIMEOUT; PostgreSQL deadlock_detected and serialization_failure.
-  return e !== null && typeof e === 'object' && (e.errno === 1213 || e.errno === 1205 || e.code === '40P01' || e.code === '40001');
+  if (typeof error !== 'object' || error === null) return false;
+  const { errno, code: sqlState } = error as { code?: unknown; errno?: unknown };
+  return RETRYABLE_ERRNOS.has(errno) || RETRYABLE_SQLSTATES.has(sqlState);
 }
 
 /** Runs a statement again (up to `times` more) when the database rolled it back as a deadlock. */

@@ -100,7 +100,7 @@ function changedRows(dialect: ReturnType<typeof dialectOf>, result: unknown): nu
 }
 
 /** Rows of a raw SELECT (or RETURNING), as each driver reports them. */
-function rowsOf(dialect: ReturnType<typeof dialectOf>, result: unknown): Raw[] {
+export function rowsOf(dialect: ReturnType<typeof dialectOf>, result: unknown): Raw[] {
   if (dialect === 'mysql') return (result as [Raw[]])[0];
   if (dialect === 'postgres') return (result as { rows: Raw[] }).rows;
   return result as Raw[];
@@ -383,8 +383,9 @@ export async function finishSentMany(knex: Knex, t: OtpTableNames, marks: readon
     );
   });
   const bindings: Knex.RawBinding[] = ['sent', marks[0]?.sendAttempts ?? 1, now];
+  const values = marks.map(sentValues);
   SENT_CASES.forEach((_c, column) => {
-    for (const m of marks) bindings.push(m.id, sentValues(m)[column] ?? null);
+    marks.forEach((m, i) => bindings.push(m.id, values[i]?.[column] ?? null));
   });
   for (const m of marks) bindings.push(m.id, m.leaseToken);
   const result: unknown = await knex.raw(sql, bindings);
