@@ -31,6 +31,11 @@ export interface AppResult {
   readonly windows: { readonly send: readonly [number, number]; readonly verify: readonly [number, number] };
 }
 
+export interface BenchRound {
+  readonly floor: AppResult;
+  readonly kit: AppResult;
+}
+
 export interface BenchReport {
   readonly date: string;
   readonly minutes: number;
@@ -38,8 +43,8 @@ export interface BenchReport {
   readonly node: string;
   readonly mariadb: string;
   readonly settings: { readonly duration: number; readonly warmup: number; readonly connections: number; readonly kitLimits: string };
-  readonly floor: AppResult;
-  readonly kit: AppResult;
+  /** Floor and kit measured in the same round; at least one round. */
+  readonly rounds: readonly BenchRound[];
   readonly profile?: ProfileSummary;
   readonly poller?: PollerBenchResult;
   readonly explains: readonly ExplainSet[];
@@ -64,8 +69,8 @@ function others(p: PhaseResult, success: number): string {
   return parts.length === 0 ? '—' : parts.join(', ');
 }
 
-function phaseRow(p: PhaseResult, success: number): string {
-  return `| ${p.kind} | ${p.app} | ${f0(p.rps)} | ${f1(p.p50)} | ${f1(p.p99)} | ${f1(p.mean)} | ${p.ok} / ${p.requests} | ${others(p, success)} | ${f2(p.cpu.server)} | ${f2(p.cpu.db)} | ${f2(p.cpu.loadgen)} | ${p.app === 'kit' ? `${f2(p.knexPerRequest)} / ` : ''}${f2(p.driverPerRequest)} |`;
+function phaseRow(round: number, p: PhaseResult, success: number): string {
+  return `| ${round} | ${p.kind} | ${p.app} | ${f0(p.rps)} | ${f1(p.p50)} | ${f1(p.p99)} | ${f1(p.mean)} | ${p.ok} / ${p.requests} | ${others(p, success)} | ${f2(p.cpu.server)} | ${f2(p.cpu.db)} | ${f2(p.cpu.loadgen)} | ${p.app === 'kit' ? `${f2(p.knexPerRequest)} / ` : ''}${f2(p.driverPerRequest)} |`;
 }
 
 interface Target {
@@ -75,17 +80,22 @@ interface Target {
   readonly gap: string;
 }
 
-/** "short by 12% (needs 1.14× of today)" style explanation for a ratio that must be at least `min`. */
-function atLeast(name: string, value: number, min: number, unit = '×'): Target {
-  const met = value >= min;
-  const measured = unit === '×' ? x(value) : `${f0(value)} ${unit}`;
-  return { name, measured, met, gap: met ? `${f0(((value - min) / min) * 100)}% above` : `short by ${f0(((min - value) / min) * 100)}% (needs ${f2(min / value)}× of what it does now)` };
+/**
+ * A target judged on every round: met only when every round meets it; the gap is the worst
+ * round's ("short by 12% (needs 1.14× of what it does now)").
+ */
+function atLeast(name: string, values: readonly number[], min: number, unit = '×'): Target {
+  const worst = Math.min(...values);
+  const met = worst >= min;
+  const measured = values.map((v) => (unit === '×' ? x(v) : `${f0(v)} ${unit}`)).join(', ');
+  return { name, measured, met, gap: met ? `${f0(((worst - min) / min) * 100)}% above${values.length > 1 ? ' in the worst round' : ''}` : `short by ${f0(((min - worst) / min) * 100)}% in the worst round (needs ${f2(min / worst)}× of what it does there)` };
 }
 
-function atMost(name: string, value: number, max: number, unit = '×'): Target {
-  const met = value <= max;
-  const measured = unit === '×' ? x(value) : `${f2(value)}${unit}`;
-  return { name, measured, met, gap: met ? `${f0(((max - value) / max) * 100)}% below the limit` : `over by ${f0(((value - max) / max) * 100)}%` };
+function atMost(name: string, values: readonly number[], max: number, unit = '×'): Target {
+  const worst = Math.max(...values);
+  const met = worst <= max;
+  const measured = values.map((v) => (unit === '×' ? x(v) : `${f2(v)}${unit}`)).join(', ');
+  return { name, measured, met, gap: met ? `${f0(((max - worst) / max) * 100)}% below the limit${values.length > 1 ? ' in the worst round' : ''}` : `over by ${f0(((worst - max) / max) * 100)}% in the worst round` };
 }
 
 /** The most frequent (Knex, driver) count of a series of sequential requests, and one such sample. */
@@ -104,17 +114,18 @@ const perRequest = (samples: readonly StatementSample[]): number => {
 };
 
 export function targets(r: BenchReport): Target[] {
+  const each = (value: (round: BenchRound) => number): number[] => r.rounds.map(value);
   const out: Target[] = [
-    atLeast('send req/s ≥ 0.5× floor', ratio(r.kit.send.rps, r.floor.send.rps), 0.5),
-    atLeast('verify req/s ≥ 0.6× floor', ratio(r.kit.verify.rps, r.floor.verify.rps), 0.6),
-    atMost('send p99 ≤ 3× floor', ratio(r.kit.send.p99, r.floor.send.p99), 3),
-    atMost('verify p99 ≤ 3× floor', ratio(r.kit.verify.p99, r.floor.verify.p99), 3),
-    atMost('statements per send ≤ 6 (success path, all SQL the driver ran)', perRequest(r.kit.statements.send), 6, ''),
-    atMost('statements per verify ≤ 3 (success path, all SQL the driver ran)', perRequest(r.kit.statements.verify), 3, ''),
+    atLeast('send req/s ≥ 0.5× floor', each(({ kit, floor }) => ratio(kit.send.rps, floor.send.rps)), 0.5),
+    atLeast('verify req/s ≥ 0.6× floor', each(({ kit, floor }) => ratio(kit.verify.rps, floor.verify.rps)), 0.6),
+    atMost('send p99 ≤ 3× floor', each(({ kit, floor }) => ratio(kit.send.p99, floor.send.p99)), 3),
+    atMost('verify p99 ≤ 3× floor', each(({ kit, floor }) => ratio(kit.verify.p99, floor.verify.p99)), 3),
+    atMost('statements per send ≤ 6 (success path, all SQL the driver ran)', each(({ kit }) => perRequest(kit.statements.send)), 6, ''),
+    atMost('statements per verify ≤ 3 (success path, all SQL the driver ran)', each(({ kit }) => perRequest(kit.statements.verify)), 3, ''),
   ];
   const one = r.poller?.runs.find((run) => run.processes === 1);
-  if (one !== undefined) out.push(atLeast('retry table drains ≥ 2,000 rows/s (1 poller process)', one.rowsPerSecond, 2000, 'rows/s'));
-  out.push(atMost('peak RSS ≤ 1.2× floor', ratio(r.kit.peakRssKb, r.floor.peakRssKb), 1.2));
+  if (one !== undefined) out.push(atLeast('retry table drains ≥ 2,000 rows/s (1 poller process)', [one.rowsPerSecond], 2000, 'rows/s'));
+  out.push(atMost('peak RSS ≤ 1.2× floor', each(({ kit, floor }) => ratio(kit.peakRssKb, floor.peakRssKb)), 1.2));
   return out;
 }
 
@@ -154,7 +165,11 @@ function windowTable(title: string, w: WindowSummary): string[] {
 }
 
 export function renderReport(r: BenchReport): string {
-  const { floor, kit } = r;
+  const first = r.rounds[0];
+  if (first === undefined) throw new Error('a report needs at least one round');
+  // Statement lists come from the first round (they are the same in every round).
+  const { floor, kit } = first;
+  const rounds = r.rounds.length;
   const L: string[] = [];
   L.push(`_Generated by \`npm run bench\` on ${r.date} in ${f1(r.minutes)} min._`, '');
   L.push(
@@ -162,7 +177,8 @@ export function renderReport(r: BenchReport): string {
       `**Node** ${r.node}. **MariaDB** ${r.mariadb} (local, default settings: \`innodb_flush_log_at_trx_commit=1\`). ` +
       'The load generator (autocannon 9, in the orchestrator process), the server process and MariaDB share these cores, so CPU columns add up to at most the core count.',
     '',
-    `**Load:** ${r.settings.connections} connections, ${r.settings.warmup} s warm-up, then ${r.settings.duration} s per phase. Every request has its own valid number ` +
+    `**Load:** ${rounds} round${rounds === 1 ? '' : 's'}, each a floor run and a kit run (one server process each, started afresh), in turn: floor first in odd rounds, kit first in even ones, so a machine that slows down during the run weighs on both. ` +
+      `Each run: ${r.settings.connections} connections, ${r.settings.warmup} s warm-up, then ${r.settings.duration} s per phase. Every request has its own valid number ` +
       '(+359 87/88/89, spread over many prefixes) and its own `X-Forwarded-For` address (198.18.0.0/15). Verify requests carry live codes: those sent in the send phase, topped up by in-process sends before the verify phase. ' +
       'Both apps: NODE_ENV=production, a pool of 10 connections, delivery by an in-process sink. The kit is the example app (`examples/app.ts`) with `TRUST_PROXY=loopback` and all its defaults, ' +
       `every abuse limit on; only the total-volume caps (and the conversion breaker's minimum sample), which ~100,000 codes a minute to one country must exceed, are raised (not switched off): \`limits: ${r.settings.kitLimits}\`.`,
@@ -171,25 +187,33 @@ export function renderReport(r: BenchReport): string {
     '',
     'req/s counts successful responses only (202 for send, 200 for verify); latency is over all responses. CPU is in cores (1.00 = one core busy). Statements/request under load: kit Knex events / driver calls, floor driver calls.',
     '',
-    '| phase | app | req/s | p50 ms | p99 ms | mean ms | ok / responses | other outcomes | server CPU | mysqld CPU | loadgen CPU | statements/request |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| round | phase | app | req/s | p50 ms | p99 ms | mean ms | ok / responses | other outcomes | server CPU | mysqld CPU | loadgen CPU | statements/request |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   );
-  for (const kind of ['send', 'verify'] as const) {
-    const success = kind === 'send' ? 202 : 200;
-    const a = floor[kind];
-    const b = kit[kind];
-    L.push(phaseRow(a, success), phaseRow(b, success));
-    L.push(`| ${kind} | **kit/floor** | **${x(ratio(b.rps, a.rps))}** | ${x(ratio(b.p50, a.p50))} | **${x(ratio(b.p99, a.p99))}** | ${x(ratio(b.mean, a.mean))} | | | ${x(ratio(b.cpu.server, a.cpu.server))} | ${x(ratio(b.cpu.db, a.cpu.db))} | | |`);
-  }
-  L.push('', '| | floor | kit | kit/floor |', '|---|---|---|---|', `| peak RSS of the server (VmHWM) | ${mb(floor.peakRssKb)} | ${mb(kit.peakRssKb)} | **${x(ratio(kit.peakRssKb, floor.peakRssKb))}** |`, `| RSS once ready, before load | ${mb(floor.readyRssKb)} | ${mb(kit.readyRssKb)} | ${x(ratio(kit.readyRssKb, floor.readyRssKb))} |`, '');
-  L.push(
-    'CPU cost per successful request (server process): ' +
-      (['send', 'verify'] as const).map((k) => `${k} floor ${f0((floor[k].cpu.server / Math.max(1, floor[k].rps)) * 1e6)} µs, kit ${f0((kit[k].cpu.server / Math.max(1, kit[k].rps)) * 1e6)} µs`).join('; ') +
-      '.',
-    '',
-  );
+  r.rounds.forEach((round, k) => {
+    for (const kind of ['send', 'verify'] as const) {
+      const success = kind === 'send' ? 202 : 200;
+      const a = round.floor[kind];
+      const b = round.kit[kind];
+      L.push(phaseRow(k + 1, a, success), phaseRow(k + 1, b, success));
+      L.push(`| ${k + 1} | ${kind} | **kit/floor** | **${x(ratio(b.rps, a.rps))}** | ${x(ratio(b.p50, a.p50))} | **${x(ratio(b.p99, a.p99))}** | ${x(ratio(b.mean, a.mean))} | | | ${x(ratio(b.cpu.server, a.cpu.server))} | ${x(ratio(b.cpu.db, a.cpu.db))} | | |`);
+    }
+  });
+  L.push('', '| round | | floor | kit | kit/floor |', '|---|---|---|---|---|');
+  r.rounds.forEach((round, k) => {
+    L.push(
+      `| ${k + 1} | peak RSS of the server (VmHWM) | ${mb(round.floor.peakRssKb)} | ${mb(round.kit.peakRssKb)} | **${x(ratio(round.kit.peakRssKb, round.floor.peakRssKb))}** |`,
+      `| ${k + 1} | RSS once ready, before load | ${mb(round.floor.readyRssKb)} | ${mb(round.kit.readyRssKb)} | ${x(ratio(round.kit.readyRssKb, round.floor.readyRssKb))} |`,
+    );
+  });
+  L.push('', 'CPU cost per successful request (server process):', '');
+  r.rounds.forEach((round, k) => {
+    const cost = (app: AppResult, kind: 'send' | 'verify'): string => f0((app[kind].cpu.server / Math.max(1, app[kind].rps)) * 1e6);
+    L.push(`- round ${k + 1}: ` + (['send', 'verify'] as const).map((kind) => `${kind} floor ${cost(round.floor, kind)} µs, kit ${cost(round.kit, kind)} µs`).join('; ') + '.');
+  });
+  L.push('');
 
-  L.push('## Targets (issue 6)', '', '| target | measured | result |', '|---|---|---|');
+  L.push('## Targets (issue 6)', '', `A target counts as met only when every round meets it${rounds > 1 ? ' (measured: one figure per round)' : ''}.`, '', '| target | measured | result |', '|---|---|---|');
   for (const t of targets(r)) L.push(`| ${t.name} | ${t.measured} | ${t.met ? 'met' : '**missed**'}: ${t.gap} |`);
   L.push('');
 

@@ -19,6 +19,8 @@ export interface KitContext {
   readonly tokenRing: TokenKeyring;
   /** The hot paths' request-row statements, group-committed across concurrent requests. */
   readonly batches: RequestBatches;
+  /** Provider credentials, blanked out of anything stored or logged (see secretsOf). */
+  readonly secrets: readonly string[];
   /** This process's id in lease_owner columns. */
   readonly instanceId: string;
 }

@@ -13,6 +13,7 @@ import { ProviderError } from '../providers/provider-error.js';
 import { callProvider } from '../providers/timeout.js';
 import { finishAttempt, type RequestRow } from '../storage/queries.js';
 import type { DeliveryStatus, OtpProvider } from '../types.js';
+import type { ResolvedOtpConfig } from '../options.js';
 import type { KitContext } from './context.js';
 
 export interface DeliveryOutcome {
@@ -35,14 +36,18 @@ export function leaseMsFor(ctx: KitContext, chainLength: number): number {
 }
 
 /** Provider credentials known to the kit, blanked out of anything stored or logged. */
-export function secretsOf(ctx: KitContext): string[] {
-  const s = ctx.config.providerSettings;
-  return [s.twilio?.authToken, s.sinch?.applicationSecret, s.mada?.password, ctx.config.env.TWILIO_AUTH_TOKEN, ctx.config.env.SINCH_APPLICATION_SECRET, ctx.config.env.MADA_PASSWORD].filter(
+export function secretsOf(config: ResolvedOtpConfig): string[] {
+  const s = config.providerSettings;
+  return [s.twilio?.authToken, s.sinch?.applicationSecret, s.mada?.password, config.env.TWILIO_AUTH_TOKEN, config.env.SINCH_APPLICATION_SECRET, config.env.MADA_PASSWORD].filter(
     (v): v is string => typeof v === 'string' && v.length > 0,
   );
 }
 
-export async function deliver(ctx: KitContext, row: RequestRow, leaseToken: string): Promise<DeliveryOutcome> {
+/**
+ * `plainCode` is the code the caller sealed into `row` a moment ago (the send path), so the first
+ * attempt need not open the seal again; the poller leaves it out and the sealed code is opened.
+ */
+export async function deliver(ctx: KitContext, row: RequestRow, leaseToken: string, plainCode?: string): Promise<DeliveryOutcome> {
   const { config, events, knex } = ctx;
   const attempt = row.sendAttempts + 1;
   const now = config.clock();
@@ -53,9 +58,9 @@ export async function deliver(ctx: KitContext, row: RequestRow, leaseToken: stri
     return { status: ok ? 'expired' : 'lost-lease', provider: null, codeOwner: row.codeOwner, errors: [] };
   }
 
-  const code = row.codeCipher === null ? undefined : decryptCode(ctx.cipherKeys, row.requestId, row.codeCipher);
+  const code = plainCode ?? (row.codeCipher === null ? undefined : decryptCode(ctx.cipherKeys, row.requestId, row.codeCipher));
   const errors: ProviderError[] = [];
-  const secrets = secretsOf(ctx);
+  const secrets = ctx.secrets;
 
   for (const name of row.chain) {
     // A slow provider may have used up the code's lifetime: the next one must not send a dead code.

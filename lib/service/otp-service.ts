@@ -24,7 +24,7 @@ import { migrateOtpTables } from '../storage/migrations.js';
 import { consumeRequest, countAttempt, finishAttempt, insertRequest, requestByRequestId, spendToken, supersedeOlder, type RequestRow } from '../storage/queries.js';
 import type { Channel, PhoneInput, SendOptions, SendResult, VerifiedOtp, VerifyFailureCode, VerifyOptions, VerifyResult } from '../types.js';
 import type { KitContext } from './context.js';
-import { deliver, leaseMsFor } from './delivery.js';
+import { deliver, leaseMsFor, secretsOf } from './delivery.js';
 import { createRoutingSource } from './routing-source.js';
 import { createRequestBatches } from './request-batches.js';
 import { createTestNumberSource, TEST_NUMBER_PROVIDER, type TestNumberInput } from './test-numbers.js';
@@ -101,6 +101,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
     cipherKeys: config.secrets.map((s) => deriveKey(s, 'code-cipher')),
     tokenRing: tokenKeyring(config.secrets),
     batches: createRequestBatches(knex, config.tables, guard.lockJoin()),
+    secrets: secretsOf(config),
     instanceId: `${hostname().slice(0, 30)}-${process.pid}-${randomBytes(3).toString('hex')}`,
   };
   const { tables } = config;
@@ -186,7 +187,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
       status: 'sending', sendAttempts: 0, nextAttemptAt: leaseExpiresAt, leaseToken, leaseExpiresAt, lastError: null,
       verifyStatus: 'pending', attempts: 0, verifiedAt: null, tokenUsedAt: null, expiresAt, createdAt: now,
     };
-    const outcome = await deliver(ctx, row, leaseToken);
+    const outcome = await deliver(ctx, row, leaseToken, code);
     await superseded;
     if (outcome.status === 'failed' || outcome.status === 'unsendable' || outcome.status === 'expired') {
       throw new OtpError('PROVIDER_UNAVAILABLE', undefined, { requestId });

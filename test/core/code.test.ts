@@ -69,6 +69,19 @@ describe('sealed codes for retries', () => {
     assert.equal(decryptCode([deriveKey('another-secret-another-secret-another', 'code-cipher')], 'req-1', sealed), undefined);
     assert.equal(decryptCode([cipherKey], 'req-1', 'v1.garbage'), undefined);
   });
+
+  it('never repeats an IV, also across refills of the IV pool (AES-GCM needs unique IVs)', () => {
+    // 2,000 seals use up the pool of random bytes several times over.
+    const ivs = new Set<string>();
+    for (let i = 0; i < 2_000; i += 1) {
+      const sealed = encryptCode(cipherKey, `req-${i}`, '654321');
+      const [, iv] = sealed.split('.');
+      assert.equal(Buffer.from(iv ?? '', 'base64url').length, 12);
+      ivs.add(iv ?? '');
+      if (i % 250 === 0) assert.equal(decryptCode([cipherKey], `req-${i}`, sealed), '654321');
+    }
+    assert.equal(ivs.size, 2_000);
+  });
 });
 
 describe('renderMessage', () => {
