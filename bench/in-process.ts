@@ -1,0 +1,70 @@
+/**
+ * `tsx bench/in-process.ts`: the kit's CPU per send and per verify without HTTP, for A/B checks of
+ * small changes (the HTTP benchmark's ratios move more with the machine than such changes do).
+ * Drives `otp.sendSms` and `otp.verify` 50 at a time against MariaDB with the bench's limits and an
+ * in-process provider, and prints user and system CPU per call from `process.cpuUsage()`.
+ *
+ * Environment: BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_CALLS (20000).
+ */
+import { randomBytes } from 'node:crypto';
+import knexFactory from 'knex';
+import { createOtp, knexFromUrl, migrateOtpTables, silentLogger } from '../lib/index.js';
+import { ipFor, phoneFor, runPool } from './common.js';
+import { benchLimits, inProcessProvider } from './kit-app.js';
+
+const server = (process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306').replace(/\/+$/, '');
+const calls = Number(process.env.BENCH_CALLS ?? 20_000);
+const CONCURRENCY = 50;
+const WARM_UP = 3_000;
+
+const perCall = (usage: NodeJS.CpuUsage, count: number) => ({ userUs: Math.round(usage.user / count), systemUs: Math.round(usage.system / count) });
+
+const name = `otp_inproc_${randomBytes(4).toString('hex')}`;
+const admin = knexFactory({ client: 'mysql2', connection: server, pool: { min: 0, max: 1 } });
+await admin.raw(`CREATE DATABASE ${name}`);
+const knex = knexFromUrl(`${server}/${name}`);
+try {
+  await migrateOtpTables(knex);
+  const codes = new Map<string, string>();
+  const otp = createOtp({
+    db: knex,
+    secret: randomBytes(24).toString('base64'),
+    customProviders: [inProcessProvider('Bench', (phone, code) => codes.set(phone, code))],
+    providers: ['Bench'],
+    limits: benchLimits(),
+    logger: silentLogger,
+  });
+  await otp.ready();
+  const send = (i: number): Promise<void> => otp.sendSms(phoneFor(i), { ip: ipFor(i) }).then(() => undefined);
+  await runPool(0, WARM_UP, CONCURRENCY, send);
+  codes.clear();
+
+  let cpu = process.cpuUsage();
+  let started = performance.now();
+  const sent = await runPool(WARM_UP, calls, CONCURRENCY, send);
+  const sendCpu = process.cpuUsage(cpu);
+  const sendSeconds = (performance.now() - started) / 1000;
+
+  const live = [...codes];
+  cpu = process.cpuUsage();
+  started = performance.now();
+  const verified = await runPool(0, live.length, CONCURRENCY, async (i) => {
+    const [phone, code] = live[i] as [string, string];
+    const result = await otp.verify(phone, code, { ip: ipFor(70_000 + i) });
+    if (!result.codeValid) throw new Error(`verify refused: ${result.reason ?? 'unknown'}`);
+  });
+  const verifyCpu = process.cpuUsage(cpu);
+  const verifySeconds = (performance.now() - started) / 1000;
+
+  console.log(
+    JSON.stringify({
+      send: { calls, failed: sent.failed, perSecond: Math.round(calls / sendSeconds), ...perCall(sendCpu, calls) },
+      verify: { calls: live.length, failed: verified.failed, perSecond: Math.round(live.length / verifySeconds), ...perCall(verifyCpu, live.length) },
+    }),
+  );
+  await otp.close();
+} finally {
+  await knex.destroy();
+  await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
+  await admin.destroy();
+}
