@@ -10,11 +10,14 @@ export interface NextRequest {
   readonly ip: string;
 }
 
+/** The apps measured: the floor, the kit, and a peer library (bench/peer-app.ts). */
+export type AppName = 'floor' | 'kit' | 'peer';
+
 export interface PhaseResult {
-  readonly app: 'floor' | 'kit';
+  readonly app: AppName;
   readonly kind: 'send' | 'verify';
   readonly seconds: number;
-  /** Responses with the success status (202 for send, 200 for verify). */
+  /** Responses with the success status (202 for the kit's and floor's send, 200 otherwise). */
   readonly ok: number;
   readonly requests: number;
   readonly statusCodes: Readonly<Record<string, number>>;
@@ -35,7 +38,7 @@ export interface PhaseResult {
 }
 
 export interface PhaseOptions {
-  readonly app: 'floor' | 'kit';
+  readonly app: AppName;
   readonly kind: 'send' | 'verify';
   readonly child: ChildHandle;
   readonly dbPid: number | undefined;

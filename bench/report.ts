@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { LoggedStatement } from './common.js';
 import type { ExplainSet } from './explain.js';
-import type { PhaseResult } from './load.js';
+import type { AppName, PhaseResult } from './load.js';
 import type { PollerBenchResult } from './poller-bench.js';
 import type { ProfileSummary, WindowSummary } from './profile.js';
 
@@ -19,7 +19,7 @@ export interface StatementSample {
 }
 
 export interface AppResult {
-  readonly app: 'floor' | 'kit';
+  readonly app: AppName;
   readonly send: PhaseResult;
   readonly verify: PhaseResult;
   /** Resident set size of the server once ready, before any load, kB. */
@@ -34,6 +34,8 @@ export interface AppResult {
 export interface BenchRound {
   readonly floor: AppResult;
   readonly kit: AppResult;
+  /** The peer library, when measured (BENCH_PEER=0 leaves it out). */
+  readonly peer?: AppResult;
 }
 
 export interface BenchReport {
@@ -42,7 +44,7 @@ export interface BenchReport {
   readonly machine: { readonly cpu: string; readonly cores: number; readonly memoryGb: number; readonly loadAtStart: readonly number[]; readonly loadAtEnd: readonly number[] };
   readonly node: string;
   readonly mariadb: string;
-  readonly settings: { readonly duration: number; readonly warmup: number; readonly connections: number; readonly kitLimits: string };
+  readonly settings: { readonly duration: number; readonly warmup: number; readonly connections: number; readonly kitLimits: string; readonly peer?: string };
   /** Floor and kit measured in the same round; at least one round. */
   readonly rounds: readonly BenchRound[];
   readonly profile?: ProfileSummary;
@@ -177,39 +179,51 @@ export function renderReport(r: BenchReport): string {
       `**Node** ${r.node}. **MariaDB** ${r.mariadb} (local, default settings: \`innodb_flush_log_at_trx_commit=1\`). ` +
       'The load generator (autocannon 9, in the orchestrator process), the server process and MariaDB share these cores, so CPU columns add up to at most the core count.',
     '',
-    `**Load:** ${rounds} round${rounds === 1 ? '' : 's'}, each a floor run and a kit run (one server process each, started afresh), in turn: floor first in odd rounds, kit first in even ones, so a machine that slows down during the run weighs on both. ` +
+    `**Load:** ${rounds} round${rounds === 1 ? '' : 's'}, each a run of every app (one server process each, started afresh) in turn: floor, kit${r.settings.peer === undefined ? '' : ', peer'} in odd rounds and the other way round in even ones, so a machine that slows down during the run weighs on all of them. ` +
       `Each run: ${r.settings.connections} connections, ${r.settings.warmup} s warm-up, then ${r.settings.duration} s per phase. Every request has its own valid number ` +
       '(+359 87/88/89, spread over many prefixes) and its own `X-Forwarded-For` address (198.18.0.0/15). Verify requests carry live codes: those sent in the send phase, topped up by in-process sends before the verify phase. ' +
       'Both apps: NODE_ENV=production, a pool of 10 connections, delivery by an in-process sink. The kit is the example app (`examples/app.ts`) with `TRUST_PROXY=loopback` and all its defaults, ' +
       `every abuse limit on; only the total-volume caps (and the conversion breaker's minimum sample), which ~100,000 codes a minute to one country must exceed, are raised (not switched off): \`limits: ${r.settings.kitLimits}\`.`,
     '',
+    ...(r.settings.peer === undefined
+      ? []
+      : [
+          `**Peer:** ${r.settings.peer}'s phone-number plugin on Express (bench/peer-app.ts), as its documentation sets it up, with its defaults (its in-memory rate limiter on, codes stored in its \`verification\` table with their attempt count); numbers checked with libphonenumber-js/max as in the other apps. Its verify signs the user in: it consumes the code, creates the user on first verification and a session, and answers with the session token. It has no counterpart of the kit's per-number, per-prefix, per-country or budget limits, no retries and no provider routing. The targets of issue 6 compare the kit with the floor only.`,
+          '',
+        ]),
     '## Kit against the floor',
     '',
-    'req/s counts successful responses only (202 for send, 200 for verify); latency is over all responses. CPU is in cores (1.00 = one core busy). Statements/request under load: kit Knex events / driver calls, floor driver calls.',
+    'req/s counts successful responses only (send: 202 from the floor and the kit, 200 from the peer; verify: 200); latency is over all responses. CPU is in cores (1.00 = one core busy). Statements/request under load: kit Knex events / driver calls, floor and peer driver calls.',
     '',
     '| round | phase | app | req/s | p50 ms | p99 ms | mean ms | ok / responses | other outcomes | server CPU | mysqld CPU | loadgen CPU | statements/request |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   );
+  const ratioRow = (round: number, kind: string, label: string, b: PhaseResult, a: PhaseResult): string =>
+    `| ${round} | ${kind} | **${label}** | **${x(ratio(b.rps, a.rps))}** | ${x(ratio(b.p50, a.p50))} | **${x(ratio(b.p99, a.p99))}** | ${x(ratio(b.mean, a.mean))} | | | ${x(ratio(b.cpu.server, a.cpu.server))} | ${x(ratio(b.cpu.db, a.cpu.db))} | | |`;
   r.rounds.forEach((round, k) => {
     for (const kind of ['send', 'verify'] as const) {
-      const success = kind === 'send' ? 202 : 200;
       const a = round.floor[kind];
       const b = round.kit[kind];
-      L.push(phaseRow(k + 1, a, success), phaseRow(k + 1, b, success));
-      L.push(`| ${k + 1} | ${kind} | **kit/floor** | **${x(ratio(b.rps, a.rps))}** | ${x(ratio(b.p50, a.p50))} | **${x(ratio(b.p99, a.p99))}** | ${x(ratio(b.mean, a.mean))} | | | ${x(ratio(b.cpu.server, a.cpu.server))} | ${x(ratio(b.cpu.db, a.cpu.db))} | | |`);
+      const p = round.peer?.[kind];
+      L.push(phaseRow(k + 1, a, kind === 'send' ? 202 : 200), phaseRow(k + 1, b, kind === 'send' ? 202 : 200));
+      if (p !== undefined) L.push(phaseRow(k + 1, p, 200));
+      L.push(ratioRow(k + 1, kind, 'kit/floor', b, a));
+      if (p !== undefined) L.push(ratioRow(k + 1, kind, 'kit/peer', b, p));
     }
   });
-  L.push('', '| round | | floor | kit | kit/floor |', '|---|---|---|---|---|');
+  const peerMb = (round: BenchRound, kb: (a: AppResult) => number): string => (round.peer === undefined ? '—' : mb(kb(round.peer)));
+  L.push('', '| round | | floor | kit | peer | kit/floor |', '|---|---|---|---|---|---|');
   r.rounds.forEach((round, k) => {
     L.push(
-      `| ${k + 1} | peak RSS of the server (VmHWM) | ${mb(round.floor.peakRssKb)} | ${mb(round.kit.peakRssKb)} | **${x(ratio(round.kit.peakRssKb, round.floor.peakRssKb))}** |`,
-      `| ${k + 1} | RSS once ready, before load | ${mb(round.floor.readyRssKb)} | ${mb(round.kit.readyRssKb)} | ${x(ratio(round.kit.readyRssKb, round.floor.readyRssKb))} |`,
+      `| ${k + 1} | peak RSS of the server (VmHWM) | ${mb(round.floor.peakRssKb)} | ${mb(round.kit.peakRssKb)} | ${peerMb(round, (a) => a.peakRssKb)} | **${x(ratio(round.kit.peakRssKb, round.floor.peakRssKb))}** |`,
+      `| ${k + 1} | RSS once ready, before load | ${mb(round.floor.readyRssKb)} | ${mb(round.kit.readyRssKb)} | ${peerMb(round, (a) => a.readyRssKb)} | ${x(ratio(round.kit.readyRssKb, round.floor.readyRssKb))} |`,
     );
   });
   L.push('', 'CPU cost per successful request (server process):', '');
   r.rounds.forEach((round, k) => {
     const cost = (app: AppResult, kind: 'send' | 'verify'): string => f0((app[kind].cpu.server / Math.max(1, app[kind].rps)) * 1e6);
-    L.push(`- round ${k + 1}: ` + (['send', 'verify'] as const).map((kind) => `${kind} floor ${cost(round.floor, kind)} µs, kit ${cost(round.kit, kind)} µs`).join('; ') + '.');
+    const apps = [round.floor, round.kit, ...(round.peer === undefined ? [] : [round.peer])];
+    L.push(`- round ${k + 1}: ` + (['send', 'verify'] as const).map((kind) => `${kind} ${apps.map((app) => `${app.app} ${cost(app, kind)} µs`).join(', ')}`).join('; ') + '.');
   });
   L.push('');
 
@@ -220,10 +234,12 @@ export function renderReport(r: BenchReport): string {
   L.push('## Statements per request (success path)', '');
   L.push(
     'Counted per request from the server\'s Knex `query` events and, as a cross-check, from the mysql2 driver\'s `query`/`execute` calls (which also see SQL that bypasses Knex). ' +
-      `Floor: ${perRequest(floor.statements.send)} per send, ${perRequest(floor.statements.verify)} per verify (driver).`,
+      `Floor: ${perRequest(floor.statements.send)} per send, ${perRequest(floor.statements.verify)} per verify (driver).` +
+      (first.peer === undefined ? '' : ` Peer: ${perRequest(first.peer.statements.send)} per send, ${perRequest(first.peer.statements.verify)} per verify (driver; its SQL is listed below).`),
     '',
   );
   L.push(...statementList('Kit send', kit.statements.send, 202), ...statementList('Kit verify', kit.statements.verify, 200));
+  if (first.peer !== undefined) L.push(...statementList('Peer send', first.peer.statements.send, 200), ...statementList('Peer verify', first.peer.statements.verify, 200));
 
   if (r.poller !== undefined) {
     const p = r.poller;

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the kit against the floor on MariaDB, then the retry poller, then EXPLAIN of the
+ * `npm run bench`: the kit against the floor (and a peer library) on MariaDB, then the retry poller, then EXPLAIN of the
  * hot statements on MariaDB and PostgreSQL. Prints a markdown report and writes it into
  * docs/benchmarks.md (between the generated-section markers; the rest of the file is kept).
  *
@@ -7,7 +7,8 @@
  * (floor then kit, kit then floor), so a machine that slows down during the run weighs on both; the
  * targets are judged on every round.
  *
- * Environment: BENCH_DURATION (seconds per phase, default 10), BENCH_WARMUP (default 3),
+ * Environment: BENCH_PEER=0 leaves out the peer (better-auth, bench/peer-app.ts), BENCH_ROUNDS (2),
+ * BENCH_DURATION (seconds per phase, default 10), BENCH_WARMUP (default 3),
  * BENCH_CONNECTIONS (50), BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_PG_URL
  * (postgres://postgres@127.0.0.1:5432/postgres), BENCH_POLLER_ROWS (10000), BENCH_POLLER_OPTIONS
  * (JSON for startRetryPoller), BENCH_POLLER_MAX_SECONDS (60), BENCH_PROFILE=0 to skip the CPU
@@ -24,7 +25,8 @@ import { findDatabasePid, ipFor, memoryOf, phoneFor, sleep, startChild, type Chi
 import { explainOnPostgres, explainStatements, countRows, type ExplainSet, type LabelledStatement } from './explain.js';
 import { migrateFloor } from './floor-app.js';
 import { benchLimits } from './kit-app.js';
-import { runPhase, type NextRequest, type PhaseResult } from './load.js';
+import { runPhase, type AppName, type NextRequest, type PhaseResult } from './load.js';
+import { PEER_PATHS } from './peer-app.js';
 import { runPollerBench, type PollerBenchResult } from './poller-bench.js';
 import { summariseProfile, type ProfileSummary } from './profile.js';
 import { renderReport, typical, writeReport, type AppResult, type BenchReport, type BenchRound, type StatementSample } from './report.js';
@@ -45,6 +47,8 @@ const WARMUP = Math.min(num('BENCH_WARMUP', 3), DURATION);
 const CONNECTIONS = num('BENCH_CONNECTIONS', 50);
 const SEQUENTIAL = 10;
 const ROUNDS = Math.round(num('BENCH_ROUNDS', 2));
+/** The peer library (bench/peer-app.ts) in every round; BENCH_PEER=0 leaves it out. */
+const PEER = env.BENCH_PEER !== '0';
 // phoneFor() has 30 million distinct numbers.
 if (ROUNDS > 7) throw new Error(`BENCH_ROUNDS=${ROUNDS}: at most 7 rounds`);
 /** Each app run of round r uses numbers from r × ROUND_SPAN (a run sends well under 2 million). */
@@ -57,9 +61,21 @@ const SECRET = randomBytes(24).toString('base64');
 const log = (line: string): void => console.error(`[bench] ${line}`);
 
 interface AppSpec {
-  readonly app: 'floor' | 'kit';
+  readonly app: AppName;
   readonly file: string;
+  readonly paths: { readonly send: string; readonly verify: string };
+  readonly sendBody: (phone: string) => unknown;
+  readonly verifyBody: (phone: string, code: string) => unknown;
+  /** What a successful send answers (verify: 200 everywhere). */
+  readonly sendStatus: number;
 }
+
+const OTP_PATHS = { send: '/otp/sms', verify: '/otp/verify' } as const;
+const APPS: Readonly<Record<AppName, AppSpec>> = {
+  floor: { app: 'floor', file: here('./floor-app.ts'), paths: OTP_PATHS, sendBody: (phone) => ({ phone }), verifyBody: (phone, code) => ({ phone, code }), sendStatus: 202 },
+  kit: { app: 'kit', file: here('./kit-app.ts'), paths: OTP_PATHS, sendBody: (phone) => ({ phone }), verifyBody: (phone, code) => ({ phone, code }), sendStatus: 202 },
+  peer: { app: 'peer', file: here('./peer-app.ts'), paths: PEER_PATHS, sendBody: (phoneNumber) => ({ phoneNumber }), verifyBody: (phoneNumber, code) => ({ phoneNumber, code }), sendStatus: 200 },
+};
 
 /** Everything for one app process: warm-up, send, verify, statements per request, peak RSS. */
 async function benchApp(spec: AppSpec, url: string, dbPid: number | undefined, firstIndex: number, execArgv: readonly string[] = [], durations = { warmup: WARMUP, phase: DURATION }): Promise<AppResult> {
@@ -75,7 +91,7 @@ async function benchApp(spec: AppSpec, url: string, dbPid: number | undefined, f
     const sendNext = (): NextRequest => {
       const i = index;
       index += 1;
-      return { body: JSON.stringify({ phone: phoneFor(i) }), ip: ipFor(i) };
+      return { body: JSON.stringify(spec.sendBody(phoneFor(i))), ip: ipFor(i) };
     };
     const codes: [string, string][] = [];
     let cursor = 0;
@@ -85,7 +101,7 @@ async function benchApp(spec: AppSpec, url: string, dbPid: number | undefined, f
       if (entry === undefined) return undefined;
       cursor += 1;
       verifyIp += 1;
-      return { body: JSON.stringify({ phone: entry[0], code: entry[1] }), ip: ipFor(65_536 + verifyIp) };
+      return { body: JSON.stringify(spec.verifyBody(entry[0], entry[1])), ip: ipFor(65_536 + verifyIp) };
     };
     const take = async (): Promise<void> => {
       codes.push(...(await child.call<[string, string][]>('take-codes')));
@@ -96,11 +112,11 @@ async function benchApp(spec: AppSpec, url: string, dbPid: number | undefined, f
         kind,
         child,
         dbPid,
-        path: kind === 'send' ? '/otp/sms' : '/otp/verify',
+        path: spec.paths[kind],
         duration,
         connections: CONNECTIONS,
         next: kind === 'send' ? sendNext : verifyNext,
-        successStatus: kind === 'send' ? 202 : 200,
+        successStatus: kind === 'send' ? spec.sendStatus : 200,
       });
 
     log(`${spec.app}: warm-up send ${durations.warmup} s`);
@@ -133,7 +149,7 @@ async function benchApp(spec: AppSpec, url: string, dbPid: number | undefined, f
 
     // Let requests still in flight from the last phase finish before counting one at a time.
     await sleep(1_000);
-    const statements = await sequentialStatements(child, index);
+    const statements = await sequentialStatements(spec, child, index);
     index += SEQUENTIAL;
     peakRssKb = Math.max(peakRssKb, memoryOf(child.pid).peakKb);
     return { app: spec.app, send, verify, readyRssKb, peakRssKb, statements, windows: { send: [sendStart, sendEnd], verify: [verifyStart, verifyEnd] } };
@@ -144,7 +160,7 @@ async function benchApp(spec: AppSpec, url: string, dbPid: number | undefined, f
 }
 
 /** Sequential sends and verifies over HTTP, each with its own statement count and SQL. */
-async function sequentialStatements(child: ChildHandle, from: number): Promise<{ send: StatementSample[]; verify: StatementSample[] }> {
+async function sequentialStatements(spec: AppSpec, child: ChildHandle, from: number): Promise<{ send: StatementSample[]; verify: StatementSample[] }> {
   const base = `http://127.0.0.1:${child.port}`;
   const one = async (path: string, body: unknown, ip: string): Promise<StatementSample> => {
     await child.call('stats-reset', { log: true });
@@ -155,12 +171,12 @@ async function sequentialStatements(child: ChildHandle, from: number): Promise<{
     return { status: response.status, knex: snap.knex, driver: snap.driver, sql: snap.sql, driverSql: snap.driverSql };
   };
   const send: StatementSample[] = [];
-  for (let k = 0; k < SEQUENTIAL; k += 1) send.push(await one('/otp/sms', { phone: phoneFor(from + k) }, ipFor(100_000 + k)));
+  for (let k = 0; k < SEQUENTIAL; k += 1) send.push(await one(spec.paths.send, spec.sendBody(phoneFor(from + k)), ipFor(100_000 + k)));
   const codes = new Map(await child.call<[string, string][]>('take-codes'));
   const verify: StatementSample[] = [];
   for (let k = 0; k < SEQUENTIAL; k += 1) {
     const phone = phoneFor(from + k);
-    verify.push(await one('/otp/verify', { phone, code: codes.get(phone) ?? '000000' }, ipFor(110_000 + k)));
+    verify.push(await one(spec.paths.verify, spec.verifyBody(phone, codes.get(phone) ?? '000000'), ipFor(110_000 + k)));
   }
   return { send, verify };
 }
@@ -171,8 +187,8 @@ async function profileKit(url: string, dbPid: number | undefined, firstIndex: nu
   try {
     const seconds = Math.min(DURATION, 5);
     // BENCH_PROFILE_APP=floor profiles the floor instead, to compare the two.
-    const app = env.BENCH_PROFILE_APP === 'floor' ? 'floor' : 'kit';
-    const result = await benchApp({ app, file: here(`./${app}-app.ts`) }, url, dbPid, firstIndex, ['--cpu-prof', '--cpu-prof-dir', dir], { warmup: Math.min(WARMUP, 2), phase: seconds });
+    const app = env.BENCH_PROFILE_APP === 'floor' || env.BENCH_PROFILE_APP === 'peer' ? env.BENCH_PROFILE_APP : 'kit';
+    const result = await benchApp(APPS[app], url, dbPid, firstIndex, ['--cpu-prof', '--cpu-prof-dir', dir], { warmup: Math.min(WARMUP, 2), phase: seconds });
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (file === undefined) return undefined;
     // BENCH_PROFILE_KEEP=<file>: keep the raw profile (open it in Chrome DevTools) as well.
@@ -181,6 +197,12 @@ async function profileKit(url: string, dbPid: number | undefined, firstIndex: nu
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The installed better-auth version (the peer). */
+function peerVersion(): string {
+  const pkg = JSON.parse(readFileSync(here('../node_modules/better-auth/package.json'), 'utf8')) as { version?: string };
+  return pkg.version ?? 'unknown';
 }
 
 async function mysqlVersion(knex: Knex): Promise<string> {
@@ -204,18 +226,15 @@ async function main(): Promise<void> {
     const rounds: BenchRound[] = [];
     for (let r = 0; r < ROUNDS; r += 1) {
       const first = r * ROUND_SPAN;
-      const run = (app: 'floor' | 'kit'): Promise<AppResult> => {
+      const results = new Map<AppName, AppResult>();
+      // Swapped every round: a machine that slows down during the run weighs on every app.
+      const order: AppName[] = PEER ? ['floor', 'kit', 'peer'] : ['floor', 'kit'];
+      for (const app of r % 2 === 0 ? order : order.reverse()) {
         log(`round ${r + 1} of ${ROUNDS}: ${app}`);
-        return benchApp({ app, file: here(`./${app}-app.ts`) }, url, dbPid, first);
-      };
-      // Swapped every round: a machine that slows down during the run weighs on both apps.
-      if (r % 2 === 0) {
-        const floor = await run('floor');
-        rounds.push({ floor, kit: await run('kit') });
-      } else {
-        const kit = await run('kit');
-        rounds.push({ floor: await run('floor'), kit });
+        results.set(app, await benchApp(APPS[app], url, dbPid, first));
       }
+      const peer = results.get('peer');
+      rounds.push({ floor: results.get('floor') as AppResult, kit: results.get('kit') as AppResult, ...(peer === undefined ? {} : { peer }) });
     }
     const { kit } = rounds[0] as BenchRound;
     const profile = env.BENCH_PROFILE === '0' ? undefined : await profileKit(url, dbPid, PROFILE_FIRST_INDEX);
@@ -257,7 +276,7 @@ async function main(): Promise<void> {
       machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGb: totalmem() / 2 ** 30, loadAtStart: load, loadAtEnd: loadavg() },
       node: process.version,
       mariadb: await mysqlVersion(knex),
-      settings: { duration: DURATION, warmup: WARMUP, connections: CONNECTIONS, kitLimits: JSON.stringify(benchLimits()) },
+      settings: { duration: DURATION, warmup: WARMUP, connections: CONNECTIONS, kitLimits: JSON.stringify(benchLimits()), ...(PEER ? { peer: `better-auth ${peerVersion()}` } : {}) },
       rounds,
       ...(profile === undefined ? {} : { profile }),
       ...(poller === undefined ? {} : { poller }),
