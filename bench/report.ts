@@ -131,13 +131,17 @@ export function targets(r: BenchReport): Target[] {
   return out;
 }
 
-function statementList(title: string, samples: readonly StatementSample[], success: number): string[] {
+/** The SQL of one typical request. `knexApp`: the app runs on Knex (the kit), so SQL that bypassed it is marked. */
+function statementList(title: string, samples: readonly StatementSample[], success: number, knexApp = true): string[] {
   const { knex, driver, sample } = typical(samples);
   if (sample === undefined) return [];
   const statuses = [...new Set(samples.map((s) => s.status))].join(', ');
-  const counts = [...new Set(samples.map((s) => `${s.knex}/${s.driver}`))].join(', ');
+  const counts = [...new Set(samples.map((s) => (knexApp ? `${s.knex}/${s.driver}` : String(s.driver))))].join(', ');
+  const checked = `${samples.length} sequential requests, HTTP ${statuses}${samples.every((s) => s.status === success) ? '' : ` — not all ${success}!`}`;
   const lines = [
-    `**${title}**: ${knex} statements through Knex, ${driver} at the driver (${samples.length} sequential requests, HTTP ${statuses}${samples.every((s) => s.status === success) ? '' : ` — not all ${success}!`}; Knex/driver counts seen: ${counts}). One request's statements in the order the driver got them; \`-- not Knex\` marks SQL that bypassed Knex (no \`query\` event):`,
+    knexApp
+      ? `**${title}**: ${knex} statements through Knex, ${driver} at the driver (${checked}; Knex/driver counts seen: ${counts}). One request's statements in the order the driver got them; \`-- not Knex\` marks SQL that bypassed Knex (no \`query\` event):`
+      : `**${title}**: ${driver} statements at the driver (${checked}; counts seen: ${counts}). One request's statements in the order the driver got them:`,
     '',
     '```sql',
   ];
@@ -146,7 +150,8 @@ function statementList(title: string, samples: readonly StatementSample[], succe
   for (const sql of sample.driverSql) {
     const match = viaKnex.get(sql)?.shift();
     const text = sql.replace(/;+\s*$/, '');
-    lines.push(match === undefined ? `${text};  -- not Knex` : `${text};  -- ${JSON.stringify(match.bindings).slice(0, 140)}`);
+    if (!knexApp) lines.push(`${text};`);
+    else lines.push(match === undefined ? `${text};  -- not Knex` : `${text};  -- ${JSON.stringify(match.bindings).slice(0, 140)}`);
   }
   lines.push('```', '');
   return lines;
@@ -239,7 +244,7 @@ export function renderReport(r: BenchReport): string {
     '',
   );
   L.push(...statementList('Kit send', kit.statements.send, 202), ...statementList('Kit verify', kit.statements.verify, 200));
-  if (first.peer !== undefined) L.push(...statementList('Peer send', first.peer.statements.send, 200), ...statementList('Peer verify', first.peer.statements.verify, 200));
+  if (first.peer !== undefined) L.push(...statementList('Peer send', first.peer.statements.send, 200, false), ...statementList('Peer verify', first.peer.statements.verify, 200, false));
 
   if (r.poller !== undefined) {
     const p = r.poller;

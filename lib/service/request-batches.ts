@@ -27,7 +27,7 @@ export interface RequestBatches {
   drain(): Promise<void>;
 }
 
-/** Rows per statement: the widest (the insert) binds 21 values a row. */
+/** Rows per statement: the widest (the insert) binds 16 values a row. */
 const MAX_BATCH = 50;
 
 export function createRequestBatches(knex: Knex, tables: OtpTableNames, locks: LockJoin): RequestBatches {
