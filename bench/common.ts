@@ -304,6 +304,24 @@ export function createCodeBook(): { record(phone: string, code: string): void; t
   };
 }
 
+/**
+ * The calls every app server answers: the codes delivered since the last call, `prepare` (live codes
+ * sent in process, `sendOne(i)` for the i-th number) and the statement counts.
+ */
+export function appHandlers(book: { take(): [string, string][] }, counter: StatementCounter, sendOne: (i: number) => Promise<unknown>): RpcHandlers {
+  return {
+    'take-codes': () => book.take(),
+    prepare: (args) => {
+      const { from, count, concurrency } = args as { from: number; count: number; concurrency: number };
+      return runPool(from, count, concurrency, async (i) => {
+        await sendOne(i);
+      });
+    },
+    'stats-reset': (args) => counter.reset((args as { log?: boolean } | undefined)?.log === true),
+    stats: () => counter.snapshot(),
+  };
+}
+
 /** Runs `count` calls of `task(i)` for i in [from, from+count) with `concurrency` in flight. */
 export async function runPool(from: number, count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<{ ok: number; failed: number; firstError?: string }> {
   let cursor = from;

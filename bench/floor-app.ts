@@ -14,7 +14,7 @@ import express, { type Express } from 'express';
 import type { Knex } from 'knex';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import mysql from 'mysql2/promise';
-import { createCodeBook, createStatementCounter, isMain, phoneFor, runPool, serveChild } from './common.js';
+import { appHandlers, createCodeBook, createStatementCounter, isMain, phoneFor, serveChild } from './common.js';
 
 export const FLOOR_TABLE = 'floor_codes';
 const TTL_MS = 300_000;
@@ -111,19 +111,7 @@ async function main(): Promise<void> {
   const book = createCodeBook();
   const floor = createFloor(pool, secret, (phone, code) => book.record(phone, code));
   const server = createServer(floor.app);
-  await serveChild(
-    server,
-    {
-      'take-codes': () => book.take(),
-      prepare: (args) => {
-        const { from, count, concurrency } = args as { from: number; count: number; concurrency: number };
-        return runPool(from, count, concurrency, (i) => floor.send(phoneFor(i)));
-      },
-      'stats-reset': (args) => counter.reset((args as { log?: boolean } | undefined)?.log === true),
-      stats: () => counter.snapshot(),
-    },
-    () => pool.end(),
-  );
+  await serveChild(server, appHandlers(book, counter, (i) => floor.send(phoneFor(i))), () => pool.end());
 }
 
 if (isMain(import.meta.url)) await main();

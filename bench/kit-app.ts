@@ -11,7 +11,7 @@
 import { createServer } from 'node:http';
 import { createExampleApp } from '../examples/app.js';
 import { createOtp, knexFromUrl, silentLogger, type OtpOptions, type OtpProvider } from '../lib/index.js';
-import { createCodeBook, createStatementCounter, isMain, ipFor, phoneFor, runPool, serveChild } from './common.js';
+import { appHandlers, createCodeBook, createStatementCounter, isMain, ipFor, phoneFor, serveChild } from './common.js';
 
 /**
  * Every abuse limit stays on with its default, except the caps on total volume, which a benchmark
@@ -62,17 +62,7 @@ async function main(): Promise<void> {
   const server = createServer(app);
   await serveChild(
     server,
-    {
-      'take-codes': () => book.take(),
-      prepare: (args) => {
-        const { from, count, concurrency } = args as { from: number; count: number; concurrency: number };
-        return runPool(from, count, concurrency, async (i) => {
-          await otp.sendSms(phoneFor(i), { ip: ipFor(i) });
-        });
-      },
-      'stats-reset': (args) => counter.reset((args as { log?: boolean } | undefined)?.log === true),
-      stats: () => counter.snapshot(),
-    },
+    appHandlers(book, counter, (i) => otp.sendSms(phoneFor(i), { ip: ipFor(i) })),
     async () => {
       await otp.close();
       await knex.destroy();

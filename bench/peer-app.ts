@@ -23,7 +23,7 @@ import { phoneNumber } from 'better-auth/plugins';
 import express from 'express';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import mysql from 'mysql2/promise';
-import { createCodeBook, createStatementCounter, isMain, phoneFor, runPool, serveChild } from './common.js';
+import { appHandlers, createCodeBook, createStatementCounter, isMain, phoneFor, serveChild } from './common.js';
 
 /** better-auth's phone-number routes, under its default base path. */
 export const PEER_PATHS = { send: '/api/auth/phone-number/send-otp', verify: '/api/auth/phone-number/verify' } as const;
@@ -66,21 +66,7 @@ async function main(): Promise<void> {
   const { runMigrations } = await getMigrations(peer.auth.options);
   await runMigrations();
   const server = createServer(peer.app);
-  await serveChild(
-    server,
-    {
-      'take-codes': () => book.take(),
-      prepare: (args) => {
-        const { from, count, concurrency } = args as { from: number; count: number; concurrency: number };
-        return runPool(from, count, concurrency, async (i) => {
-          await peer.auth.api.sendPhoneNumberOTP({ body: { phoneNumber: phoneFor(i) } });
-        });
-      },
-      'stats-reset': (args) => counter.reset((args as { log?: boolean } | undefined)?.log === true),
-      stats: () => counter.snapshot(),
-    },
-    () => pool.end(),
-  );
+  await serveChild(server, appHandlers(book, counter, (i) => peer.auth.api.sendPhoneNumberOTP({ body: { phoneNumber: phoneFor(i) } })), () => pool.end());
 }
 
 if (isMain(import.meta.url)) await main();

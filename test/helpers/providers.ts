@@ -1,4 +1,5 @@
-/** In-process providers for service tests: they record calls and fail on demand. */
+/** In-process providers for service tests (they record calls and fail on demand), and a check for provider failures. */
+import assert from 'node:assert/strict';
 import { ProviderError } from '../../lib/providers/provider-error.js';
 import type { Channel, OtpProvider, ProviderSendInput } from '../../lib/types.js';
 
@@ -31,4 +32,19 @@ export function lastCodeOf(provider: RecordingProvider): string {
   const call = provider.calls.at(-1);
   if (call === undefined) throw new Error(`${provider.name} delivered nothing`);
   return call.code;
+}
+
+/**
+ * Awaits `work` (a promise, or a function returning one), expects it to fail with a ProviderError
+ * (of `provider`, when given) and returns the error for further checks.
+ */
+export async function expectProviderError(work: Promise<unknown> | (() => Promise<unknown>), provider?: string): Promise<ProviderError> {
+  try {
+    await (typeof work === 'function' ? work() : work);
+  } catch (error) {
+    assert.ok(error instanceof ProviderError, `expected a ProviderError, got ${String(error)}`);
+    if (provider !== undefined) assert.equal(error.provider, provider);
+    return error;
+  }
+  assert.fail('expected a rejection');
 }

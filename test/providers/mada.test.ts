@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { ProviderContext } from '../../lib/providers/context.js';
 import { madaProvider, type MadaOptions } from '../../lib/providers/mada.js';
-import { ProviderError } from '../../lib/providers/provider-error.js';
+import type { ProviderError } from '../../lib/providers/provider-error.js';
+import { expectProviderError } from '../helpers/providers.js';
 import { callProvider } from '../../lib/providers/timeout.js';
 import type { Logger, ProviderSendInput } from '../../lib/types.js';
 import { parseSubmitSm, soapFaultXml, startMadaFake, type MadaFake } from '../helpers/fakes/mada-fake.js';
@@ -43,16 +44,6 @@ function input(overrides: Partial<ProviderSendInput> = {}): ProviderSendInput {
   };
 }
 
-/** Runs a send that must fail and returns its ProviderError. */
-async function sendError(promise: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof ProviderError, `expected a ProviderError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the send to fail');
-}
 
 /** No error message may carry the password, the text or the code. */
 function assertNoSecrets(error: ProviderError, options: MadaOptions): void {
@@ -136,7 +127,7 @@ describe('Mada provider', { timeout: 20_000 }, () => {
       it(`commandStatus ${c.status} is ${c.retryable ? 'retryable' : 'permanent'}`, async () => {
         fake.setReplies([{ commandStatus: c.status, statusDescription: `gateway said ${c.status}` }]);
         const provider = madaProvider(fake.providerOptions, context());
-        const error = await sendError(provider.send(input()));
+        const error = await expectProviderError(provider.send(input()));
         assert.equal(error.provider, 'Mada');
         assert.equal(error.kind, 'rejected');
         assert.equal(error.retryable, c.retryable);
@@ -151,7 +142,7 @@ describe('Mada provider', { timeout: 20_000 }, () => {
     it('uses statusDescription for statuses without an SMPP name, without echoing the code', async () => {
       fake.setReplies([{ commandStatus: 4242, statusDescription: `custom refusal of "Your code is ${CODE}"` }]);
       const provider = madaProvider(fake.providerOptions, context());
-      const error = await sendError(provider.send(input()));
+      const error = await expectProviderError(provider.send(input()));
       assert.equal(error.kind, 'rejected');
       assert.equal(error.retryable, false);
       assert.equal(error.providerCode, '4242');
@@ -162,8 +153,8 @@ describe('Mada provider', { timeout: 20_000 }, () => {
     it('serves a queue: fails twice, then accepts', async () => {
       fake.setReplies([88, 8]);
       const provider = madaProvider(fake.providerOptions, context());
-      await sendError(provider.send(input()));
-      await sendError(provider.send(input()));
+      await expectProviderError(provider.send(input()));
+      await expectProviderError(provider.send(input()));
       const ok = await provider.send(input());
       assert.equal(ok.ref, fake.requests[2]!.messageId);
       assert.deepEqual(fake.requests.map((r) => r.commandStatus), ['88', '8', '0']);
@@ -173,7 +164,7 @@ describe('Mada provider', { timeout: 20_000 }, () => {
 
   it('HTTP 401 (wrong credentials) is a permanent rejection', async () => {
     const provider = madaProvider({ ...fake.providerOptions, password: 'wrong-password' }, context());
-    const error = await sendError(provider.send(input()));
+    const error = await expectProviderError(provider.send(input()));
     assert.equal(fake.requests[0]!.authorized, false);
     assert.equal(error.kind, 'rejected');
     assert.equal(error.retryable, false);
@@ -187,7 +178,7 @@ describe('Mada provider', { timeout: 20_000 }, () => {
     fake.setReplies([{ hang: true }]);
     const provider = madaProvider(fake.providerOptions, context());
     const started = Date.now();
-    const error = await sendError(callProvider('Mada', 300, (signal) => provider.send({ ...input(), signal })));
+    const error = await expectProviderError(callProvider('Mada', 300, (signal) => provider.send({ ...input(), signal })));
     const elapsed = Date.now() - started;
     assert.equal(error.kind, 'timeout');
     assert.equal(error.retryable, true);
@@ -198,7 +189,7 @@ describe('Mada provider', { timeout: 20_000 }, () => {
   it('an abort without callProvider is still classified as a timeout', async () => {
     fake.setReplies([{ hang: true }]);
     const provider = madaProvider(fake.providerOptions, context());
-    const error = await sendError(provider.send(input({ signal: AbortSignal.timeout(200) })));
+    const error = await expectProviderError(provider.send(input({ signal: AbortSignal.timeout(200) })));
     assert.equal(error.kind, 'timeout');
     assert.equal(error.retryable, true);
   });
@@ -234,7 +225,7 @@ describe('Mada provider', { timeout: 20_000 }, () => {
       it(c.name, async () => {
         fake.setReplies([{ raw: c.raw, ...(c.contentType === undefined ? {} : { contentType: c.contentType }), ...(c.httpStatus === undefined ? {} : { httpStatus: c.httpStatus }) }]);
         const provider = madaProvider(fake.providerOptions, context());
-        const error = await sendError(provider.send(input()));
+        const error = await expectProviderError(provider.send(input()));
         assert.equal(error.kind, 'bad-response');
         assert.equal(error.retryable, c.retryable);
         assert.equal(error.httpStatus, c.httpStatus ?? 200);
@@ -246,7 +237,7 @@ describe('Mada provider', { timeout: 20_000 }, () => {
     it('a SOAP Fault that echoes the message does not leak it', async () => {
       fake.setReplies([{ raw: soapFaultXml('soapenv:Server', `cannot deliver "Your code is ${CODE}" with p@ss<&>"word`), httpStatus: 500 }]);
       const provider = madaProvider(fake.providerOptions, context());
-      const error = await sendError(provider.send(input()));
+      const error = await expectProviderError(provider.send(input()));
       assert.equal(error.kind, 'bad-response');
       assertNoSecrets(error, fake.providerOptions);
     });
@@ -254,7 +245,7 @@ describe('Mada provider', { timeout: 20_000 }, () => {
     it('a dropped connection is a retryable network failure', async () => {
       fake.setReplies([{ destroy: true }]);
       const provider = madaProvider(fake.providerOptions, context());
-      const error = await sendError(provider.send(input()));
+      const error = await expectProviderError(provider.send(input()));
       assert.equal(error.kind, 'network');
       assert.equal(error.retryable, true);
     });
@@ -262,7 +253,7 @@ describe('Mada provider', { timeout: 20_000 }, () => {
 
   it('a wrong path (404 text) is a permanent bad-response', async () => {
     const provider = madaProvider({ ...fake.providerOptions, url: `${fake.url}/nope` }, context());
-    const error = await sendError(provider.send(input()));
+    const error = await expectProviderError(provider.send(input()));
     assert.equal(error.kind, 'bad-response');
     assert.equal(error.retryable, false);
     assert.equal(error.httpStatus, 404);
@@ -277,10 +268,10 @@ describe('Mada provider', { timeout: 20_000 }, () => {
 
   it('refuses calls and numbers that are not E.164 without contacting the gateway', async () => {
     const provider = madaProvider(fake.providerOptions, context());
-    const call = await sendError(provider.send(input({ channel: 'call' })));
+    const call = await expectProviderError(provider.send(input({ channel: 'call' })));
     assert.equal(call.kind, 'rejected');
     assert.equal(call.retryable, false);
-    const bad = await sendError(provider.send(input({ phone: '+359 87 123' })));
+    const bad = await expectProviderError(provider.send(input({ phone: '+359 87 123' })));
     assert.equal(bad.kind, 'rejected');
     assert.equal(bad.retryable, false);
     assert.equal(fake.requests.length, 0);
@@ -293,7 +284,7 @@ describe('Mada provider', { timeout: 20_000 }, () => {
     const { port } = probe.address() as AddressInfo;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
     const provider = madaProvider({ ...fake.providerOptions, url: `http://127.0.0.1:${port}/SoS/SubmitSM` }, context());
-    const error = await sendError(provider.send(input()));
+    const error = await expectProviderError(provider.send(input()));
     assert.equal(error.kind, 'network');
     assert.equal(error.retryable, true);
     assert.equal(error.providerCode, 'ECONNREFUSED');

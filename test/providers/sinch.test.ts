@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProviderContext } from '../../lib/providers/context.js';
-import { ProviderError } from '../../lib/providers/provider-error.js';
+import { expectProviderError } from '../helpers/providers.js';
 import { sinchOptionsFromEnv, sinchOptionsSchema, sinchProvider, type SinchOptions } from '../../lib/providers/sinch.js';
 import { callProvider } from '../../lib/providers/timeout.js';
 import type { OtpProvider, ProviderCheckInput, ProviderSendInput } from '../../lib/types.js';
@@ -25,16 +25,6 @@ function checkInput(code: string, over: Partial<ProviderCheckInput> = {}): Provi
   return { requestId: 'req-1', phone: PHONE, channel: 'sms', code, signal: new AbortController().signal, ...over };
 }
 
-/** Runs `fn`, expects a ProviderError and returns it. */
-async function providerError(fn: () => Promise<unknown>): Promise<ProviderError> {
-  try {
-    await fn();
-  } catch (error) {
-    assert.ok(error instanceof ProviderError, `expected a ProviderError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected a rejection');
-}
 
 /** A port nothing listens on: bind one, then close it. */
 async function closedPort(): Promise<number> {
@@ -196,13 +186,13 @@ describe('Sinch provider', { timeout: 20_000 }, () => {
 
     it('throws bad-response for a report without a status', async () => {
       fake.enqueue('report', { type: 'json', body: { id: 'x', method: 'sms' } });
-      const error = await providerError(() => provider.check!(checkInput('1234')));
+      const error = await expectProviderError(() => provider.check!(checkInput('1234')));
       assert.equal(error.kind, 'bad-response');
     });
 
     it('throws a classified ProviderError for other report errors', async () => {
       fake.enqueue('report', { type: 'error', httpStatus: 429, errorCode: 42901, message: 'Too many requests' });
-      const error = await providerError(() => provider.check!(checkInput('1234')));
+      const error = await expectProviderError(() => provider.check!(checkInput('1234')));
       assert.equal(error.kind, 'rejected');
       assert.equal(error.retryable, true);
       assert.equal(error.providerCode, '42901');
@@ -225,7 +215,7 @@ describe('Sinch provider', { timeout: 20_000 }, () => {
     for (const [httpStatus, errorCode, retryable, meaning] of table) {
       it(`${errorCode} (${meaning}) is ${retryable ? 'retryable' : 'permanent'}`, async () => {
         fake.enqueue('start', { type: 'error', httpStatus, errorCode, message: meaning });
-        const direct = await providerError(() => provider.send(sendInput()));
+        const direct = await expectProviderError(() => provider.send(sendInput()));
         assert.equal(direct.provider, 'Sinch');
         assert.equal(direct.kind, 'rejected');
         assert.equal(direct.retryable, retryable);
@@ -234,7 +224,7 @@ describe('Sinch provider', { timeout: 20_000 }, () => {
         assert.equal(direct.message, meaning);
         // The kit's classification keeps the verdict.
         fake.enqueue('start', { type: 'error', httpStatus, errorCode, message: meaning });
-        const viaKit = await providerError(() => callProvider('Sinch', 2000, (signal) => provider.send(sendInput({ signal }))));
+        const viaKit = await expectProviderError(() => callProvider('Sinch', 2000, (signal) => provider.send(sendInput({ signal }))));
         assert.equal(viaKit.retryable, retryable);
         assert.equal(viaKit.providerCode, String(errorCode));
         assert.equal(viaKit.httpStatus, httpStatus);
@@ -243,7 +233,7 @@ describe('Sinch provider', { timeout: 20_000 }, () => {
 
     it('a wrong application secret fails the real signature check: 40100, permanent', async () => {
       const p = sinchProvider({ ...options(), applicationSecret: Buffer.from('another secret').toString('base64') }, ctx);
-      const error = await providerError(() => p.send(sendInput()));
+      const error = await expectProviderError(() => p.send(sendInput()));
       assert.equal(error.kind, 'rejected');
       assert.equal(error.providerCode, '40100');
       assert.equal(error.httpStatus, 401);
@@ -254,7 +244,7 @@ describe('Sinch provider', { timeout: 20_000 }, () => {
 
     it('keeps the phone number out of error messages', async () => {
       fake.enqueue('report', { type: 'error', httpStatus: 503, errorCode: 50300, message: 'Service unavailable' });
-      const error = await providerError(() => provider.check!(checkInput('1234')));
+      const error = await expectProviderError(() => provider.check!(checkInput('1234')));
       assert.doesNotMatch(error.summary(), /46700000001/);
     });
   });
@@ -271,7 +261,7 @@ describe('Sinch provider', { timeout: 20_000 }, () => {
     for (const [label, behaviour, expected] of cases) {
       it(`${label} is a bad-response ProviderError, never a success`, async () => {
         fake.enqueue('start', behaviour);
-        const error = await providerError(() => provider.send(sendInput()));
+        const error = await expectProviderError(() => provider.send(sendInput()));
         assert.equal(error.kind, 'bad-response');
         assert.equal(error.retryable, expected.retryable);
         assert.equal(error.httpStatus, expected.httpStatus);
@@ -280,7 +270,7 @@ describe('Sinch provider', { timeout: 20_000 }, () => {
 
     it('a dropped connection is a retryable network failure', async () => {
       fake.enqueue('start', { type: 'destroy' });
-      const error = await providerError(() => provider.send(sendInput()));
+      const error = await expectProviderError(() => provider.send(sendInput()));
       assert.equal(error.kind, 'network');
       assert.equal(error.retryable, true);
     });
@@ -288,7 +278,7 @@ describe('Sinch provider', { timeout: 20_000 }, () => {
     it('connection refused is a retryable network failure', async () => {
       const port = await closedPort();
       const p = sinchProvider({ ...options(), baseUrl: `http://127.0.0.1:${port}` }, ctx);
-      const error = await providerError(() => callProvider('Sinch', 2000, (signal) => p.send(sendInput({ signal }))));
+      const error = await expectProviderError(() => callProvider('Sinch', 2000, (signal) => p.send(sendInput({ signal }))));
       assert.equal(error.kind, 'network');
       assert.equal(error.retryable, true);
       assert.equal(error.providerCode, 'ECONNREFUSED');
@@ -299,7 +289,7 @@ describe('Sinch provider', { timeout: 20_000 }, () => {
     it('a hanging Sinch is a timeout well under 2 s', async () => {
       fake.enqueue('start', { type: 'hang' });
       const started = Date.now();
-      const error = await providerError(() => callProvider('Sinch', 300, (signal) => provider.send(sendInput({ signal }))));
+      const error = await expectProviderError(() => callProvider('Sinch', 300, (signal) => provider.send(sendInput({ signal }))));
       const elapsed = Date.now() - started;
       assert.equal(error.kind, 'timeout');
       assert.equal(error.retryable, true);
@@ -314,7 +304,7 @@ describe('Sinch provider', { timeout: 20_000 }, () => {
       process.on('unhandledRejection', onUnhandled);
       try {
         fake.set({ delayMs: 400, start: { type: 'error', httpStatus: 503, errorCode: 50300 } });
-        const error = await providerError(() => callProvider('Sinch', 100, (signal) => provider.send(sendInput({ signal }))));
+        const error = await expectProviderError(() => callProvider('Sinch', 100, (signal) => provider.send(sendInput({ signal }))));
         assert.equal(error.kind, 'timeout');
         await sleep(600); // the SDK call now fails with 50300, after the race
         assert.equal(fake.requests.length, 1);

@@ -1,20 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ProviderError } from '../../lib/providers/provider-error.js';
+import { expectProviderError } from '../helpers/providers.js';
 import { callProvider } from '../../lib/providers/timeout.js';
 
 /** Settles long after the deadlines below (a held timer also keeps the test's event loop alive). */
 const slowCall = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 400));
-
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof ProviderError, `expected a ProviderError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the call to fail');
-}
 
 describe('callProvider (provider deadline)', () => {
   it('answers with the call when it settles in time', async () => {
@@ -23,7 +13,7 @@ describe('callProvider (provider deadline)', () => {
 
   it('aborts the signal a call holds when the deadline passes, and fails as a retryable timeout', async () => {
     let held: AbortSignal | undefined;
-    const error = await failure(
+    const error = await expectProviderError(
       callProvider('Slow', 50, (signal) => {
         held = signal;
         return slowCall();
@@ -36,7 +26,7 @@ describe('callProvider (provider deadline)', () => {
   });
 
   it('times out a call that ignores its signal', async () => {
-    const error = await failure(callProvider('Deaf', 30, () => slowCall()));
+    const error = await expectProviderError(callProvider('Deaf', 30, () => slowCall()));
     assert.equal(error.kind, 'timeout');
   });
 
@@ -51,7 +41,7 @@ describe('callProvider (provider deadline)', () => {
   });
 
   it('classifies what the call throws', async () => {
-    const error = await failure(callProvider('Broken', 1_000, () => Promise.reject(new Error('boom'))));
+    const error = await expectProviderError(callProvider('Broken', 1_000, () => Promise.reject(new Error('boom'))));
     assert.equal(error.provider, 'Broken');
     assert.equal(error.kind, 'bad-response');
   });

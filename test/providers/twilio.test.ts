@@ -3,7 +3,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { ProviderContext } from '../../lib/providers/context.js';
-import { ProviderError } from '../../lib/providers/provider-error.js';
+import type { ProviderError } from '../../lib/providers/provider-error.js';
+import { expectProviderError } from '../helpers/providers.js';
 import { callProvider } from '../../lib/providers/timeout.js';
 import { twilioOptionsFromEnv, twilioOptionsSchema, twilioProvider, type TwilioOptions } from '../../lib/providers/twilio.js';
 import type { OtpProvider, ProviderCheckInput, ProviderSendInput } from '../../lib/types.js';
@@ -20,17 +21,8 @@ function checkInput(code: string, over: Partial<ProviderCheckInput> = {}): Provi
   return { requestId: 'req-1', phone: PHONE, channel: 'sms', code, signal: AbortSignal.timeout(1500), ...over };
 }
 
-/** Asserts a rejection is a ProviderError and returns it for further checks. */
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof ProviderError, `expected a ProviderError, got ${String(error)}`);
-    assert.equal(error.provider, 'Twilio');
-    return error;
-  }
-  assert.fail('expected a rejection');
-}
+/** Asserts a rejection is a ProviderError of Twilio and returns it for further checks. */
+const failure = (promise: Promise<unknown>): Promise<ProviderError> => expectProviderError(promise, 'Twilio');
 
 describe('Twilio provider against a loopback Twilio Verify fake', () => {
   let fake: TwilioFake;
