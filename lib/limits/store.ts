@@ -196,8 +196,9 @@ export function createCounterStore(knex: Knex, table: string): CounterStore {
     });
   }
 
-  // Up to 100 keys a statement: 300 bindings, well within every driver's limit.
-  const takes = createBatcher(runTakes, { maxBatch: 100 });
+  // Up to 350 takes a statement (a send takes up to 7 counters, so 50 sends, like the request
+  // batches): at most 1,052 bindings, well within every driver's limit (SQLite's is 32,766).
+  const takes = createBatcher(runTakes, { maxBatch: 350 });
 
   async function takeAll(wanted: readonly CounterTake[]): Promise<TakeResult[]> {
     if (wanted.length === 0) return [];
