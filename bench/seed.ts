@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { digestCode, encryptCode, generateCode } from '../lib/core/code.js';
 import { createOtp, ProviderError, silentLogger, type Otp, type OtpProvider } from '../lib/index.js';
+import { internalsOf } from '../lib/service/internals.js';
 import { phoneFor } from './common.js';
 
 /** The provider name the seeded rows are routed to; poller processes register an accepting one. */
@@ -51,8 +52,8 @@ export function createSeeder(knex: Knex, secret: string): Seeder {
     logger: silentLogger,
   });
   const table = otp.config.tables.requests;
-  const digestKey = otp.context.digestKeys[0] as Buffer;
-  const cipherKey = otp.context.cipherKeys[0] as Buffer;
+  const digestKey = internalsOf(otp).keys.digest[0] as Buffer;
+  const cipherKey = internalsOf(otp).keys.cipher[0] as Buffer;
   let template: Record<string, unknown> | undefined;
 
   async function templateRow(): Promise<Record<string, unknown>> {

@@ -45,6 +45,28 @@ export function isOtpError(value: unknown): value is OtpError {
   return value instanceof OtpError;
 }
 
+/**
+ * An expected "no" from the limits or the bot challenge. The service returns it as data; the HTTP
+ * layer renders it (and the library methods throw it as an OtpError for their callers).
+ */
+export interface Refusal {
+  readonly code: 'RATE_LIMITED' | 'CHALLENGE_REQUIRED';
+  /** Seconds after which trying again makes sense. */
+  readonly retryAfter?: number;
+  /** The limit that refused (the `limit-hit` event's name), and its policy when it has a window. */
+  readonly limit?: string;
+  readonly max?: number;
+  readonly windowSeconds?: number;
+}
+
+/** The OtpError of a refusal; a refused verify also says the request and code were not accepted. */
+export function refusalError(refusal: Refusal, verify = false): OtpError {
+  return new OtpError(refusal.code, undefined, {
+    ...(refusal.retryAfter === undefined ? {} : { retryAfter: refusal.retryAfter }),
+    ...(verify ? { requestValid: false, codeValid: false } : {}),
+  });
+}
+
 /** A startup/configuration mistake: thrown by factories, names the option and the fix. */
 export function configError(message: string): OtpError {
   return new OtpError('CONFIG_INVALID', message);

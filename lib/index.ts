@@ -1,12 +1,14 @@
 /** express-otp-kit: one-time passcodes for Express. Everything public is exported here. */
-export { createOtp, DEFAULT_PURPOSE, type Otp, type TokenCheckOptions } from './service/otp-service.js';
+export { createOtp, type Otp } from './service/otp.js';
+export type { TokenCheckOptions } from './service/token-check.js';
+export { DEFAULT_PURPOSE } from './core/patterns.js';
 export { otpRouter, type OtpRouter, type OtpRouterOptions } from './http/router.js';
 export { requireVerifiedOtp, type RequireVerifiedOtpOptions } from './http/require-verified-otp.js';
 export { otpErrorHandler } from './http/error-handler.js';
 export { otpOpenApiDocument, type OtpOpenApiOptions, type OpenApiDocument } from './http/openapi.js';
-export { OtpError, OTP_ERROR_CODES, isOtpError, type OtpErrorCode } from './errors.js';
+export { OtpError, OTP_ERROR_CODES, isOtpError, type OtpErrorCode, type Refusal } from './errors.js';
 export { OtpEvents, type OtpEventMap, type OtpEventName } from './events.js';
-export { resolveOptions, type OtpOptions, type SmsRetryOptions, type ResolvedOtpConfig } from './options.js';
+export type { OtpOptions, SmsRetryOptions, OtpConfig } from './options.js';
 export { consoleLogger, silentLogger } from './logger.js';
 export { consoleProvider, type ConsoleProviderOptions } from './providers/console.js';
 export { twilioProvider, type TwilioOptions } from './providers/twilio.js';
@@ -19,7 +21,7 @@ export { parseRouting, chainFor, type Routing, type RoutingRule } from './core/r
 export { maskPhone } from './core/phone.js';
 export { knexFromUrl } from './storage/db.js';
 export { otpMigrationSource, migrateOtpTables, DEFAULT_TABLES, OTP_MIGRATIONS_TABLE, type OtpTableNames } from './storage/migrations.js';
-export { startRetryPoller, type RetryPoller, type RetryPollerOptions } from './worker/retry-poller.js';
+export type { RetryPoller, RetryPollerOptions } from './worker/retry-poller.js';
 export {
   LIMIT_DEFAULTS,
   DEFAULT_BLOCKED_TYPES,
@@ -29,7 +31,7 @@ export {
   type ChallengeHook,
   type ChallengeInput,
 } from './limits/index.js';
-export { TEST_NUMBERS_SETTING_KEY, MAX_TEST_NUMBERS, type TestNumberInput, type TestNumbersOptions } from './service/test-numbers.js';
+export { TEST_NUMBERS_SETTING_KEY, MAX_TEST_NUMBERS, type TestNumberInput, type TestNumbersOptions } from './core/test-numbers.js';
 export { ROUTING_SETTING_KEY } from './service/routing-source.js';
 export type * from './types.js';
 export { otpMetrics, type OtpMetrics, type OtpMetricsOptions, type OtpMetricsSource } from './observability/metrics.js';

@@ -6,6 +6,7 @@
 import Joi from 'joi';
 import type { Knex } from 'knex';
 import type { CountryCode } from 'libphonenumber-js/max';
+import { distance, envBoolean, envInteger, type Env } from './env.js';
 import { configError } from './errors.js';
 import { consoleLogger } from './logger.js';
 import {
@@ -20,11 +21,11 @@ import {
   type ResolvedLimits,
 } from './limits/config.js';
 import type { ProviderSettings } from './providers/index.js';
-import { testNumbersOptionsSchema, type TestNumbersOptions } from './service/test-numbers.js';
+import { testNumbersOptionsSchema, type TestNumbersOptions } from './core/test-numbers.js';
 import { DEFAULT_TABLES, type OtpTableNames } from './storage/migrations.js';
 import type { Logger, OtpProvider } from './types.js';
 
-export type Env = Readonly<Record<string, string | undefined>>;
+export type { Env } from './env.js';
 
 export interface SmsRetryOptions {
   /** Retry failed sends from the retry table (the seed's `sms.retry`). Env `OTP_SMS_RETRY`. @default false */
@@ -57,7 +58,7 @@ export interface OtpOptions extends ProviderSettings {
   readonly ttlSeconds?: number;
   /** Wrong codes per request before it is dead (1-10). @default 5 */
   readonly maxAttempts?: number;
-  /** Message text with `_CODE_` (and optionally `_APP_`) placeholders. @default 'Your _APP_ verification code is _CODE_' */
+  /** Message text with `_CODE_` (and optionally `_APP_`) placeholders. @default 'Your _APP_ code is _CODE_' */
   readonly messageTemplate?: string;
   /** Fills `_APP_`. @default 'verification' */
   readonly appName?: string;
@@ -88,7 +89,7 @@ export interface OtpOptions extends ProviderSettings {
   readonly destinations?: DestinationOptions;
   /**
    * Asked before every send (e.g. to require a CAPTCHA for risky traffic): resolve true to go on.
-   * False, a throw or a rejection refuses the send with 429 (fail closed). @default none
+   * False, a throw or a rejection refuses the send with 428 `CHALLENGE_REQUIRED` (fail closed). @default none
    */
   readonly challenge?: ChallengeHook;
   /**
@@ -97,6 +98,11 @@ export interface OtpOptions extends ProviderSettings {
    * row. Refused when NODE_ENV=production unless `allowInProduction` is true.
    */
   readonly testNumbers?: TestNumbersOptions;
+  /**
+   * Share one statement among the concurrent requests' inserts, lookups and counter takes (group
+   * commit): the same rows and answers, fewer round trips under load. @default true
+   */
+  readonly groupCommit?: boolean;
   /** pino-compatible logger. @default warnings and errors to stderr */
   readonly logger?: Logger;
   /** Epoch milliseconds (inject in tests). @default Date.now */
@@ -131,6 +137,7 @@ export interface ResolvedOtpConfig {
   readonly destinations: ResolvedDestinations;
   readonly challenge: ChallengeHook | undefined;
   readonly testNumbers: TestNumbersOptions | undefined;
+  readonly groupCommit: boolean;
   readonly logger: Logger;
   readonly clock: () => number;
   readonly env: Env;
@@ -176,6 +183,7 @@ const schema = Joi.object<OtpOptions>({
   destinations: destinationOptionsSchema,
   challenge: Joi.function(),
   testNumbers: testNumbersOptionsSchema,
+  groupCommit: Joi.boolean(),
   twilio: Joi.object().unknown(true),
   sinch: Joi.object().unknown(true),
   mada: Joi.object().unknown(true),
@@ -186,19 +194,6 @@ const schema = Joi.object<OtpOptions>({
 });
 
 const KNOWN_KEYS = Object.keys(schema.describe().keys as Record<string, unknown>);
-
-function distance(a: string, b: string): number {
-  const dp = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j += 1) (dp[0] as number[])[j] = j;
-  for (let i = 1; i <= a.length; i += 1) {
-    for (let j = 1; j <= b.length; j += 1) {
-      const row = dp[i] as number[];
-      const prev = dp[i - 1] as number[];
-      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-  }
-  return (dp[a.length] as number[])[b.length] as number;
-}
 
 /** Formats the first joi problem as "createOtp: option `x` …; fix". */
 function explain(error: Joi.ValidationError): string {
@@ -213,24 +208,6 @@ function explain(error: Joi.ValidationError): string {
   const got: unknown = detail?.context?.value;
   const shown = typeof got === 'string' && path.startsWith('secret') ? `a string of ${got.length} characters` : JSON.stringify(got);
   return `createOtp: option \`${path}\` ${(detail?.message ?? error.message).replace(/^"[^"]*" /, '')} (got ${shown ?? 'undefined'})${hint === undefined ? '' : `; ${hint}`}`;
-}
-
-function envBoolean(env: Env, name: string): boolean | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  if (/^(1|true|yes|on)$/i.test(raw)) return true;
-  if (/^(0|false|no|off)$/i.test(raw)) return false;
-  throw configError(`environment variable ${name}="${raw}" is not a boolean: use true or false`);
-}
-
-function envInteger(env: Env, name: string, min: number, max: number): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw configError(`environment variable ${name}="${raw}" must be a whole number from ${min} to ${max}`);
-  }
-  return value;
 }
 
 /** Validates options once and applies environment fallbacks and defaults (`??`, never `||`). */
@@ -298,9 +275,18 @@ export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
     destinations: resolveDestinations(options.destinations),
     challenge: options.challenge,
     testNumbers: options.testNumbers,
+    groupCommit: options.groupCommit ?? true,
     logger,
     clock: options.clock ?? Date.now,
     env,
     production,
   };
+}
+
+/** What `otp.config` shows: the settings in force, without secrets, credentials or the database URL. */
+export type OtpConfig = Omit<ResolvedOtpConfig, 'db' | 'secrets' | 'providerSettings' | 'customProviders' | 'env' | 'challenge'>;
+
+export function publicConfig(config: ResolvedOtpConfig): OtpConfig {
+  const { db: _db, secrets: _secrets, providerSettings: _settings, customProviders: _custom, env: _env, challenge: _challenge, ...shown } = config;
+  return Object.freeze(shown);
 }

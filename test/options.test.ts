@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createOtp, resolveOptions } from '../lib/index.js';
+import { createOtp } from '../lib/index.js';
+import { resolveOptions } from '../lib/options.js';
 
 const fails = (options: Parameters<typeof resolveOptions>[0], pattern: RegExp) =>
   assert.throws(() => resolveOptions(options), (e: unknown) => e instanceof Error && (e as { code?: string }).code === 'CONFIG_INVALID' && pattern.test(e.message), `expected ${pattern}`);

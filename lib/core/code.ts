@@ -5,7 +5,7 @@
  * - while a request still waits for delivery, the code is kept AES-256-GCM encrypted so a retry can
  *   deliver the same code; the ciphertext is erased once the request is delivered or closed.
  */
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomFillSync, randomInt, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 
 export type RandomInt = (maxExclusive: number) => number;
 
@@ -46,28 +46,14 @@ export function codeMatches(keys: readonly Buffer[], stored: string, requestId: 
   return match;
 }
 
+/** AES-GCM's recommended IV length. */
+export const IV_BYTES = 12;
+
 /**
- * IVs come from a pool of CSPRNG bytes refilled 4 kB at a time: one `randomBytes` call per seal
- * cost more than the AES itself. An IV is public, so holding the next ones in memory reveals nothing.
+ * `v1.<iv>.<tag>.<ciphertext>` (base64url), bound to the request id as additional data. `iv` must
+ * be fresh CSPRNG bytes (never reused with the same key); the send path passes them from a pool.
  */
-const IV_BYTES = 12;
-const ivPool = Buffer.alloc(IV_BYTES * 341);
-let ivOffset = ivPool.length;
-
-function nextIv(): Buffer {
-  if (ivOffset + IV_BYTES > ivPool.length) {
-    randomFillSync(ivPool);
-    ivOffset = 0;
-  }
-  // A copy: the pool is overwritten on the next refill.
-  const iv = Buffer.from(ivPool.subarray(ivOffset, ivOffset + IV_BYTES));
-  ivOffset += IV_BYTES;
-  return iv;
-}
-
-/** `v1.<iv>.<tag>.<ciphertext>` (base64url), bound to the request id as additional data. */
-export function encryptCode(key: Buffer, requestId: string, code: string): string {
-  const iv = nextIv();
+export function encryptCode(key: Buffer, requestId: string, code: string, iv: Buffer = randomBytes(IV_BYTES)): string {
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(Buffer.from(requestId));
   const body = Buffer.concat([cipher.update(code, 'utf8'), cipher.final()]);

@@ -6,7 +6,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { OtpError } from '../errors.js';
-import type { Otp } from '../service/otp-service.js';
+import type { Otp } from '../service/otp.js';
 import { renderError, sendError } from './respond.js';
 
 export interface RequireVerifiedOtpOptions {

@@ -6,8 +6,11 @@
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type Joi from 'joi';
-import { OtpError } from '../errors.js';
-import { createOtp, type Otp } from '../service/otp-service.js';
+import { OtpError, refusalError } from '../errors.js';
+import { internalsOf } from '../service/internals.js';
+import { createOtp, type Otp } from '../service/otp.js';
+import { sendOtp } from '../service/send.js';
+import { verifyOtp } from '../service/verify.js';
 import type { Channel } from '../types.js';
 import { otpOpenApiDocument } from './openapi.js';
 import { renderError, sendError } from './respond.js';
@@ -35,6 +38,8 @@ export type OtpRouter = Router & { readonly otp: Otp };
 
 export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter {
   const service = otp ?? createOtp();
+  // The service functions answer refusals as data; this layer renders them.
+  const deps = internalsOf(service);
   const { logger } = service.config;
   const verifySchema = verifyBodySchema(service.config.codeLength);
   const parseJson = express.json({ limit: options.bodyLimit ?? '2kb', strict: true, type: () => true });
@@ -78,11 +83,15 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
     async function otpSend(req: Request, res: Response) {
       const body = validate(sendBodySchema, req.body);
       const challengeToken = req.get('x-otp-challenge');
-      const result = await service.send(body.phone, channel, {
+      const { result, refusal } = await sendOtp(deps, body.phone, channel, {
         ...(body.purpose === undefined ? {} : { purpose: body.purpose }),
         ...(req.ip === undefined ? {} : { ip: req.ip }),
         ...(challengeToken === undefined ? {} : { challengeToken: challengeToken.slice(0, 4096) }),
       });
+      if (refusal !== undefined) {
+        sendError(res, refusalError(refusal));
+        return;
+      }
       res.setHeader('Cache-Control', 'no-store');
       res.status(202).json({ requestId: result.requestId, channel: result.channel, status: result.status, expiresAt: result.expiresAt.toISOString() });
     };
@@ -94,7 +103,11 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
   router.post('/call', sendHandler('call'));
   router.post('/verify', async function otpVerify(req: Request, res: Response) {
     const body = validate(verifySchema, req.body);
-    const result = await service.verify(body.phone, body.code ?? '', { ...(body.purpose === undefined ? {} : { purpose: body.purpose }), ...(req.ip === undefined ? {} : { ip: req.ip }) });
+    const { result, refusal } = await verifyOtp(deps, body.phone, body.code ?? '', { ...(body.purpose === undefined ? {} : { purpose: body.purpose }), ...(req.ip === undefined ? {} : { ip: req.ip }) });
+    if (refusal !== undefined) {
+      sendError(res, refusalError(refusal, true));
+      return;
+    }
     res.setHeader('Cache-Control', 'no-store');
     if (result.codeValid && result.token !== undefined && result.tokenExpiresAt !== undefined) {
       res.status(200).json({ requestValid: true, codeValid: true, requestId: result.requestId, token: result.token, tokenExpiresAt: result.tokenExpiresAt.toISOString() });

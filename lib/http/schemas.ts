@@ -1,8 +1,9 @@
 /** Request-body schemas, compiled once. Unknown fields, wrong types and extra nesting are refused. */
 import Joi from 'joi';
+import { codePattern, codeRule, PURPOSE_PATTERN, PURPOSE_RULE } from '../core/patterns.js';
 
 const phone = Joi.string().min(1).max(32).required();
-const purpose = Joi.string().pattern(/^[a-z0-9][a-z0-9._:-]{0,63}$/i).messages({ 'string.pattern.base': '"purpose" must be 1-64 letters, digits, ".", "_", ":" or "-"' });
+const purpose = Joi.string().pattern(PURPOSE_PATTERN).messages({ 'string.pattern.base': PURPOSE_RULE });
 
 /** What the three routes accept (code only on /verify). */
 export interface HttpBody {
@@ -17,9 +18,9 @@ export function verifyBodySchema(codeLength: number): Joi.ObjectSchema<HttpBody>
   return Joi.object<HttpBody>({
     phone,
     code: Joi.string()
-      .pattern(new RegExp(`^[0-9]{${codeLength}}$`))
+      .pattern(codePattern(codeLength))
       .required()
-      .messages({ 'string.pattern.base': `"code" must be ${codeLength} digits` }),
+      .messages({ 'string.pattern.base': codeRule(codeLength) }),
     purpose,
   })
     .required()

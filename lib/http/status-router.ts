@@ -17,7 +17,7 @@ import { routedNames } from '../core/routing.js';
 import { configError, OtpError } from '../errors.js';
 import { trackProviderHealth } from '../observability/provider-health.js';
 import { isoOrNull, safeText } from '../observability/safe-text.js';
-import type { Otp } from '../service/otp-service.js';
+import type { Otp } from '../service/otp.js';
 import { countRequestsByStatus, nextDueRequests, oldestDueAt, recentRequests, type RequestStatusRow } from '../storage/status-queries.js';
 import type { DeliveryStatus } from '../types.js';
 import { renderError } from './respond.js';

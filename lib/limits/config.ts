@@ -166,7 +166,7 @@ export interface ChallengeInput {
 
 /**
  * Asked before every send: answer true to let it go ahead. A false answer, a rejection or a throw
- * refuses the send (fail closed) with 429 `RATE_LIMITED`; nothing is stored or sent.
+ * refuses the send (fail closed) with 428 `CHALLENGE_REQUIRED`; nothing is stored or sent.
  */
 export type ChallengeHook = (input: ChallengeInput) => boolean | Promise<boolean>;
 

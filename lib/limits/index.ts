@@ -19,6 +19,8 @@ export {
   type WindowLimit,
 } from './config.js';
 export { destinationRefusal, type DestinationRefusal, type DestinationRefusalReason } from './destination.js';
-export { createAbuseGuard, type AbuseGuard, type ChallengeSendOptions, type GuessTicket, type SendAdmission } from './guard.js';
+export { createCounterSet, type CounterSet, type CounterName } from './counters.js';
+export { createSendAdmission, type Admission, type SendAdmission, type SendCheck } from './send-admission.js';
+export { createVerifyBudget, type VerifyBudget } from './verify-budget.js';
 export { ipBucket, prefixBucket } from './keys.js';
 export { lockSecondsFor, retryAfterSeconds } from './policy.js';

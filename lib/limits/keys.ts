@@ -87,6 +87,15 @@ export function ipBucket(ip: string | undefined, ipv6PrefixLength = 56): string 
 }
 
 /**
+ * The client address as the request row keeps it: its limit bucket (an IPv4 address, or the IPv6
+ * /56), which is all the limits need, cut to the column's 64 characters so an oversized value from a
+ * proxy header can never fail the insert (audit 19.2). Null without an address.
+ */
+export function storedClientIp(ip: string | undefined, ipv6PrefixLength = 56): string | null {
+  return ipBucket(ip, ipv6PrefixLength)?.slice(0, 64) ?? null;
+}
+
+/**
  * The number range of an E.164 number: the number without its last `hiddenDigits` digits (SMS
  * pumping walks through one range, e.g. `+4479460000`-`+4479469999`). Never shorter than the `+`
  * and two digits.

@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 import { parseRouting, RoutingParseError, type Routing } from '../core/routing.js';
 import { configError } from '../errors.js';
 import type { ResolvedOtpConfig } from '../options.js';
-import { readSetting, writeSetting } from '../storage/queries.js';
+import { cachedSetting } from '../storage/settings.js';
 
 export const ROUTING_SETTING_KEY = 'otp_sms_provider';
 
@@ -37,10 +37,6 @@ export function createRoutingSource(config: ResolvedOtpConfig, knex: Knex, known
 
   const forced = config.forcedRouting === undefined ? undefined : parse(config.forcedRouting.value, config.forcedRouting.from);
 
-  let cached: Routing | undefined;
-  let readAt = Number.NEGATIVE_INFINITY;
-  let inflight: Promise<Routing> | undefined;
-
   const fallback = (): Routing => {
     if (config.production) {
       throw configError(`no provider routing: set the "${ROUTING_SETTING_KEY}" row of ${config.tables.settings}, OTP_SMS_PROVIDER, or the \`providers\` option (e.g. "Twilio;Mada:+35987,+35988;Sinch")`);
@@ -48,40 +44,25 @@ export function createRoutingSource(config: ResolvedOtpConfig, knex: Knex, known
     return parse('Console', 'the development default');
   };
 
-  const load = async (): Promise<Routing> => {
-    const value = await readSetting(knex, config.tables, ROUTING_SETTING_KEY);
-    let next: Routing;
-    try {
-      next = value === undefined || value.trim() === '' ? fallback() : parse(value, `the "${ROUTING_SETTING_KEY}" settings row`);
-    } catch (error) {
-      if (cached === undefined) throw error;
-      config.logger.error({ setting: ROUTING_SETTING_KEY, err: error instanceof Error ? error.message : String(error) }, 'ignoring an invalid routing setting; the previous routing stays in force');
-      next = cached;
-    }
-    cached = next;
-    readAt = config.clock();
-    return next;
-  };
+  // A malformed first read throws (ready() fails); a row that turns malformed later is logged.
+  const stored = cachedSetting<Routing>({
+    knex,
+    tables: config.tables,
+    key: ROUTING_SETTING_KEY,
+    refreshMs: config.settingsRefreshMs,
+    clock: config.clock,
+    parse: (value) => (value === undefined || value.trim() === '' ? fallback() : parse(value, `the "${ROUTING_SETTING_KEY}" settings row`)),
+    onIgnored: (error) => config.logger.error({ setting: ROUTING_SETTING_KEY, err: error instanceof Error ? error.message : String(error) }, 'ignoring an invalid routing setting; the previous routing stays in force'),
+  });
 
   return {
-    async current() {
-      if (forced !== undefined) return forced;
-      if (cached !== undefined && config.clock() - readAt < config.settingsRefreshMs) return cached;
-      // One read at a time per process, however many requests arrive.
-      inflight ??= load().finally(() => {
-        inflight = undefined;
-      });
-      return inflight;
-    },
+    current: () => (forced === undefined ? stored.current() : Promise.resolve(forced)),
     async write(value) {
       const routing = parse(value, 'setRouting()');
       buildable(routing);
-      await writeSetting(knex, config.tables, ROUTING_SETTING_KEY, routing.source);
-      readAt = Number.NEGATIVE_INFINITY;
+      await stored.write(routing.source);
       return routing;
     },
-    invalidate() {
-      readAt = Number.NEGATIVE_INFINITY;
-    },
+    invalidate: () => stored.invalidate(),
   };
 }

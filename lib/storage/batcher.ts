@@ -24,6 +24,12 @@ export interface BatcherOptions {
   readonly maxInFlight?: number;
 }
 
+/**
+ * A batch that fails is run again item by item (audit 19.2): one bad row (a value too long for its
+ * column, a constraint) fails only its own caller, never its neighbours. The failed statement
+ * changed nothing, so running its items again is safe.
+ */
+
 interface Pending<T, R> {
   readonly item: T;
   resolve(result: R): void;
@@ -31,8 +37,8 @@ interface Pending<T, R> {
 }
 
 /**
- * `run` writes one batch and answers one result per item, in order. If it throws, every item of
- * that batch fails with the same error (as the one statement would have failed each caller).
+ * `run` writes one batch and answers one result per item, in order. If it throws, each item is
+ * run again alone and fails or succeeds on its own.
  */
 export function createBatcher<T, R>(run: (items: readonly T[]) => Promise<readonly R[]>, options: BatcherOptions): Batcher<T, R> {
   const { maxBatch } = options;
@@ -42,8 +48,10 @@ export function createBatcher<T, R>(run: (items: readonly T[]) => Promise<readon
   let scheduled = false;
   let idle: Array<() => void> = [];
 
+  let isolating = 0;
+
   const settleIdle = (): void => {
-    if (queue.length > 0 || inFlight > 0) return;
+    if (queue.length > 0 || inFlight > 0 || isolating > 0) return;
     const waiting = idle;
     idle = [];
     for (const done of waiting) done();
@@ -65,6 +73,21 @@ export function createBatcher<T, R>(run: (items: readonly T[]) => Promise<readon
     }
   }
 
+  /** Each item of a failed batch in a statement of its own, in parallel (the pool bounds them). */
+  async function runAlone(batch: readonly Pending<T, R>[]): Promise<void> {
+    await Promise.all(
+      batch.map(async (p) => {
+        try {
+          const results = await run([p.item]);
+          if (results.length !== 1) throw new Error(`batch answered ${results.length} results for 1 item`);
+          p.resolve(results[0] as R);
+        } catch (error) {
+          p.reject(error);
+        }
+      }),
+    );
+  }
+
   async function runBatch(batch: readonly Pending<T, R>[]): Promise<void> {
     try {
       const results = await run(batch.map((p) => p.item));
@@ -73,7 +96,14 @@ export function createBatcher<T, R>(run: (items: readonly T[]) => Promise<readon
         p.resolve(results[i] as R);
       });
     } catch (error) {
-      for (const p of batch) p.reject(error);
+      if (batch.length === 1) batch[0]?.reject(error);
+      else {
+        isolating += 1;
+        void runAlone(batch).finally(() => {
+          isolating -= 1;
+          settleIdle();
+        });
+      }
     } finally {
       inFlight -= 1;
       schedule();
@@ -89,7 +119,7 @@ export function createBatcher<T, R>(run: (items: readonly T[]) => Promise<readon
       });
     },
     drain() {
-      if (queue.length === 0 && inFlight === 0) return Promise.resolve();
+      if (queue.length === 0 && inFlight === 0 && isolating === 0) return Promise.resolve();
       return new Promise<void>((resolve) => idle.push(resolve));
     },
   };

@@ -139,3 +139,11 @@ export function otpMigrationSource(tables: Partial<OtpTableNames> = {}): Knex.Mi
 export async function migrateOtpTables(knex: Knex, tables: Partial<OtpTableNames> = {}): Promise<void> {
   await knex.migrate.latest({ migrationSource: otpMigrationSource(tables), tableName: OTP_MIGRATIONS_TABLE});
 }
+
+/** The first of `names` that does not exist yet, or undefined (for `ready()`). */
+export async function firstMissingTable(knex: Knex, names: readonly string[]): Promise<string | undefined> {
+  for (const name of names) {
+    if (!(await knex.schema.hasTable(name))) return name;
+  }
+  return undefined;
+}

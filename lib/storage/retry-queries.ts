@@ -14,7 +14,7 @@ import type { Knex } from 'knex';
 import { configError } from '../errors.js';
 import { dialectOf } from './db.js';
 import type { OtpTableNames } from './migrations.js';
-import { toRequestRow, type RequestRow } from './queries.js';
+import { toRequestRow, type RequestRow } from './request-row.js';
 
 /** Delivery states the poller works on: an attempt whose lease ran out, or a row waiting for a retry. */
 export const CLAIMABLE_STATUSES = ['sending', 'queued'] as const;

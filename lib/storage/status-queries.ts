@@ -6,7 +6,8 @@
 import type { Knex } from 'knex';
 import type { Channel, DeliveryStatus } from '../types.js';
 import type { OtpTableNames } from './migrations.js';
-import { num, numOrNull, strOrNull, type Raw, type RequestRow } from './queries.js';
+import type { RequestRow } from './request-row.js';
+import { num, numOrNull, strOrNull, type Raw } from './sql.js';
 
 /** What the status views read of a request row. `phone` is the full number: mask it before it leaves the process. */
 export type RequestStatusRow = Pick<

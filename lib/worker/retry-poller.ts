@@ -1,7 +1,7 @@
 /**
  * The bundled retry poller: `otp.startRetryPoller(options)`. Every `pollInterval` it claims a batch
  * of due request rows under a lease (lib/storage/retry-queries.ts) and runs one delivery attempt
- * per row (lib/service/delivery.ts), at most `concurrency` at a time. Each result is written only
+ * per row (lib/delivery/deliver.ts), at most `concurrency` at a time. Each result is written only
  * while the poller still holds the row's lease token, so a worker whose lease ran out cannot
  * overwrite another's result. Nothing sleeps per row: a failing number waits in the table
  * (`next_attempt_at`), not in the poller.
@@ -11,11 +11,24 @@
  */
 import Joi from 'joi';
 import { configError, isOtpError } from '../errors.js';
-import { deliver, leaseMsFor } from '../service/delivery.js';
-import type { KitContext } from '../service/context.js';
-import { finishAttempt, type RequestRow } from '../storage/queries.js';
+import type { Knex } from 'knex';
+import type { Routing } from '../core/routing.js';
+import { deliver, leaseMsFor, type DeliveryDeps } from '../delivery/deliver.js';
+import type { OtpTableNames } from '../storage/migrations.js';
+import type { RequestRow } from '../storage/request-row.js';
 import { claimDueRequests, extendLease, releaseClaims } from '../storage/retry-queries.js';
 import type { Logger } from '../types.js';
+
+/** What the poller works with; `createOtp` builds it, so the poller never imports the service. */
+export interface RetryPollerDeps {
+  readonly delivery: DeliveryDeps;
+  readonly knex: Knex;
+  readonly tables: OtpTableNames;
+  /** This process's id in lease_owner columns. */
+  readonly instanceId: string;
+  /** The routing in force, for the longest chain a claim's lease must cover. */
+  readonly routing: () => Promise<Routing>;
+}
 
 export interface RetryPollerOptions {
   /** How often to look for due rows, in ms (sooner while a full batch came back). @default 1000 */
@@ -73,16 +86,17 @@ function resolvePollerOptions(options: RetryPollerOptions): Required<Omit<RetryP
 
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
-export function startRetryPoller(ctx: KitContext, options: RetryPollerOptions = {}): RetryPoller {
+export function startRetryPoller(deps: RetryPollerDeps, options: RetryPollerOptions = {}): RetryPoller {
   const opts = resolvePollerOptions(options);
-  const { config, knex } = ctx;
-  const { tables, clock } = config;
+  const { knex, tables, delivery } = deps;
+  const { config, events } = delivery;
+  const { clock } = config;
   const logger = opts.logger ?? config.logger;
   const minLeaseMs = opts.leaseMs ?? 0;
-  const leaseFor = (chainLength: number): number => Math.max(minLeaseMs, leaseMsFor(ctx, Math.max(1, chainLength)));
+  const leaseFor = (chainLength: number): number => Math.max(minLeaseMs, leaseMsFor(config.providerTimeoutMs, Math.max(1, chainLength)));
   // `info` is optional in practice: only warn and error are checked for a custom logger.
   if (!config.retry && typeof logger.info === 'function') {
-    logger.info({ instance: ctx.instanceId }, 'otp retry poller: sms.retry is off, so it only takes over sends interrupted by a crash');
+    logger.info({ instance: deps.instanceId }, 'otp retry poller: sms.retry is off, so it only takes over sends interrupted by a crash');
   }
 
   let stopping = false;
@@ -97,9 +111,9 @@ export function startRetryPoller(ctx: KitContext, options: RetryPollerOptions = 
 
   /** The lease a claim starts with: enough for the longest chain the current routing can produce. */
   async function claimLeaseMs(): Promise<number> {
-    let longest = ctx.registry.names.length;
+    let longest = delivery.registry.names.length;
     try {
-      const routing = await ctx.routing.current();
+      const routing = await deps.routing();
       longest = routing.defaultChain.length + Math.max(0, ...routing.rules.map((r) => r.providers.length));
     } catch {
       // An unreadable routing row must not stop retries of rows that already carry their chain.
@@ -109,7 +123,7 @@ export function startRetryPoller(ctx: KitContext, options: RetryPollerOptions = 
 
   /** A row that no longer needs a delivery (superseded by a newer request, or already verified): settle it, never send it. */
   async function settleDead(row: RequestRow, leaseToken: string): Promise<void> {
-    const ok = await finishAttempt(knex, tables, row.id, leaseToken, {
+    const ok = await delivery.store.finish(row.id, leaseToken, {
       status: 'expired',
       sendAttempts: row.sendAttempts,
       nextAttemptAt: null,
@@ -117,7 +131,7 @@ export function startRetryPoller(ctx: KitContext, options: RetryPollerOptions = 
       lastError: `not sent: the request was ${row.verifyStatus} before it could be delivered`,
       now: clock(),
     });
-    if (ok) ctx.events.emit('expired', { requestId: row.requestId, attempts: row.sendAttempts });
+    if (ok) events.emit('expired', { requestId: row.requestId, attempts: row.sendAttempts });
   }
 
   async function attempt(row: RequestRow, leaseToken: string, leasedMs: number): Promise<void> {
@@ -131,7 +145,7 @@ export function startRetryPoller(ctx: KitContext, options: RetryPollerOptions = 
         await settleDead(row, leaseToken);
         return;
       }
-      await deliver(ctx, row, leaseToken);
+      await deliver(delivery, row, leaseToken);
     } catch (error) {
       // Most likely the result write failed (database gone). The lease runs out and another
       // attempt follows with the same code: at-least-once, never lost.
@@ -155,7 +169,7 @@ export function startRetryPoller(ctx: KitContext, options: RetryPollerOptions = 
     const limit = Math.min(opts.batchSize, free);
     try {
       const leaseMs = await claimLeaseMs();
-      const claim = await claimDueRequests(knex, tables, { now: clock(), leaseMs, limit, owner: ctx.instanceId });
+      const claim = await claimDueRequests(knex, tables, { now: clock(), leaseMs, limit, owner: deps.instanceId });
       failures = 0;
       backlog = claim.rows.length === limit;
       if (stopping) {

@@ -10,6 +10,7 @@
  * WORKER_PROVIDER_TIMEOUT_MS.
  */
 import { createOtp, ProviderError, type Logger, type OtpProvider, type RetryPollerOptions, type SmsRetryOptions } from '../../lib/index.js';
+import { internalsOf } from '../../lib/service/internals.js';
 import type { RecorderPayload } from './delivery-recorder.js';
 
 const env = process.env;
@@ -61,7 +62,7 @@ for (const phone of JSON.parse(env.WORKER_SENDS ?? '[]') as string[]) {
 // The poller's timers are unref'd (it never keeps an app alive by itself); this process has no
 // server, so it keeps itself alive until it is told to stop.
 const keepAlive = setInterval(() => undefined, 60_000);
-process.stdout.write(`${JSON.stringify({ ready: otp.context.instanceId })}\n`);
+process.stdout.write(`${JSON.stringify({ ready: internalsOf(otp).instanceId })}\n`);
 
 process.once('SIGTERM', () => {
   void (async () => {

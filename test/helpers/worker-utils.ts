@@ -5,7 +5,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { digestCode, encryptCode, generateCode } from '../../lib/core/code.js';
 import type { Otp, OtpEventMap, OtpEventName, OtpEvents } from '../../lib/index.js';
-import { insertRequest } from '../../lib/storage/queries.js';
+import { internalsOf } from '../../lib/service/internals.js';
+import { insertRequest } from '../../lib/storage/request-queries.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -46,7 +47,7 @@ export async function insertDueRequest(
   otp: Otp,
   r: { readonly phone: string; readonly chain: readonly string[]; readonly now: number; readonly expiresAt?: number; readonly channel?: 'sms' | 'call' },
 ): Promise<{ id: number; requestId: string; code: string }> {
-  const ctx = otp.context;
+  const ctx = internalsOf(otp);
   const requestId = randomUUID();
   const code = generateCode(ctx.config.codeLength);
   const id = await insertRequest(otp.knex, ctx.config.tables, {
@@ -55,8 +56,8 @@ export async function insertDueRequest(
     channel: r.channel ?? 'sms',
     purpose: 'default',
     chain: r.chain,
-    codeDigest: digestCode(ctx.digestKeys[0] as Buffer, requestId, r.phone, code),
-    codeCipher: encryptCode(ctx.cipherKeys[0] as Buffer, requestId, code),
+    codeDigest: digestCode(ctx.keys.digest[0] as Buffer, requestId, r.phone, code),
+    codeCipher: encryptCode(ctx.keys.cipher[0] as Buffer, requestId, code),
     messageTemplate: ctx.config.messageTemplate,
     leaseOwner: 'test-seed',
     leaseToken: randomUUID(),

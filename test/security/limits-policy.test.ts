@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { generateCode } from '../../lib/core/code.js';
 import { canonicalPhone } from '../../lib/core/phone.js';
-import { resolveOptions } from '../../lib/index.js';
+import { resolveOptions } from '../../lib/options.js';
 import { resolveDestinations, resolveLimits } from '../../lib/limits/config.js';
 import { destinationRefusal } from '../../lib/limits/destination.js';
 import { ipBucket, prefixBucket } from '../../lib/limits/keys.js';

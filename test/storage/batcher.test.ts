@@ -54,22 +54,24 @@ describe('group-commit batcher', () => {
     assert.equal(mostRunning, 1);
   });
 
-  it('fails every item of a failed batch with its error, and only that batch', async () => {
-    let call = 0;
+  it('runs the items of a failed batch again one by one: a bad item fails alone, its neighbours are written (audit 19.2)', async () => {
+    const sizes: number[] = [];
     const batcher = createBatcher(async (items: readonly number[]) => {
-      call += 1;
-      if (call === 1) throw new Error('deadlock, say');
+      sizes.push(items.length);
+      if (items.includes(2)) throw new Error('value too long, say');
       return items;
     }, { maxBatch: 10 });
-    const failed = await Promise.allSettled([batcher.add(1), batcher.add(2)]);
-    assert.deepEqual(failed.map((r) => r.status), ['rejected', 'rejected']);
-    assert.match(String((failed[0] as PromiseRejectedResult).reason), /deadlock, say/);
-    assert.equal(await batcher.add(3), 3, 'the next batch runs normally');
+    const settled = await Promise.allSettled([batcher.add(1), batcher.add(2), batcher.add(3)]);
+    assert.deepEqual(settled.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.match(String((settled[1] as PromiseRejectedResult).reason), /value too long, say/);
+    assert.deepEqual(sizes, [3, 1, 1, 1], 'one batch, then each item alone');
+    assert.equal(await batcher.add(4), 4, 'the next batch runs normally');
+    await batcher.drain();
   });
 
   it('refuses a batch that answers the wrong number of results', async () => {
     const batcher = createBatcher(async (items: readonly number[]) => items.slice(1), { maxBatch: 10 });
-    await assert.rejects(Promise.all([batcher.add(1), batcher.add(2)]), /1 results for 2 items/);
+    await assert.rejects(Promise.all([batcher.add(1), batcher.add(2)]), /0 results for 1 item/);
   });
 
   it('drain() waits for queued and running batches', async () => {

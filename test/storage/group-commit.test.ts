@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import type { Knex } from 'knex';
-import { createCounterStore } from '../../lib/limits/store.js';
-import { finishSentMany, latestRequestsWithLocks, supersedeOlderMany, type SentMark } from '../../lib/storage/queries.js';
+import { createCounterStore } from '../../lib/storage/counter-store.js';
+import { finishSentMany, type SentMark } from '../../lib/storage/delivery-queries.js';
+import { latestRequestsWithLocks, supersedeOlderMany } from '../../lib/storage/request-queries.js';
 import { forEachDatabase } from '../helpers/db.js';
 import { createTestKit } from '../helpers/kit.js';
 
@@ -115,14 +116,14 @@ forEachDatabase('group commit', (db) => {
 
     await db().knex(t.limits).insert({ key: `vl:${a}`, points: 3, expire: Date.now() + 60_000 });
     await db().knex(t.failures).insert({ phone: b, failures: 7, locked_until: null, updated_at: kit.clock.now() });
-    const found = await latestRequestsWithLocks(db().knex, t, [a, b, '+359889999999'], { limitsTable: t.limits, keyPrefixes: ['vl:', 'vv:'], failuresTable: t.failures });
+    const found = await latestRequestsWithLocks(db().knex, t, [a, b, '+359889999999'], { counters: ['vl', 'vv'], failureBudget: true });
     assert.deepEqual([...found.keys()].sort(), [a, b].sort());
     assert.equal(found.get(a)?.row.id, await newest(a));
     assert.equal(found.get(b)?.row.id, await newest(b));
-    assert.deepEqual([...(found.get(a)?.locks.limits.keys() ?? [])], [`vl:${a}`]);
-    assert.equal(Number(found.get(a)?.locks.limits.get(`vl:${a}`)?.points), 3);
+    assert.deepEqual([...(found.get(a)?.locks.counters.keys() ?? [])], ['vl']);
+    assert.equal(Number(found.get(a)?.locks.counters.get('vl')?.points), 3);
     assert.equal(found.get(a)?.locks.failures, undefined);
     assert.deepEqual(found.get(b)?.locks.failures, { failures: 7, lockedUntil: null });
-    assert.equal(found.get(b)?.locks.limits.size, 0);
+    assert.equal(found.get(b)?.locks.counters.size, 0);
   });
 });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createOtp, silentLogger, type Otp } from '../../lib/index.js';
-import { toRequestRow } from '../../lib/storage/queries.js';
+import { toRequestRow } from '../../lib/storage/request-row.js';
 import { startDeliveryRecorder, type DeliveryRecorder } from '../helpers/delivery-recorder.js';
 import { createTestDatabase, DB_KINDS, type TestDatabase } from '../helpers/db.js';
 import { TEST_SECRET } from '../helpers/kit.js';

@@ -9,8 +9,9 @@ import request from 'supertest';
 import express from 'express';
 import { OtpError, otpErrorHandler, otpRouter, type Otp, type OtpProvider, type ProviderSendInput, type RetryPoller } from '../../lib/index.js';
 import { ProviderError } from '../../lib/providers/provider-error.js';
-import { toRequestRow, type RequestRow } from '../../lib/storage/queries.js';
+import { toRequestRow, type RequestRow } from '../../lib/storage/request-row.js';
 import { supportsSkipLocked } from '../../lib/storage/retry-queries.js';
+import { internalsOf } from '../../lib/service/internals.js';
 import { forEachDatabase } from '../helpers/db.js';
 import { createTestKit, type TestKit } from '../helpers/kit.js';
 import { recordingProvider } from '../helpers/providers.js';
@@ -342,7 +343,7 @@ forEachDatabase('retry poller', (db) => {
     await waitFor('A to call the provider', () => slow.calls.length === 2);
     const leased = await rawRow(a.otp, sent.requestId);
     assert.equal(leased.status, 'sending');
-    assert.equal(leased.lease_owner, a.otp.context.instanceId);
+    assert.equal(leased.lease_owner, internalsOf(a.otp).instanceId);
     const leaseMs = Number(leased.lease_expires_at) - a.clock.now();
     assert.equal(leaseMs, 1 * 10_000 + 5_000, 'one provider timeout plus slack');
 

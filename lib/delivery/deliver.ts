@@ -11,10 +11,35 @@ import { redactText, redactToJson } from '../core/redact.js';
 import { coerceError } from '../errors.js';
 import { ProviderError } from '../providers/provider-error.js';
 import { callProvider } from '../providers/timeout.js';
-import { finishAttempt, type RequestRow } from '../storage/queries.js';
-import type { DeliveryStatus, OtpProvider } from '../types.js';
-import type { ResolvedOtpConfig } from '../options.js';
-import type { KitContext } from './context.js';
+import type { OtpEvents } from '../events.js';
+import type { ProviderRegistry } from '../providers/index.js';
+import type { RequestRow } from '../storage/request-row.js';
+import type { RequestStore } from '../storage/request-store.js';
+import type { DeliveryStatus, Logger, OtpProvider } from '../types.js';
+
+/** What a delivery attempt needs of the kit's settings. */
+export interface DeliveryConfig {
+  readonly clock: () => number;
+  readonly logger: Logger;
+  readonly appName: string;
+  readonly providerTimeoutMs: number;
+  readonly retry: boolean;
+  readonly maxRetries: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+/** Everything a delivery attempt uses; built once by createOtp, shared by the send path and the poller. */
+export interface DeliveryDeps {
+  readonly config: DeliveryConfig;
+  readonly events: OtpEvents;
+  readonly registry: ProviderRegistry;
+  readonly store: Pick<RequestStore, 'markSent' | 'finish'>;
+  /** Opens sealed codes (first key current, the others for rotation). */
+  readonly cipherKeys: readonly Buffer[];
+  /** Provider credentials, blanked out of anything stored or logged. */
+  readonly secrets: readonly string[];
+}
 
 export interface DeliveryOutcome {
   /** The row's status after this attempt, or `lost-lease` when another worker owns it now. */
@@ -24,36 +49,25 @@ export interface DeliveryOutcome {
   readonly errors: readonly ProviderError[];
 }
 
-/** A batched "sent" write needs at least this much lease left. */
-const BATCH_LEASE_MARGIN_MS = 2_000;
-
 /** Float in [0, 1) from the CSPRNG, for jitter. */
 const jitterRandom = (): number => randomInt(1_000_000) / 1_000_000;
 
 /** A lease long enough for the whole chain to time out once, plus slack. */
-export function leaseMsFor(ctx: KitContext, chainLength: number): number {
-  return chainLength * ctx.config.providerTimeoutMs + 5_000;
-}
-
-/** Provider credentials known to the kit, blanked out of anything stored or logged. */
-export function secretsOf(config: ResolvedOtpConfig): string[] {
-  const s = config.providerSettings;
-  return [s.twilio?.authToken, s.sinch?.applicationSecret, s.mada?.password, config.env.TWILIO_AUTH_TOKEN, config.env.SINCH_APPLICATION_SECRET, config.env.MADA_PASSWORD].filter(
-    (v): v is string => typeof v === 'string' && v.length > 0,
-  );
+export function leaseMsFor(providerTimeoutMs: number, chainLength: number): number {
+  return chainLength * providerTimeoutMs + 5_000;
 }
 
 /**
  * `plainCode` is the code the caller sealed into `row` a moment ago (the send path), so the first
  * attempt need not open the seal again; the poller leaves it out and the sealed code is opened.
  */
-export async function deliver(ctx: KitContext, row: RequestRow, leaseToken: string, plainCode?: string): Promise<DeliveryOutcome> {
-  const { config, events, knex } = ctx;
+export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: string, plainCode?: string): Promise<DeliveryOutcome> {
+  const { config, events, store } = ctx;
   const attempt = row.sendAttempts + 1;
   const now = config.clock();
 
   if (now >= row.expiresAt) {
-    const ok = await finishAttempt(knex, config.tables, row.id, leaseToken, { status: 'expired', sendAttempts: row.sendAttempts, nextAttemptAt: null, keepCipher: false, lastError: row.lastError, now });
+    const ok = await store.finish(row.id, leaseToken, { status: 'expired', sendAttempts: row.sendAttempts, nextAttemptAt: null, keepCipher: false, lastError: row.lastError, now });
     if (ok) events.emit('expired', { requestId: row.requestId, attempts: row.sendAttempts });
     return { status: ok ? 'expired' : 'lost-lease', provider: null, codeOwner: row.codeOwner, errors: [] };
   }
@@ -99,13 +113,7 @@ export async function deliver(ctx: KitContext, row: RequestRow, leaseToken: stri
         providerRequest: redactToJson(result.request, redactCtx),
         providerResponse: redactToJson(result.response, redactCtx),
       } as const;
-      const writtenAt = config.clock();
-      // Shared with the sends in flight while the lease is far from its end (so no other worker can
-      // take the row over meanwhile); alone, fenced as ever, when it is close.
-      const ok =
-        row.leaseExpiresAt !== null && writtenAt < row.leaseExpiresAt - BATCH_LEASE_MARGIN_MS
-          ? await ctx.batches.markSent(mark, writtenAt)
-          : await finishAttempt(knex, config.tables, row.id, leaseToken, { ...mark, status: 'sent', nextAttemptAt: null, keepCipher: false, now: writtenAt });
+      const ok = await store.markSent(mark, row.leaseExpiresAt, config.clock());
       if (!ok) return { status: 'lost-lease', provider: name, codeOwner, errors };
       events.emit('sent', { requestId: row.requestId, channel: row.channel, provider: name, attempt, latencyMs: config.clock() - started });
       return { status: 'sent', provider: name, codeOwner, errors };
@@ -134,7 +142,7 @@ export async function deliver(ctx: KitContext, row: RequestRow, leaseToken: stri
     status = nextAttemptAt >= row.expiresAt ? 'expired' : 'queued';
     if (status === 'expired') nextAttemptAt = null;
   }
-  const ok = await finishAttempt(knex, config.tables, row.id, leaseToken, {
+  const ok = await store.finish(row.id, leaseToken, {
     status,
     sendAttempts: attempt,
     nextAttemptAt,

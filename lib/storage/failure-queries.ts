@@ -10,9 +10,8 @@
  * WHERE clauses; callers act on affected-row counts only. Times are the kit's clock (epoch ms).
  */
 import type { Knex } from 'knex';
-import { dialectOf } from '../storage/db.js';
-import { rowsOf } from '../storage/queries.js';
-import type { LockReads, LockState } from './guard.js';
+import { dialectOf } from './db.js';
+import { num } from './sql.js';
 
 export interface FailureState {
   /** Failures (and reservations in flight) since the last success or lock. */
@@ -20,8 +19,6 @@ export interface FailureState {
   /** Epoch ms until which the number is disabled, or null. */
   readonly lockedUntil: number | null;
 }
-
-const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 
 export async function readFailureState(knex: Knex, table: string, phone: string): Promise<FailureState | undefined> {
   const row = await knex(table).where({ phone }).first<{ failures: unknown; locked_until: unknown } | undefined>('failures', 'locked_until');
@@ -54,6 +51,21 @@ async function insertFirst(knex: Knex, table: string, phone: string, now: number
  * saw: with it, the common case is one statement (insert the first unit, or increment).
  */
 export async function reserveFailure(knex: Knex, table: string, phone: string, max: number, now: number, known: 'absent' | 'present' | 'unknown' = 'unknown'): Promise<boolean> {
+  return takeFailureUnit(knex, table, phone, max, now, known);
+}
+
+/**
+ * Charges a failure that already happened (its attempt was counted on the request first): like a
+ * reservation, but never refused by the count; false only while the number is locked.
+ */
+export async function chargeFailure(knex: Knex, table: string, phone: string, now: number, known: 'absent' | 'present' | 'unknown' = 'unknown'): Promise<boolean> {
+  return takeFailureUnit(knex, table, phone, NO_CAP, now, known);
+}
+
+/** Stands for "no cap": within every INT column (a JS MAX_SAFE_INTEGER binding overflows PostgreSQL's). */
+const NO_CAP = 2_000_000_000;
+
+async function takeFailureUnit(knex: Knex, table: string, phone: string, max: number, now: number, known: 'absent' | 'present' | 'unknown'): Promise<boolean> {
   if (known === 'absent' && (await insertFirst(knex, table, phone, now))) return true;
   // A concurrent success may delete the row between our statements: then start over (bounded).
   for (let round = 0; round < 5; round += 1) {
@@ -70,56 +82,6 @@ export async function reserveFailure(knex: Knex, table: string, phone: string, m
     // Otherwise the row appeared (or changed) under us: try the increment again.
   }
   return false;
-}
-
-/** One number's lock rows to read: the limits rows named `limitKeys`, and its failure-budget row. */
-export interface LockRead {
-  readonly phone: string;
-  readonly limitKeys: readonly string[];
-}
-
-/**
- * The lock rows of several numbers in one statement (the sends of a batch, or a verify that found
- * no request): the limits rows named by the reads and the failure-budget rows of their phones.
- * Each read names its own keys. Answers one state per read, in order.
- */
-export async function readLockStates(knex: Knex, tables: Pick<LockReads, 'limitsTable' | 'failuresTable'>, reads: readonly LockRead[]): Promise<LockState[]> {
-  const keys = [...new Set(reads.flatMap((r) => r.limitKeys))];
-  const phones = tables.failuresTable === undefined ? [] : [...new Set(reads.map((r) => r.phone))];
-  const parts: string[] = [];
-  const bindings: Knex.RawBinding[] = [];
-  if (keys.length > 0) {
-    parts.push(`SELECT ?? AS k, ?? AS a, ?? AS b FROM ?? WHERE ?? IN (${keys.map(() => '?').join(', ')})`);
-    bindings.push('key', 'points', 'expire', tables.limitsTable, 'key', ...keys);
-  }
-  if (tables.failuresTable !== undefined && phones.length > 0) {
-    parts.push(`SELECT ?? AS k, ?? AS a, ?? AS b FROM ?? WHERE ?? IN (${phones.map(() => '?').join(', ')})`);
-    bindings.push('phone', 'failures', 'locked_until', tables.failuresTable, 'phone', ...phones);
-  }
-  const limitRows = new Map<string, { points: unknown; expire: unknown }>();
-  const failureRows = new Map<string, FailureState>();
-  if (parts.length > 0) {
-    const result: unknown = await knex.raw(parts.join(' UNION ALL '), bindings);
-    for (const row of rowsOf(dialectOf(knex), result)) {
-      const k = String(row.k);
-      // A phone starts with "+", a limits key with its counter name: the two never collide.
-      if (k.startsWith('+')) failureRows.set(k, { failures: num(row.a), lockedUntil: row.b === null ? null : num(row.b) });
-      else limitRows.set(k, { points: row.a, expire: row.b });
-    }
-  }
-  return reads.map((read) => {
-    const limits = new Map<string, { points: unknown; expire: unknown }>();
-    for (const key of read.limitKeys) {
-      const row = limitRows.get(key);
-      if (row !== undefined) limits.set(key, row);
-    }
-    return { limits, failures: tables.failuresTable === undefined ? undefined : failureRows.get(read.phone) };
-  });
-}
-
-/** The lock rows of one number in one statement. */
-export async function readLockState(knex: Knex, reads: LockReads, phone: string): Promise<LockState> {
-  return (await readLockStates(knex, reads, [{ phone, limitKeys: reads.limitKeys }]))[0] as LockState;
 }
 
 /** After a failure: locks the number when its budget is spent. True for the one call that locked it. */

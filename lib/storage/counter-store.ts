@@ -19,8 +19,9 @@
  * injectable clock.
  */
 import type { Knex } from 'knex';
-import { createBatcher, retryConflicts } from '../storage/batcher.js';
-import { dialectOf, supportsReturning } from '../storage/db.js';
+import { createBatcher, retryConflicts } from './batcher.js';
+import { dialectOf, supportsReturning } from './db.js';
+import { num } from './sql.js';
 
 export interface CounterState {
   /** Units counted in the current window (more than `max` once blocked). */
@@ -63,12 +64,10 @@ export interface CounterStore {
   takeAll(takes: readonly CounterTake[]): Promise<TakeResult[]>;
   /** Gives back one unit of each (a request refused by an earlier counter of its batch). */
   giveBack(takes: readonly CounterTake[]): Promise<void>;
-  /** The row key of a counter's key (for reads joined into other statements). */
-  rowKey(counter: Counter, key: string): string;
   /** Row state as read from `points`/`expire` columns: undefined unless live. */
   stateOf(points: unknown, expire: unknown, nowMs: number): CounterState | undefined;
-  /** Forgets several row keys in one statement. */
-  resetRows(rowKeys: readonly string[]): Promise<void>;
+  /** Forgets several counters' keys in one statement. */
+  forget(takes: readonly CounterTake[]): Promise<void>;
   /** Deletes rows whose window ended more than an hour ago. Returns the number deleted. */
   sweep(nowMs: number): Promise<number>;
 }
@@ -81,9 +80,16 @@ interface Upsert {
 
 type Row = { key: unknown; points: unknown; expire: unknown };
 
-const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+/** The row key of a counter's key: `<name>:<key>`, the layout rate-limiter-flexible used. */
+export const counterRowKey = (name: string, key: string): string => `${name}:${key}`;
 
-export function createCounterStore(knex: Knex, table: string): CounterStore {
+export interface CounterStoreOptions {
+  /** Share one statement among the takes of concurrent requests (group commit). @default true */
+  readonly batching?: boolean;
+}
+
+export function createCounterStore(knex: Knex, table: string, options: CounterStoreOptions = {}): CounterStore {
+  const batching = options.batching ?? true;
   const dialect = dialectOf(knex);
   const canReturn = (): Promise<boolean> => supportsReturning(knex);
 
@@ -152,7 +158,7 @@ export function createCounterStore(knex: Knex, table: string): CounterStore {
     return { consumed: num(points), msLeft: expire === null || expire === undefined ? Number.MAX_SAFE_INTEGER : Math.max(0, num(expire) - nowMs) };
   };
 
-  const rowKey = (counter: Counter, key: string): string => `${counter.name}:${key}`;
+  const rowKey = (counter: Counter, key: string): string => counterRowKey(counter.name, key);
 
   function resultOf(counter: Counter, row: Row | undefined, now: number): TakeResult {
     // A row deleted in between (a reset by a success) counts as a fresh window.
@@ -202,7 +208,7 @@ export function createCounterStore(knex: Knex, table: string): CounterStore {
 
   async function takeAll(wanted: readonly CounterTake[]): Promise<TakeResult[]> {
     if (wanted.length === 0) return [];
-    if (await canReturn()) {
+    if (batching && (await canReturn())) {
       return Promise.all(wanted.map(({ counter, key }) => takes.add({ rowKey: rowKey(counter, key), max: counter.max, windowMs: counter.windowSeconds * 1000 })));
     }
     const now = Date.now();
@@ -251,9 +257,10 @@ export function createCounterStore(knex: Knex, table: string): CounterStore {
         .andWhere('points', '>', 0)
         .update({ points: knex.raw('?? - 1', ['points']) });
     },
-    rowKey,
     stateOf,
-    resetRows,
+    async forget(list) {
+      await resetRows(list.map(({ counter, key }) => rowKey(counter, key)));
+    },
     async sweep(nowMs) {
       return knex(table).whereNotNull('expire').andWhere('expire', '<', nowMs - 3_600_000).del();
     },

@@ -1,0 +1,139 @@
+/**
+ * The named counters of the abuse limits, over the database counter store
+ * (lib/storage/counter-store.ts): which counters exist (a limit switched off has none), taking
+ * several in one statement, and turning the first refused take into a `Refusal` with its wait.
+ * A refusal gives back the units its later takes spent, so it costs what one-by-one takes would.
+ */
+import type { Knex } from 'knex';
+import type { Refusal } from '../errors.js';
+import type { OtpEvents } from '../events.js';
+import type { OtpTableNames } from '../storage/migrations.js';
+import { createCounterStore, type Counter, type CounterStore, type CounterTake, type TakeResult } from '../storage/counter-store.js';
+import type { Logger } from '../types.js';
+import type { ResolvedLimits } from './config.js';
+import { retryAfterSeconds } from './policy.js';
+
+const DAY_SECONDS = 86_400;
+const SWEEP_EVERY_MS = 10 * 60_000;
+
+/** Counter names as events and logs show them; the store names (`sc`, `sn`, …) are row-key prefixes. */
+export type CounterName =
+  | 'sendCooldownSeconds'
+  | 'sendsPerNumber'
+  | 'sendsPerIp'
+  | 'sendsPerPrefix'
+  | 'sendsPerCountry'
+  | 'dailySendBudget'
+  | 'verifiesPerIp'
+  | 'verifyLock'
+  | 'conversionBreaker'
+  | 'lockLevel';
+
+export interface NamedTake extends CounterTake {
+  readonly name: CounterName;
+  /** The key as events show it (a masked number, an IP bucket, a range). */
+  readonly shownKey: string;
+}
+
+export interface Taken {
+  readonly take: NamedTake;
+  readonly result: TakeResult;
+}
+
+export interface CounterSet {
+  readonly store: CounterStore;
+  /** Undefined for a limit that is switched off. */
+  readonly counters: Readonly<Record<CounterName, Counter | undefined>>;
+  /** A take of `name` for `key`, or undefined when the limit is off or there is no key. */
+  named(name: CounterName, key: string | undefined, shownKey: string): NamedTake | undefined;
+  /** Takes one unit of each in one statement (shared with concurrent requests); results in order. */
+  take(wanted: ReadonlyArray<NamedTake | undefined>): Promise<Taken[]>;
+  /** Gives back the units of takes that a refusal made void. Never throws. */
+  giveBack(taken: readonly Taken[]): Promise<void>;
+  /** The first refusal among `taken` (emitting `limit-hit`); the later takes and `alsoVoid` are given back. */
+  firstRefusal(taken: readonly Taken[], alsoVoid?: readonly Taken[]): Promise<Refusal | undefined>;
+  /** Deletes long-expired counter rows now and then, never on a request's critical path. */
+  sweepNow(): void;
+}
+
+export interface CounterSetSettings {
+  readonly limits: ResolvedLimits;
+  readonly tables: OtpTableNames;
+  readonly logger: Logger;
+  /** Share counter statements among concurrent requests. */
+  readonly batching: boolean;
+}
+
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+function buildCounters(store: CounterStore, limits: ResolvedLimits): Record<CounterName, Counter | undefined> {
+  const window = (name: string, limit: { max: number; windowSeconds: number } | false): Counter | undefined =>
+    limit === false ? undefined : store.counter(name, limit.max, limit.windowSeconds);
+  return {
+    sendCooldownSeconds: limits.sendCooldownSeconds === false ? undefined : store.counter('sc', 1, limits.sendCooldownSeconds),
+    sendsPerNumber: window('sn', limits.sendsPerNumber),
+    sendsPerIp: window('si', limits.sendsPerIp),
+    sendsPerPrefix: window('sp', limits.sendsPerPrefix),
+    sendsPerCountry: window('sk', limits.sendsPerCountry),
+    dailySendBudget: limits.dailySendBudget === false ? undefined : store.counter('sg', limits.dailySendBudget, DAY_SECONDS),
+    verifiesPerIp: window('vi', limits.verifiesPerIp),
+    verifyLock: limits.verifyLock === false ? undefined : store.counter('vl', limits.verifyLock.failures, limits.verifyLock.windowSeconds),
+    // Never refuses by count (the max stays within the INT column even when blocked at max + 1): only a
+    // `block` from the conversion check holds a range.
+    conversionBreaker: limits.conversionBreaker === false ? undefined : store.counter('cb', 1_000_000_000, limits.conversionBreaker.windowSeconds),
+    // Locks so far (the escalation level); `max` is never reached, only `add` is used.
+    lockLevel: limits.verifyLock === false ? undefined : store.counter('vv', 1_000_000, limits.verifyLock.escalationWindowSeconds),
+  };
+}
+
+export function createCounterSet(knex: Knex, settings: CounterSetSettings, events: OtpEvents): CounterSet {
+  const { limits, logger } = settings;
+  const store = createCounterStore(knex, settings.tables.limits, { batching: settings.batching });
+  const counters = buildCounters(store, limits);
+  let lastSweep = 0;
+
+  function named(name: CounterName, key: string | undefined, shownKey: string): NamedTake | undefined {
+    const counter = counters[name];
+    return counter === undefined || key === undefined ? undefined : { name, counter, key, shownKey };
+  }
+
+  async function take(wanted: ReadonlyArray<NamedTake | undefined>): Promise<Taken[]> {
+    const takes = wanted.filter((t): t is NamedTake => t !== undefined);
+    const results = await store.takeAll(takes);
+    return takes.map((t, i) => ({ take: t, result: results[i] as TakeResult }));
+  }
+
+  async function giveBack(taken: readonly Taken[]): Promise<void> {
+    if (taken.length === 0) return;
+    // A neighbour may see the units for a moment: the strict side.
+    await store.giveBack(taken.map((t) => t.take)).catch((error: unknown) => {
+      logger.warn({ err: message(error) }, 'otp limits: giving back units of a refused request failed');
+    });
+  }
+
+  async function firstRefusal(taken: readonly Taken[], alsoVoid: readonly Taken[] = []): Promise<Refusal | undefined> {
+    const index = taken.findIndex((t) => !t.result.allowed);
+    if (index === -1) return undefined;
+    const { take: refused, result } = taken[index] as Taken & { result: TakeResult & { allowed: false } };
+    await giveBack([...taken.slice(index + 1), ...alsoVoid]);
+    const retryAfter = retryAfterSeconds(result.msLeft);
+    events.emit('limit-hit', { limit: refused.name, key: refused.shownKey, retryAfterSeconds: retryAfter });
+    if (refused.name === 'dailySendBudget' && limits.dailySendBudget !== false && result.consumed === limits.dailySendBudget + 1) {
+      // Exactly one refused send sees the first unit over the budget (atomic count): alert once.
+      logger.error({ limit: refused.name, max: limits.dailySendBudget, retryAfterSeconds: retryAfter }, 'otp daily send budget exhausted: sends are refused until the window ends');
+      events.emit('budget-exhausted', { limit: 'dailySendBudget', max: limits.dailySendBudget, windowSeconds: DAY_SECONDS, retryAfterSeconds: retryAfter });
+    }
+    return { code: 'RATE_LIMITED', retryAfter, limit: refused.name, max: refused.counter.max, windowSeconds: refused.counter.windowSeconds };
+  }
+
+  function sweepNow(): void {
+    const now = Date.now();
+    if (now - lastSweep < SWEEP_EVERY_MS) return;
+    lastSweep = now;
+    store.sweep(now).catch((error: unknown) => {
+      logger.warn({ err: message(error) }, 'otp limits: sweeping expired counters failed');
+    });
+  }
+
+  return { store, counters, named, take, giveBack, firstRefusal, sweepNow };
+}

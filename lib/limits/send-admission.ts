@@ -1,0 +1,155 @@
+/**
+ * Send admission: whether a send may go ahead. Order: bot challenge → per-IP → per-number
+ * cooldown and cap → number locked by wrong codes → destination policy → per-prefix, per-country
+ * and daily budget → pumping breaker. Refused destinations pass the per-IP and per-number limits
+ * like any number (so 429s cannot tell them apart) but never the cost budgets, and they get a
+ * look-alike answer (`decoy`) with no row and no provider call.
+ *
+ * Every counter of a send goes to the database in one statement and the number's lock rows in
+ * another, both shared with the sends in flight; the order of the checks is applied to the results.
+ */
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Knex } from 'knex';
+import type { CountryCode } from 'libphonenumber-js/max';
+import { maskPhone, type CanonicalPhone } from '../core/phone.js';
+import type { Refusal } from '../errors.js';
+import type { OtpEvents } from '../events.js';
+import { createBatcher } from '../storage/batcher.js';
+import { readLockStates, type LockRead } from '../storage/lock-reads.js';
+import type { OtpTableNames } from '../storage/migrations.js';
+import { conversionSince } from '../storage/request-queries.js';
+import type { Channel, Logger, SendResult } from '../types.js';
+import type { ChallengeHook, ConversionBreaker, ResolvedDestinations, ResolvedLimits } from './config.js';
+import type { CounterSet, Taken } from './counters.js';
+import { latencySampler, sleep } from './decoy-timing.js';
+import { destinationRefusal } from './destination.js';
+import { ipBucket, prefixBucket } from './keys.js';
+import { lockRefusal } from './locks.js';
+
+export interface SendAdmissionSettings {
+  readonly limits: ResolvedLimits;
+  readonly destinations: ResolvedDestinations;
+  readonly challenge: ChallengeHook | undefined;
+  readonly tables: OtpTableNames;
+  readonly ttlSeconds: number;
+  readonly clock: () => number;
+  readonly logger: Logger;
+}
+
+export interface SendCheck {
+  /** The number as the caller parsed it (E.164, country and type). */
+  readonly number: CanonicalPhone;
+  readonly channel: Channel;
+  readonly purpose: string;
+  readonly ip: string | undefined;
+  readonly challengeToken: string | undefined;
+}
+
+/** The answer: refused (a result, not an exception), a decoy to answer with, or admitted. */
+export type Admission =
+  | { readonly refusal: Refusal }
+  | { readonly decoy: SendResult }
+  | { readonly admitted: true; /** Call when the real send has answered: its duration is what decoys take. */ sent(): void };
+
+export interface SendAdmission {
+  admit(check: SendCheck): Promise<Admission>;
+}
+
+export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings, set: CounterSet, events: OtpEvents): SendAdmission {
+  const { limits, destinations, challenge, tables, clock, logger } = settings;
+  const latency = latencySampler();
+  const lockCounter = set.counters.verifyLock?.name;
+  /** The lock rows of the numbers of concurrent sends, read in one statement per batch. */
+  const lockBatch = createBatcher((reads: readonly LockRead[]) => readLockStates(knex, tables, limits.failureBudget !== false, reads), { maxBatch: 100 });
+
+  async function askChallenge(check: SendCheck, phone: string, country: CountryCode | undefined): Promise<Refusal | undefined> {
+    if (challenge === undefined) return undefined;
+    let passed = false;
+    try {
+      // Only a real `true` passes (a hook written in JS may answer anything).
+      const answer: unknown = await challenge({ phone, country, channel: check.channel, purpose: check.purpose, ip: check.ip, challengeToken: check.challengeToken });
+      passed = answer === true;
+    } catch (error) {
+      // Fail closed: a broken challenge service must not open the door to pumping.
+      logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'otp challenge hook threw; the send is refused');
+    }
+    if (passed) return undefined;
+    events.emit('send-refused', { reason: 'challenge', channel: check.channel, phone: maskPhone(phone), country, type: undefined });
+    return { code: 'CHALLENGE_REQUIRED' };
+  }
+
+  async function admit(check: SendCheck): Promise<Admission> {
+    set.sweepNow();
+    const { e164: phone, country, type } = check.number;
+    const challenged = await askChallenge(check, phone, country);
+    if (challenged !== undefined) return { refusal: challenged };
+    const masked = maskPhone(phone);
+    const ip = ipBucket(check.ip, limits.ipv6Subnet);
+    const refused = destinationRefusal({ country, type }, check.channel, destinations);
+    const first = [set.named('sendsPerIp', ip, ip ?? ''), set.named('sendCooldownSeconds', phone, masked), set.named('sendsPerNumber', phone, masked)];
+    const prefix = limits.sendsPerPrefix === false ? undefined : prefixBucket(phone, limits.sendsPerPrefix.hiddenDigits);
+    const region = country ?? 'non-geographic';
+    const breaker = limits.conversionBreaker;
+    const range = breaker === false ? undefined : prefixBucket(phone, breaker.hiddenDigits);
+    // Refused destinations never reach the cost budgets.
+    const costs =
+      refused === undefined
+        ? [set.named('sendsPerPrefix', prefix, prefix ?? ''), set.named('sendsPerCountry', region, region), set.named('dailySendBudget', 'global', 'global'), set.named('conversionBreaker', range, range ?? '')]
+        : [];
+    // Only the wrong-code lock itself decides a send (its escalation level does not).
+    const [taken, locks] = await Promise.all([set.take([...first, ...costs]), lockBatch.add({ phone, counters: lockCounter === undefined ? [] : [lockCounter] })]);
+    const firstCount = first.filter((t) => t !== undefined).length;
+    const costTaken = taken.slice(firstCount);
+    const limited = await set.firstRefusal(taken.slice(0, firstCount), costTaken);
+    if (limited !== undefined) return { refusal: limited };
+    // A locked number cannot use a code, so it gets none (and costs nothing).
+    const lockedOut = lockRefusal(locks, phone, limits, set, events, clock());
+    if (lockedOut !== undefined) {
+      await set.giveBack(costTaken);
+      return { refusal: lockedOut };
+    }
+
+    if (refused !== undefined) {
+      events.emit('send-refused', { reason: refused.reason, channel: check.channel, phone: masked, country: refused.country, type: refused.type });
+      logger.info({ reason: refused.reason, channel: check.channel, phone: masked, country: refused.country, type: refused.type }, 'otp send to a refused destination answered with a decoy');
+      await sleep(latency.pick());
+      return { decoy: { requestId: randomUUID(), channel: check.channel, provider: null, status: 'sent', expiresAt: new Date(clock() + settings.ttlSeconds * 1000) } };
+    }
+
+    const started = performance.now();
+    const overBudget = await set.firstRefusal(costTaken);
+    if (overBudget !== undefined) return { refusal: overBudget };
+    await judgeWhenDue(costTaken, range);
+    return {
+      admitted: true,
+      sent() {
+        latency.record(performance.now() - started);
+      },
+    };
+  }
+
+  async function judgeWhenDue(costTaken: readonly Taken[], range: string | undefined): Promise<void> {
+    const breaker = limits.conversionBreaker;
+    const counted = costTaken.find((t) => t.take.name === 'conversionBreaker')?.result.consumed;
+    if (breaker !== false && range !== undefined && counted !== undefined && counted >= breaker.minSends && counted % breaker.checkEvery === 0) {
+      await judgeConversion(range, breaker);
+    }
+  }
+
+  /**
+   * Security #26: verified ÷ sent for the range over the breaker's window, from the request table
+   * (one aggregate query, run only every `checkEvery` sends). Below `minRatio` the range is held:
+   * its breaker counter is blocked, so its next sends get 429 with the hold as Retry-After.
+   */
+  async function judgeConversion(range: string, breaker: ConversionBreaker): Promise<void> {
+    const since = clock() - breaker.windowSeconds * 1000;
+    const { sent, verified } = await conversionSince(knex, tables, range, since);
+    if (sent < breaker.minSends || verified / sent >= breaker.minRatio) return;
+    await set.counters.conversionBreaker?.block(range, breaker.holdSeconds);
+    logger.error({ range, sent, verified, holdSeconds: breaker.holdSeconds }, 'otp sends to a number range are held: few of its codes are verified (SMS pumping?)');
+    events.emit('range-held', { range, sent, verified, holdSeconds: breaker.holdSeconds });
+  }
+
+  return { admit };
+}

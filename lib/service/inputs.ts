@@ -1,0 +1,32 @@
+/** Checks of what callers pass to send and verify; each failure names its field (400 VALIDATION_FAILED). */
+import { codePattern, codeRule, DEFAULT_PURPOSE, PURPOSE_PATTERN, PURPOSE_RULE } from '../core/patterns.js';
+import { canonicalPhone, type CanonicalPhone } from '../core/phone.js';
+import { OtpError } from '../errors.js';
+import type { Channel, PhoneInput } from '../types.js';
+import type { CountryCode } from 'libphonenumber-js/max';
+
+function numberOf(phone: PhoneInput): unknown {
+  return typeof phone === 'string' ? phone : (phone as { number?: unknown } | null)?.number;
+}
+
+export function parsePhone(phone: PhoneInput, defaultCountry: CountryCode | undefined): CanonicalPhone {
+  const raw = numberOf(phone);
+  const parsed = typeof raw === 'string' ? canonicalPhone(raw, defaultCountry) : undefined;
+  if (parsed === undefined) throw new OtpError('VALIDATION_FAILED', '"phone" must be a valid phone number in international format, e.g. +359871234567', { field: 'phone' });
+  return parsed;
+}
+
+export function purposeOf(purpose: string | undefined): string {
+  if (purpose === undefined) return DEFAULT_PURPOSE;
+  if (typeof purpose !== 'string' || !PURPOSE_PATTERN.test(purpose)) throw new OtpError('VALIDATION_FAILED', PURPOSE_RULE, { field: 'purpose' });
+  return purpose;
+}
+
+export function assertChannel(channel: unknown): asserts channel is Channel {
+  if (channel !== 'sms' && channel !== 'call') throw new OtpError('VALIDATION_FAILED', '"channel" must be "sms" or "call"', { field: 'channel' });
+}
+
+/** A string of exactly `length` digits (JS callers may pass anything). */
+export function assertCode(code: unknown, length: number): asserts code is string {
+  if (typeof code !== 'string' || !codePattern(length).test(code)) throw new OtpError('VALIDATION_FAILED', codeRule(length), { field: 'code' });
+}

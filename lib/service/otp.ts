@@ -1,0 +1,143 @@
+/**
+ * `createOtp(options)`: wiring only. It resolves the options, opens the database, builds the
+ * parts (request store, limits, providers, routing, delivery) into one dependency object
+ * (lib/service/deps.ts) and exposes the public methods over the named service functions:
+ * send (lib/service/send.ts), verify (lib/service/verify.ts) and token checks
+ * (lib/service/token-check.ts). Refusals come back from those as data; the methods here throw
+ * them as OtpError for library callers, and the router renders them itself.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Knex } from 'knex';
+import { deriveKey } from '../core/code.js';
+import { parseRouting, routedNames, type Routing } from '../core/routing.js';
+import type { TestNumberInput } from '../core/test-numbers.js';
+import { tokenKeyring } from '../core/token.js';
+import { configError, refusalError } from '../errors.js';
+import { OtpEvents } from '../events.js';
+import { createCounterSet } from '../limits/counters.js';
+import { createSendAdmission } from '../limits/send-admission.js';
+import { createVerifyBudget } from '../limits/verify-budget.js';
+import { publicConfig, resolveOptions, type OtpConfig, type OtpOptions } from '../options.js';
+import { createProviderRegistry } from '../providers/index.js';
+import { knexFromUrl } from '../storage/db.js';
+import { firstMissingTable, migrateOtpTables } from '../storage/migrations.js';
+import { createRequestStore } from '../storage/request-store.js';
+import type { Channel, PhoneInput, SendOptions, SendResult, VerifiedOtp, VerifyOptions, VerifyResult } from '../types.js';
+import { startRetryPoller, type RetryPoller, type RetryPollerOptions } from '../worker/retry-poller.js';
+import { providerSecrets, type OtpDeps, type Outcome } from './deps.js';
+import { attachInternals } from './internals.js';
+import { createRoutingSource } from './routing-source.js';
+import { sendOtp } from './send.js';
+import { createTestNumberSource } from './test-numbers.js';
+import { checkToken, type TokenCheckOptions } from './token-check.js';
+import { verifyOtp } from './verify.js';
+
+export interface Otp {
+  /** The settings in force (no secrets, credentials or database URL). */
+  readonly config: OtpConfig;
+  readonly events: OtpEvents;
+  /** The database the kit uses (yours, when you passed a Knex instance). */
+  readonly knex: Knex;
+  /** Creates or updates the kit's tables. */
+  migrate(): Promise<void>;
+  /** Checks the tables exist and the routing is valid; call before serving traffic. */
+  ready(): Promise<void>;
+  sendSms(phone: PhoneInput, options?: SendOptions): Promise<SendResult>;
+  call(phone: PhoneInput, options?: SendOptions): Promise<SendResult>;
+  send(phone: PhoneInput, channel: Channel, options?: SendOptions): Promise<SendResult>;
+  verify(phone: PhoneInput, code: string, options?: VerifyOptions): Promise<VerifyResult>;
+  /** Checks a verification token (used by `requireVerifiedOtp`); throws OtpError 401/403. */
+  checkToken(token: string, options?: TokenCheckOptions): Promise<VerifiedOtp>;
+  /** Validates and writes the `otp_sms_provider` settings row. */
+  setRouting(value: string): Promise<void>;
+  /** Validates and writes the `otp_test_numbers` settings row (fixed codes with an expiry, never sent). */
+  setTestNumbers(list: readonly TestNumberInput[]): Promise<void>;
+  /** The routing in force now (forced, or the settings row). */
+  routing(): Promise<Routing>;
+  /** Starts the bundled interval poller that works through the retry table; `await poller.stop()` on shutdown. */
+  startRetryPoller(options?: RetryPollerOptions): RetryPoller;
+  /** Closes the database connection if the kit opened it. */
+  close(): Promise<void>;
+}
+
+/** The result, or the refusal thrown as an OtpError (what library callers of send and verify get). */
+function unwrap<T>(outcome: Outcome<T>, verify: boolean): T {
+  if (outcome.refusal !== undefined) throw refusalError(outcome.refusal, verify);
+  return outcome.result;
+}
+
+function buildDeps(options: OtpOptions): OtpDeps {
+  const config = resolveOptions(options);
+  const { logger, tables, limits } = config;
+  const knex = typeof config.db === 'string' ? knexFromUrl(config.db) : config.db;
+  const events = new OtpEvents(logger);
+  const counters = createCounterSet(knex, { limits, tables, logger, batching: config.groupCommit }, events);
+  const budget = createVerifyBudget(knex, config, counters, events);
+  const registry = createProviderRegistry(config.providerSettings, config.customProviders, { logger, timeoutMs: config.providerTimeoutMs, env: config.env });
+  const buildAll = (r: Routing): void => {
+    for (const name of routedNames(r)) registry.get(name);
+  };
+  const routing = createRoutingSource(config, knex, registry.names, buildAll);
+  // Forced routing is known now: build its providers so missing credentials fail at startup.
+  if (config.forcedRouting !== undefined) buildAll(parseRouting(config.forcedRouting.value, registry.names));
+  if (config.usingDevSecret) logger.warn('OTP_SECRET is not set: using a fixed development secret (refused when NODE_ENV=production)');
+  const store = createRequestStore(knex, tables, { batching: config.groupCommit, locks: budget.lockJoin });
+  const cipher = config.secrets.map((s) => deriveKey(s, 'code-cipher'));
+  return {
+    config,
+    knex,
+    events,
+    registry,
+    routing,
+    testNumbers: createTestNumberSource(config, knex, config.testNumbers),
+    store,
+    admission: createSendAdmission(knex, config, counters, events),
+    budget,
+    keys: { digest: config.secrets.map((s) => deriveKey(s, 'code-digest')), cipher, token: tokenKeyring(config.secrets) },
+    delivery: { config, events, registry, store, cipherKeys: cipher, secrets: providerSecrets(config) },
+    instanceId: `${hostname().slice(0, 30)}-${process.pid}-${randomBytes(3).toString('hex')}`,
+  };
+}
+
+async function ready(deps: OtpDeps): Promise<void> {
+  const { tables } = deps.config;
+  const missing = await firstMissingTable(deps.knex, [tables.settings, tables.requests, tables.limits, tables.failures]);
+  if (missing !== undefined) {
+    throw configError(`table "${missing}" does not exist: run \`await otp.migrate()\` (or the Knex CLI with the kit's migration source) first`);
+  }
+  // The row as it is now, not as cached a moment ago.
+  deps.routing.invalidate();
+  for (const name of routedNames(await deps.routing.current())) deps.registry.get(name);
+}
+
+export function createOtp(options: OtpOptions = {}): Otp {
+  const deps = buildDeps(options);
+  const { knex, config } = deps;
+  const ownsDb = typeof config.db === 'string';
+  const send = async (phone: PhoneInput, channel: Channel, opts?: SendOptions): Promise<SendResult> => unwrap(await sendOtp(deps, phone, channel, opts), false);
+  const otp: Otp = {
+    config: publicConfig(config),
+    events: deps.events,
+    knex,
+    migrate: () => migrateOtpTables(knex, config.tables),
+    ready: () => ready(deps),
+    sendSms: (phone, opts) => send(phone, 'sms', opts),
+    call: (phone, opts) => send(phone, 'call', opts),
+    send,
+    verify: async (phone, code, opts) => unwrap(await verifyOtp(deps, phone, code, opts), true),
+    checkToken: (token, opts) => checkToken(deps, token, opts),
+    setTestNumbers: (list) => deps.testNumbers.write(list),
+    async setRouting(value) {
+      await deps.routing.write(value);
+    },
+    routing: () => deps.routing.current(),
+    startRetryPoller: (pollerOptions) =>
+      startRetryPoller({ delivery: deps.delivery, knex, tables: config.tables, instanceId: deps.instanceId, routing: () => deps.routing.current() }, pollerOptions),
+    async close() {
+      await deps.store.drain();
+      if (ownsDb) await knex.destroy();
+    },
+  };
+  return attachInternals(otp, deps);
+}

@@ -1,0 +1,129 @@
+/**
+ * A send, step by step: check the input → test number? → routed provider chain for the channel →
+ * send admission (limits, challenge, destination policy; lib/limits/send-admission.ts) → commit
+ * the request row first (the outbox: code digest and sealed code, under a lease) → supersede the
+ * number's older requests → first delivery attempt (lib/delivery/deliver.ts). A failed attempt
+ * stays in the retry table for the poller.
+ */
+import { randomInt, randomUUID } from 'node:crypto';
+import { digestCode, encryptCode, generateCode } from '../core/code.js';
+import { maskPhone } from '../core/phone.js';
+import { chainFor } from '../core/routing.js';
+import { TEST_NUMBER_PROVIDER } from '../core/test-numbers.js';
+import { deliver, leaseMsFor } from '../delivery/deliver.js';
+import { OtpError } from '../errors.js';
+import { storedClientIp } from '../limits/keys.js';
+import type { RequestRow } from '../storage/request-row.js';
+import type { Channel, PhoneInput, SendOptions, SendResult } from '../types.js';
+import type { OtpDeps, Outcome } from './deps.js';
+import { assertChannel, parsePhone, purposeOf } from './inputs.js';
+import { nextIv } from './iv-pool.js';
+
+/** The routed providers that can serve the channel; none left is an honest refusal, never a fake success. */
+async function deliverableChain(deps: OtpDeps, e164: string, channel: Channel): Promise<string[]> {
+  const routed = chainFor(await deps.routing.current(), e164);
+  const chain = routed.filter((name) => {
+    try {
+      return deps.registry.get(name).channels.includes(channel);
+    } catch (error) {
+      deps.config.logger.error({ provider: name, err: error instanceof Error ? error.message : String(error) }, 'routed provider cannot be built; skipping it');
+      return false;
+    }
+  });
+  if (chain.length === 0) {
+    throw new OtpError('CHANNEL_UNSUPPORTED', `No configured provider can deliver a ${channel === 'call' ? 'voice call' : 'text message'} to this number.`, { channel });
+  }
+  return chain;
+}
+
+export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel, opts: SendOptions = {}): Promise<Outcome<SendResult>> {
+  assertChannel(channel);
+  const { config, events } = deps;
+  const number = parsePhone(phone, config.defaultCountry);
+  const e164 = number.e164;
+  const purpose = purposeOf(opts.purpose);
+  const testNumber = await deps.testNumbers.lookup(e164);
+  if (testNumber !== undefined) return { result: await sendToTestNumber(deps, e164, channel, purpose, testNumber.code, opts.ip) };
+  const chain = await deliverableChain(deps, e164, channel);
+  const challengeToken = typeof opts.challengeToken === 'string' ? opts.challengeToken : undefined;
+  const admission = await deps.admission.admit({ number, channel, purpose, ip: opts.ip, challengeToken });
+  if ('refusal' in admission) return { refusal: admission.refusal };
+  if ('decoy' in admission) return { result: admission.decoy };
+
+  const now = config.clock();
+  const requestId = randomUUID();
+  const code = generateCode(config.codeLength, randomInt);
+  const leaseToken = randomUUID();
+  const leaseExpiresAt = now + leaseMsFor(config.providerTimeoutMs, chain.length);
+  const expiresAt = now + config.ttlSeconds * 1000;
+  // Sealed once: the same ciphertext goes into the row and to the first delivery attempt.
+  const codeCipher = encryptCode(deps.keys.cipher[0] as Buffer, requestId, code, nextIv());
+  const codeDigest = digestCode(deps.keys.digest[0] as Buffer, requestId, e164, code);
+  const { messageTemplate } = config;
+  const id = await deps.store.insert({
+    requestId, phone: e164, channel, purpose, chain, codeDigest, codeCipher, messageTemplate,
+    leaseOwner: deps.instanceId, leaseToken, leaseExpiresAt, clientIp: storedClientIp(opts.ip, config.limits.ipv6Subnet), expiresAt, now,
+  });
+  // The older requests are superseded while the providers are called: both are awaited before the answer.
+  const superseded = deps.store.supersede(e164, id, now);
+  superseded.catch(() => undefined);
+  events.emit('requested', { requestId, channel, phone: maskPhone(e164), chain });
+
+  const row: RequestRow = {
+    id, requestId, phone: e164, channel, purpose, chain, provider: null, providerRef: null, codeOwner: 'kit',
+    codeDigest, codeCipher, messageTemplate,
+    status: 'sending', sendAttempts: 0, nextAttemptAt: leaseExpiresAt, leaseToken, leaseExpiresAt, lastError: null,
+    verifyStatus: 'pending', attempts: 0, verifiedAt: null, tokenUsedAt: null, expiresAt, createdAt: now,
+  };
+  const outcome = await deliver(deps.delivery, row, leaseToken, code);
+  await superseded;
+  if (outcome.status === 'failed' || outcome.status === 'unsendable' || outcome.status === 'expired') {
+    throw new OtpError('PROVIDER_UNAVAILABLE', undefined, { requestId });
+  }
+  // 'lost-lease': the poller took the row over while providers were slow; it carries on from there.
+  const status = outcome.status === 'lost-lease' ? 'queued' : outcome.status;
+  admission.sent();
+  return {
+    result: {
+      requestId,
+      channel,
+      provider: outcome.status === 'sent' ? outcome.provider : null,
+      status,
+      expiresAt: new Date(expiresAt),
+      ...(outcome.status === 'sent' && outcome.codeOwner === 'kit' ? { code } : {}),
+    },
+  };
+}
+
+/**
+ * A live test number: the request row is stored with the fixed code's digest and marked sent by
+ * `TestNumber`; no provider is called and no send limit counts it. Verification is the usual one.
+ */
+async function sendToTestNumber(deps: OtpDeps, e164: string, channel: Channel, purpose: string, code: string, ip: string | undefined): Promise<SendResult> {
+  const { config, store } = deps;
+  const now = config.clock();
+  const requestId = randomUUID();
+  const leaseToken = randomUUID();
+  const expiresAt = now + config.ttlSeconds * 1000;
+  const id = await store.insert({
+    requestId,
+    phone: e164,
+    channel,
+    purpose,
+    chain: [TEST_NUMBER_PROVIDER],
+    codeDigest: digestCode(deps.keys.digest[0] as Buffer, requestId, e164, code),
+    codeCipher: encryptCode(deps.keys.cipher[0] as Buffer, requestId, code, nextIv()),
+    messageTemplate: config.messageTemplate,
+    leaseOwner: deps.instanceId,
+    leaseToken,
+    // Held for a minute so no poller takes the row between this insert and the update below.
+    leaseExpiresAt: now + 60_000,
+    clientIp: storedClientIp(ip, config.limits.ipv6Subnet),
+    expiresAt,
+    now,
+  });
+  await store.finish(id, leaseToken, { status: 'sent', sendAttempts: 1, nextAttemptAt: null, provider: TEST_NUMBER_PROVIDER, codeOwner: 'kit', keepCipher: false, lastError: null, now });
+  await store.supersede(e164, id, now);
+  deps.events.emit('requested', { requestId, channel, phone: maskPhone(e164), chain: [TEST_NUMBER_PROVIDER] });
+  return { requestId, channel, provider: TEST_NUMBER_PROVIDER, status: 'sent', expiresAt: new Date(expiresAt), code };
+}

@@ -1,0 +1,35 @@
+/**
+ * A verify, step by step: check the input → per-IP verify cap → the number's newest request and
+ * its lock rows in one statement (shared with the verifies in flight) → locked? → is the request
+ * live (lib/core/policy.ts)? → check the code: the kit's own digest (lib/service/kit-code.ts) or
+ * the provider that owns the code (lib/service/provider-code.ts) → on success, a signed token.
+ */
+import { refusal } from '../core/policy.js';
+import type { PhoneInput, VerifyFailureCode, VerifyOptions, VerifyResult } from '../types.js';
+import type { OtpDeps, Outcome } from './deps.js';
+import { assertCode, parsePhone, purposeOf } from './inputs.js';
+import { checkKitCode } from './kit-code.js';
+import { checkProviderCode } from './provider-code.js';
+
+export async function verifyOtp(deps: OtpDeps, phone: PhoneInput, code: string, opts: VerifyOptions = {}): Promise<Outcome<VerifyResult>> {
+  const { config, budget, events } = deps;
+  const e164 = parsePhone(phone, config.defaultCountry).e164;
+  assertCode(code, config.codeLength);
+  const purpose = opts.purpose === undefined ? undefined : purposeOf(opts.purpose);
+  const limited = await budget.admit(opts.ip);
+  if (limited !== undefined) return { refusal: limited };
+  const now = config.clock();
+  const found = await deps.store.latest(e164);
+  const locks = await budget.locked(e164, found?.locks);
+  if (locks.refusal !== undefined) return { refusal: locks.refusal };
+  const row = found?.row;
+  let refused: VerifyFailureCode | undefined = refusal(row, now, config.maxAttempts);
+  if (refused === undefined && purpose !== undefined && row?.purpose !== purpose) refused = 'OTP_NOT_FOUND';
+  if (row === undefined || refused !== undefined) {
+    const reason = refused ?? 'OTP_NOT_FOUND';
+    events.emit('verify-failed', { requestId: row?.requestId, reason });
+    return { result: { requestValid: false, codeValid: false, reason, ...(row === undefined ? {} : { requestId: row.requestId }) } };
+  }
+  if (row.codeOwner === 'kit' || row.provider === null) return checkKitCode(deps, row, e164, code, now, locks.state);
+  return checkProviderCode(deps, { ...row, provider: row.provider }, e164, code, now);
+}

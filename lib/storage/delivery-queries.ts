@@ -1,0 +1,101 @@
+/**
+ * Writes of a delivery attempt's outcome, fenced by the lease token: a worker whose lease ran out
+ * (and was taken over) changes nothing.
+ */
+import type { Knex } from 'knex';
+import type { DeliveryStatus } from '../types.js';
+import { dialectOf } from './db.js';
+import type { OtpTableNames } from './migrations.js';
+import { changedRows, num, rowsOf, statement, updateWhere, type Raw } from './sql.js';
+
+export interface DeliveryPatch {
+  readonly status: DeliveryStatus;
+  readonly sendAttempts: number;
+  readonly nextAttemptAt: number | null;
+  readonly provider?: string | null;
+  readonly providerRef?: string | null;
+  readonly codeOwner?: 'kit' | 'provider';
+  readonly keepCipher: boolean;
+  readonly lastError: string | null;
+  readonly providerRequest?: string | null;
+  readonly providerResponse?: string | null;
+  readonly now: number;
+}
+
+/**
+ * Writes the outcome of a delivery attempt, fenced by the lease token: a worker whose lease ran
+ * out (and was taken over) changes nothing. Releases the lease. True if written.
+ */
+export async function finishAttempt(knex: Knex, t: OtpTableNames, id: number, leaseToken: string, p: DeliveryPatch): Promise<boolean> {
+  const patch: Record<string, unknown> = {
+    status: p.status,
+    send_attempts: p.sendAttempts,
+    next_attempt_at: p.nextAttemptAt,
+    lease_owner: null,
+    lease_token: null,
+    lease_expires_at: null,
+    last_error: p.lastError,
+    updated_at: p.now,
+  };
+  if (!p.keepCipher) patch.code_cipher = null;
+  if (p.provider !== undefined) patch.provider = p.provider;
+  if (p.providerRef !== undefined) patch.provider_ref = p.providerRef;
+  if (p.codeOwner !== undefined) patch.code_owner = p.codeOwner;
+  if (p.providerRequest !== undefined) patch.provider_request = p.providerRequest;
+  if (p.providerResponse !== undefined) patch.provider_response = p.providerResponse;
+  return (await updateWhere(knex, t.requests, patch, '{id} = ? and {lease_token} = ?', 'fenced', [id, leaseToken])) === 1;
+}
+
+/** A delivered attempt to write with others of its batch (`finishSentMany`). */
+export interface SentMark {
+  readonly id: number;
+  readonly leaseToken: string;
+  readonly sendAttempts: number;
+  readonly provider: string;
+  readonly providerRef: string | null;
+  readonly codeOwner: 'kit' | 'provider';
+  readonly lastError: string | null;
+  readonly providerRequest: string | null;
+  readonly providerResponse: string | null;
+}
+
+/** Per-row text columns of `finishSentMany`, set by `case id when … then … end`. */
+const SENT_CASES = ['provider', 'provider_ref', 'code_owner', 'last_error', 'provider_request', 'provider_response'] as const;
+const sentValues = (m: SentMark): Knex.RawBinding[] => [m.provider, m.providerRef, m.codeOwner, m.lastError, m.providerRequest, m.providerResponse];
+
+/**
+ * `finishAttempt` with status `sent` for several rows in one statement, each fenced by its own
+ * lease token. All marks must share `sendAttempts` (the caller groups them). Answers, per mark,
+ * whether it was written. PostgreSQL and SQLite say which rows changed (RETURNING); on MySQL and
+ * MariaDB a short count is explained by reading the rows again: a row that no longer holds a lease
+ * and says `sent` was written by this statement (the request store only batches marks whose lease is far
+ * from its end, so no other worker can have taken the row over and finished it meanwhile).
+ */
+export async function finishSentMany(knex: Knex, t: OtpTableNames, marks: readonly SentMark[], now: number): Promise<boolean[]> {
+  const dialect = dialectOf(knex);
+  const { sql } = statement(knex, `sent-many\0${t.requests}\0${marks.length}`, (q) => {
+    const cases = SENT_CASES.map((c) => `${q(c)} = case ${q('id')}${marks.map(() => ' when ? then ?').join('')} end`);
+    const fence = marks.map(() => `(${q('id')} = ? and ${q('lease_token')} = ?)`).join(' or ');
+    return (
+      `update ${q(t.requests)} set ${q('status')} = ?, ${q('send_attempts')} = ?, ${q('next_attempt_at')} = null, ${q('lease_owner')} = null, ` +
+      `${q('lease_token')} = null, ${q('lease_expires_at')} = null, ${q('code_cipher')} = null, ${q('updated_at')} = ?, ${cases.join(', ')} where ${fence}` +
+      (dialect === 'mysql' ? '' : ` returning ${q('id')}`)
+    );
+  });
+  const bindings: Knex.RawBinding[] = ['sent', marks[0]?.sendAttempts ?? 1, now];
+  const values = marks.map(sentValues);
+  SENT_CASES.forEach((_c, column) => {
+    marks.forEach((m, i) => bindings.push(m.id, values[i]?.[column] ?? null));
+  });
+  for (const m of marks) bindings.push(m.id, m.leaseToken);
+  const result: unknown = await knex.raw(sql, bindings);
+  if (dialect !== 'mysql') {
+    const written = new Set(rowsOf(dialect, result).map((r) => num(r.id)));
+    return marks.map((m) => written.has(m.id));
+  }
+  if (changedRows(dialect, result) === marks.length) return marks.map(() => true);
+  const rows: Raw[] = await knex<Raw>(t.requests).whereIn('id', marks.map((m) => m.id)).select('id', 'status', 'lease_token');
+  const mine = new Set(rows.filter((r) => r.status === 'sent' && (r.lease_token === null || r.lease_token === undefined)).map((r) => num(r.id)));
+  return marks.map((m) => mine.has(m.id));
+}
+

@@ -1,0 +1,71 @@
+/**
+ * The request row as the kit reads it: one type, one column list and one mapping for all three
+ * drivers (pg returns BIGINT as strings, the drivers differ on NULL and numbers).
+ */
+import type { Channel, DeliveryStatus } from '../types.js';
+import { num, numOrNull, strOrNull, type Raw } from './sql.js';
+
+export interface RequestRow {
+  readonly id: number;
+  readonly requestId: string;
+  readonly phone: string;
+  readonly channel: Channel;
+  readonly purpose: string;
+  readonly chain: readonly string[];
+  readonly provider: string | null;
+  readonly providerRef: string | null;
+  readonly codeOwner: 'kit' | 'provider';
+  readonly codeDigest: string;
+  readonly codeCipher: string | null;
+  readonly messageTemplate: string;
+  readonly status: DeliveryStatus;
+  readonly sendAttempts: number;
+  readonly nextAttemptAt: number | null;
+  readonly leaseToken: string | null;
+  readonly leaseExpiresAt: number | null;
+  readonly lastError: string | null;
+  readonly verifyStatus: 'pending' | 'verified' | 'superseded';
+  readonly attempts: number;
+  readonly verifiedAt: number | null;
+  readonly tokenUsedAt: number | null;
+  readonly expiresAt: number;
+  readonly createdAt: number;
+}
+
+/** pg returns BIGINT as strings and the drivers differ in naming; one mapping for all three. */
+export function toRequestRow(r: Raw): RequestRow {
+  return {
+    id: num(r.id),
+    requestId: String(r.request_id),
+    phone: String(r.phone),
+    channel: String(r.channel) as Channel,
+    purpose: String(r.purpose),
+    chain: String(r.chain).split(',').filter(Boolean),
+    provider: strOrNull(r.provider),
+    providerRef: strOrNull(r.provider_ref),
+    codeOwner: r.code_owner === 'provider' ? 'provider' : 'kit',
+    codeDigest: String(r.code_digest),
+    codeCipher: strOrNull(r.code_cipher),
+    messageTemplate: String(r.message_template),
+    status: String(r.status) as DeliveryStatus,
+    sendAttempts: num(r.send_attempts),
+    nextAttemptAt: numOrNull(r.next_attempt_at),
+    leaseToken: strOrNull(r.lease_token),
+    leaseExpiresAt: numOrNull(r.lease_expires_at),
+    lastError: strOrNull(r.last_error),
+    verifyStatus: String(r.verify_status) as RequestRow['verifyStatus'],
+    attempts: num(r.attempts),
+    verifiedAt: numOrNull(r.verified_at),
+    tokenUsedAt: numOrNull(r.token_used_at),
+    expiresAt: num(r.expires_at),
+    createdAt: num(r.created_at),
+  };
+}
+
+/** The columns `toRequestRow` reads (not the stored provider traffic, which verify never needs). */
+export const REQUEST_COLUMNS = [
+  'id', 'request_id', 'phone', 'channel', 'purpose', 'chain', 'provider', 'provider_ref', 'code_owner', 'code_digest', 'code_cipher', 'message_template',
+  'status', 'send_attempts', 'next_attempt_at', 'lease_token', 'lease_expires_at', 'last_error', 'verify_status', 'attempts', 'verified_at', 'token_used_at',
+  'expires_at', 'created_at',
+] as const;
+
