@@ -2,7 +2,7 @@
 export { createOtp, DEFAULT_PURPOSE, type Otp, type TokenCheckOptions } from './service/otp-service.js';
 export { otpRouter, type OtpRouter, type OtpRouterOptions } from './http/router.js';
 export { requireVerifiedOtp, type RequireVerifiedOtpOptions } from './http/require-verified-otp.js';
-export { otpErrorHandler } from './http/error-handler.js';
+export { otpErrorHandler, type OtpErrorHandlerOptions } from './http/error-handler.js';
 export { otpOpenApiDocument, type OtpOpenApiOptions, type OpenApiDocument } from './http/openapi.js';
 export { OtpError, OTP_ERROR_CODES, isOtpError, type OtpErrorCode } from './errors.js';
 export { OtpEvents, type OtpEventMap, type OtpEventName } from './events.js';
@@ -35,3 +35,4 @@ export type * from './types.js';
 export { otpMetrics, type OtpMetrics, type OtpMetricsOptions, type OtpMetricsSource } from './observability/metrics.js';
 export { otpStatusRouter, type OtpStatusRouterOptions, type OtpStatusRequestView } from './http/status-router.js';
 export type { ProviderHealth, ProviderHealthStatus } from './observability/provider-health.js';
+export { safeErrorSummary, type SafeErrorSummary } from './observability/safe-error.js';
