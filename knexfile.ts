@@ -8,6 +8,12 @@
  * app does (SQLite in WAL mode with a busy timeout). An app that installed the package does the
  * same with `otpMigrationSource()` and `OTP_MIGRATIONS_TABLE` imported from the package; pass the
  * app's `tables` option to `otpMigrationSource(tables)` when it renames the kit's tables.
+ *
+ * Keep the kit's source in a configuration of its own, with its own `tableName`: next to a
+ * `directory` in the same `migrations` block Knex drops the source for its folder reader and reports
+ * a corrupt migration directory. An app with migrations of its own uses a second knexfile or an
+ * `otp` environment (`knex migrate:latest --env otp`); see the README, "Database and migrations",
+ * and test/package/knexfile-app.test.ts.
  */
 import type { Knex } from 'knex';
 import { DEFAULT_DATABASE_URL, knexFromUrl } from './lib/storage/db.js';

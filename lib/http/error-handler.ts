@@ -2,13 +2,18 @@ import type { ErrorRequestHandler, NextFunction, Request, Response } from 'expre
 import { OtpError } from '../errors.js';
 import { consoleLogger } from '../logger.js';
 import type { Logger } from '../types.js';
-import { bodyParserError, sendError } from './respond.js';
+import { bodyParserError, otpErrorLogFields, sendError, type RespondOptions } from './respond.js';
+
+export interface OtpErrorHandlerOptions extends RespondOptions {
+  /** Where 5xx OtpErrors are logged (redacted). @default the console logger */
+  readonly logger?: Logger;
+}
 
 /**
  * Renders OtpErrors (and body-parser errors) thrown anywhere in the app as the contract's JSON;
  * other errors go on to the next error handler.
  */
-export function otpErrorHandler(options: { logger?: Logger } = {}): ErrorRequestHandler {
+export function otpErrorHandler(options: Readonly<OtpErrorHandlerOptions> = {}): ErrorRequestHandler {
   const logger = options.logger ?? consoleLogger;
   return function otpErrorHandlerMiddleware(error: unknown, _req: Request, res: Response, next: NextFunction) {
     if (res.headersSent) {
@@ -20,7 +25,7 @@ export function otpErrorHandler(options: { logger?: Logger } = {}): ErrorRequest
       next(error);
       return;
     }
-    if (otpError.status >= 500) logger.error({ code: otpError.code, err: otpError.message }, 'otp error');
-    sendError(res, otpError);
+    if (otpError.status >= 500) logger.error(otpErrorLogFields(otpError), 'otp error');
+    sendError(res, otpError, options);
   };
 }

@@ -13,12 +13,15 @@ import { sendOtp } from '../service/send.js';
 import { verifyOtp } from '../service/verify.js';
 import type { Channel } from '../types.js';
 import { otpOpenApiDocument } from './openapi.js';
+import { proxyCheck } from './proxy-check.js';
 import { renderError, sendError } from './respond.js';
 import { sendBodySchema, verifyBodySchema, type HttpBody } from './schemas.js';
 
 export interface OtpRouterOptions {
   /** Largest accepted body (the kit needs well under 1 kB). @default '2kb' */
   readonly bodyLimit?: string | number;
+  /** IETF `RateLimit` and `RateLimit-Policy` headers on a 429, besides `Retry-After`. @default true */
+  readonly standardHeaders?: boolean;
 }
 
 function validate(schema: Joi.ObjectSchema<HttpBody>, body: unknown): HttpBody {
@@ -44,6 +47,7 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
   const verifySchema = verifyBodySchema(service.config.codeLength);
   const parseJson = express.json({ limit: options.bodyLimit ?? '2kb', strict: true, type: () => true });
   const router = express.Router();
+  router.use(proxyCheck(logger));
 
   const builtFromEnv = !otp;
   if (builtFromEnv) {
@@ -128,7 +132,7 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
       next(error);
       return;
     }
-    renderError(res, error, logger);
+    renderError(res, error, logger, options);
   });
   return Object.assign(router, { otp: service });
 }

@@ -3,7 +3,9 @@
  * playwright-core): a person enters a number, picks SMS or call, types the code the Console
  * provider printed, sees the verified state and runs the guarded action; the resend cooldown is
  * counted down from Retry-After, and wrong codes, bad numbers and a dead server are shown as
- * sentences. Screenshots in test-results/: demo.png (verified), demo-done.png (after the guarded
+ * sentences; after the guarded action every step agrees the verification is spent (no "verified"
+ * left in step 2, no used code in the field), and the page says where the Console provider prints
+ * the code. Screenshots in test-results/: demo.png (verified), demo-done.png (after the guarded
  * action), demo-cooldown.png (the resend countdown).
  */
 import assert from 'node:assert/strict';
@@ -96,6 +98,7 @@ void describe('demo page in headless Chromium', { skip, timeout: 120_000 }, () =
     assert.equal(await page.isDisabled('#code'), true, 'the code field waits for a send');
     assert.equal(await page.isDisabled('#delete'), true, 'the action waits for a verification');
     assert.match(await text(page, '#state-text'), /Not verified/);
+    assert.match(await text(page, '#console-hint'), /prints the code in the server console/, 'a developer learns where the code is');
 
     await page.fill('#phone', '+359 87 123 4567');
     assert.equal(await clickFor(page, '#send', '/otp/sms'), 202);
@@ -107,6 +110,8 @@ void describe('demo page in headless Chromium', { skip, timeout: 120_000 }, () =
     await page.fill('#code', kit.lastCode());
     assert.equal(await clickFor(page, '#verify', '/otp/verify'), 200);
     assert.equal(await text(page, '#verify-msg'), 'Your phone number is verified.');
+    assert.equal(await page.inputValue('#code'), '', 'the spent code leaves the field');
+    assert.equal(await page.isDisabled('#code'), true);
     assert.match(await text(page, '#state-text'), /^\+359 87 123 4567 is verified \(valid for [45]:[0-9]{2}\)$/);
     assert.equal(await page.isEnabled('#delete'), true);
     mkdirSync(RESULTS, { recursive: true });
@@ -115,6 +120,9 @@ void describe('demo page in headless Chromium', { skip, timeout: 120_000 }, () =
     assert.equal(await clickFor(page, '#delete', '/account/delete'), 200);
     assert.match(await text(page, '#delete-msg'), /^Done: the account for \+359871234567 would now be deleted \(demo\)\./);
     assert.match(await text(page, '#state-text'), /Not verified/);
+    assert.equal(await text(page, '#verify-msg'), 'That verification was used. Send a new code to verify again.', 'step 2 agrees with step 3');
+    assert.doesNotMatch(await text(page, '#step-verify'), /is verified/);
+    assert.equal(await page.inputValue('#code'), '');
     assert.equal(await page.isDisabled('#delete'), true, 'a token works once');
 
     await page.screenshot({ path: join(RESULTS, 'demo-done.png'), fullPage: true });

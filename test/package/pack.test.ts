@@ -32,10 +32,7 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, NODE_ENV: 'test', ...extra };
 }
 
-interface RunResult {
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type RunResult = { readonly stdout: string; readonly stderr: string };
 
 function run(command: string, args: readonly string[], cwd: string, timeoutMs: number, env: NodeJS.ProcessEnv = cleanEnv()): Promise<RunResult> {
   return new Promise((resolve, reject) => {
@@ -230,8 +227,9 @@ void describe('package: npm pack, install and import', { skip: skipReason ?? fal
   it('the tarball holds the build, types and docs only', () => {
     const files = (packed?.files ?? []).map((f) => f.path).sort();
     for (const needed of ['package.json', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts']) assert.ok(files.includes(needed), `${needed} is packed`);
-    const stray = files.filter((f) => !/^(dist\/|package\.json$|README\.md$|LICENSE$|CHANGELOG\.md$)/.test(f));
+    const stray = files.filter((f) => !/^(dist\/|docs\/[a-z0-9-]+\.md$|package\.json$|README\.md$|LICENSE$|CHANGELOG\.md$)/.test(f));
     assert.deepEqual(stray, [], 'nothing but dist/, package.json and docs');
+    assert.ok(files.includes('docs/security.md'), 'docs/ is packed: the README links to it');
     const manifest = JSON.parse(readFileSync(join(consumer, 'node_modules', 'express-otp-kit', 'package.json'), 'utf8')) as Record<string, unknown>;
     assert.deepEqual(Object.keys(manifest.peerDependencies as object).sort(), ['better-sqlite3', 'express', 'knex', 'mysql2', 'pg']);
     // Optional peers are not installed for the consumer: only the driver it asked for.
