@@ -61,8 +61,12 @@ export interface Refusal {
 
 /** The OtpError of a refusal; a refused verify also says the request and code were not accepted. */
 export function refusalError(refusal: Refusal, verify = false): OtpError {
+  // `limit`, `max` and `windowSeconds` feed the RateLimit headers; they never reach the body.
   return new OtpError(refusal.code, undefined, {
     ...(refusal.retryAfter === undefined ? {} : { retryAfter: refusal.retryAfter }),
+    ...(refusal.limit === undefined ? {} : { limit: refusal.limit }),
+    ...(refusal.max === undefined ? {} : { max: refusal.max }),
+    ...(refusal.windowSeconds === undefined ? {} : { windowSeconds: refusal.windowSeconds }),
     ...(verify ? { requestValid: false, codeValid: false } : {}),
   });
 }

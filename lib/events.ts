@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Channel } from './types.js';
 import type { Logger } from './types.js';
+import { loggableError } from './core/safe-error.js';
 
 export interface OtpEventMap {
   /** A send was accepted and its row committed. `phone` is masked. */
@@ -76,7 +77,7 @@ export class OtpEvents {
       try {
         (listener as (p: OtpEventMap[K]) => void)(payload);
       } catch (error) {
-        this.#logger.error({ event, err: error instanceof Error ? error.message : String(error) }, 'otp event listener threw');
+        this.#logger.error({ event, err: loggableError(error) }, 'otp event listener threw');
       }
     }
   }

@@ -37,4 +37,4 @@ export type * from './types.js';
 export { otpMetrics, type OtpMetrics, type OtpMetricsOptions, type OtpMetricsSource } from './observability/metrics.js';
 export { otpStatusRouter, type OtpStatusRouterOptions, type OtpStatusRequestView } from './http/status-router.js';
 export type { ProviderHealth, ProviderHealthStatus } from './observability/provider-health.js';
-export { safeErrorSummary, type SafeErrorSummary } from './observability/safe-error.js';
+export { safeErrorSummary, type SafeErrorSummary } from './core/safe-error.js';

@@ -1,7 +1,7 @@
 /** JSON rendering of errors, shared by the router, the guard and otpErrorHandler. */
 import type { Response } from 'express';
 import { OTP_ERROR_CODES, OtpError, type OtpErrorCode } from '../errors.js';
-import { safeErrorSummary } from '../observability/safe-error.js';
+import { safeErrorSummary } from '../core/safe-error.js';
 import type { Logger } from '../types.js';
 import { rateLimitHeaders } from './rate-limit-headers.js';
 
@@ -43,7 +43,7 @@ export function bodyParserError(error: unknown): OtpError | undefined {
 
 /**
  * The log object of a 5xx OtpError: its code and kit-written message, and its cause (often a
- * database error) only as a redacted summary (see lib/observability/safe-error.ts).
+ * database error) only as a redacted summary (see lib/core/safe-error.ts).
  */
 export function otpErrorLogFields(error: OtpError): Record<string, unknown> {
   return { code: error.code, err: error.message, ...(error.cause === undefined ? {} : { cause: safeErrorSummary(error.cause) }) };

@@ -93,7 +93,7 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
         ...(challengeToken === undefined ? {} : { challengeToken: challengeToken.slice(0, 4096) }),
       });
       if (refusal !== undefined) {
-        sendError(res, refusalError(refusal));
+        sendError(res, refusalError(refusal), options);
         return;
       }
       res.setHeader('Cache-Control', 'no-store');
@@ -109,7 +109,7 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
     const body = validate(verifySchema, req.body);
     const { result, refusal } = await verifyOtp(deps, body.phone, body.code ?? '', { ...(body.purpose === undefined ? {} : { purpose: body.purpose }), ...(req.ip === undefined ? {} : { ip: req.ip }) });
     if (refusal !== undefined) {
-      sendError(res, refusalError(refusal, true));
+      sendError(res, refusalError(refusal, true), options);
       return;
     }
     res.setHeader('Cache-Control', 'no-store');

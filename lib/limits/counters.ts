@@ -12,6 +12,7 @@ import { createCounterStore, type Counter, type CounterStore, type CounterTake, 
 import type { Logger } from '../types.js';
 import type { ResolvedLimits } from './config.js';
 import { retryAfterSeconds } from './policy.js';
+import { loggableError } from '../core/safe-error.js';
 
 const DAY_SECONDS = 86_400;
 const SWEEP_EVERY_MS = 10 * 60_000;
@@ -64,7 +65,6 @@ export interface CounterSetSettings {
   readonly batching: boolean;
 }
 
-const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 function buildCounters(store: CounterStore, limits: ResolvedLimits): Record<CounterName, Counter | undefined> {
   const window = (name: string, limit: { max: number; windowSeconds: number } | false): Counter | undefined =>
@@ -107,7 +107,7 @@ export function createCounterSet(knex: Knex, settings: CounterSetSettings, event
     if (taken.length === 0) return;
     // A neighbour may see the units for a moment: the strict side.
     await store.giveBack(taken.map((t) => t.take)).catch((error: unknown) => {
-      logger.warn({ err: message(error) }, 'otp limits: giving back units of a refused request failed');
+      logger.warn({ err: loggableError(error) }, 'otp limits: giving back units of a refused request failed');
     });
   }
 
@@ -131,7 +131,7 @@ export function createCounterSet(knex: Knex, settings: CounterSetSettings, event
     if (now - lastSweep < SWEEP_EVERY_MS) return;
     lastSweep = now;
     store.sweep(now).catch((error: unknown) => {
-      logger.warn({ err: message(error) }, 'otp limits: sweeping expired counters failed');
+      logger.warn({ err: loggableError(error) }, 'otp limits: sweeping expired counters failed');
     });
   }
 

@@ -26,6 +26,7 @@ import { latencySampler, sleep } from './decoy-timing.js';
 import { destinationRefusal } from './destination.js';
 import { ipBucket, prefixBucket } from './keys.js';
 import { lockRefusal } from './locks.js';
+import { loggableError } from '../core/safe-error.js';
 
 export interface SendAdmissionSettings {
   readonly limits: ResolvedLimits;
@@ -72,7 +73,7 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
       passed = answer === true;
     } catch (error) {
       // Fail closed: a broken challenge service must not open the door to pumping.
-      logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'otp challenge hook threw; the send is refused');
+      logger.warn({ err: loggableError(error) }, 'otp challenge hook threw; the send is refused');
     }
     if (passed) return undefined;
     events.emit('send-refused', { reason: 'challenge', channel: check.channel, phone: maskPhone(phone), country, type: undefined });

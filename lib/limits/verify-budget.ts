@@ -23,6 +23,7 @@ import type { CounterSet } from './counters.js';
 import { ipBucket } from './keys.js';
 import { budgetRefusal, budgetSpent, lockRefusal } from './locks.js';
 import { lockSecondsFor } from './policy.js';
+import { loggableError } from '../core/safe-error.js';
 
 export interface VerifyBudgetSettings {
   readonly limits: ResolvedLimits;
@@ -56,7 +57,6 @@ export interface VerifyBudget {
 }
 
 const NO_LOCKS: LockState = { counters: new Map(), failures: undefined };
-const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 const knownOf = (state: LockState | undefined): 'absent' | 'present' | 'unknown' => (state === undefined ? 'unknown' : state.failures === undefined ? 'absent' : 'present');
 
 export function createVerifyBudget(knex: Knex, settings: VerifyBudgetSettings, set: CounterSet, events: OtpEvents): VerifyBudget {
@@ -91,7 +91,7 @@ export function createVerifyBudget(knex: Knex, settings: VerifyBudgetSettings, s
   async function release(phone: string): Promise<void> {
     if (budget === false) return;
     await releaseFailure(knex, tables.failures, phone, clock()).catch((error: unknown) => {
-      logger.error({ phone: maskPhone(phone), err: message(error) }, 'otp limits: giving back a reserved guess failed');
+      logger.error({ phone: maskPhone(phone), err: loggableError(error) }, 'otp limits: giving back a reserved guess failed');
     });
   }
 
@@ -123,7 +123,7 @@ export function createVerifyBudget(knex: Knex, settings: VerifyBudgetSettings, s
       await lockWhenDue(phone);
     } catch (error) {
       // The verify answer stands; a spent budget still refuses the next guess.
-      logger.error({ phone: maskPhone(phone), err: message(error) }, 'otp limits: counting a failure failed');
+      logger.error({ phone: maskPhone(phone), err: loggableError(error) }, 'otp limits: counting a failure failed');
     }
   }
 
@@ -135,7 +135,7 @@ export function createVerifyBudget(knex: Knex, settings: VerifyBudgetSettings, s
       const forget = [verifyLock, lockLevel].filter((c) => c !== undefined && (state === undefined || state.counters.has(c.name)));
       await set.store.forget(forget.map((counter) => ({ counter: counter as NonNullable<typeof counter>, key: phone })));
     } catch (error) {
-      logger.error({ phone: maskPhone(phone), err: message(error) }, 'otp limits: forgetting failures after a success failed');
+      logger.error({ phone: maskPhone(phone), err: loggableError(error) }, 'otp limits: forgetting failures after a success failed');
     }
   }
 

@@ -17,6 +17,7 @@ import { countQueuedRequests } from '../storage/status-queries.js';
 import type { Channel } from '../types.js';
 import type { Knex } from 'knex';
 import { safeLabel } from './safe-text.js';
+import { loggableError } from '../core/safe-error.js';
 
 export interface OtpMetricsOptions {
   /**
@@ -167,7 +168,7 @@ export function otpMetrics(otp: OtpMetricsSource, options: OtpMetricsOptions = {
             queueDepth.set(await countQueuedRequests(knex, tables));
           } catch (error) {
             // A scrape must not fail because the database is briefly away: keep the last value.
-            logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'otp metrics: the retry queue depth could not be read');
+            logger.warn({ err: loggableError(error) }, 'otp metrics: the retry queue depth could not be read');
           }
         },
       }),
@@ -256,7 +257,7 @@ export function otpMetrics(otp: OtpMetricsSource, options: OtpMetricsOptions = {
             res.end(text);
           },
           (error: unknown) => {
-            logger.error({ err: error instanceof Error ? error.message : String(error) }, 'otp metrics: the registry could not be serialised');
+            logger.error({ err: loggableError(error) }, 'otp metrics: the registry could not be serialised');
             res.status(500).setHeader('Cache-Control', 'no-store');
             res.type('text/plain').end('metrics unavailable\n');
           },

@@ -9,6 +9,7 @@ import { parseRouting, RoutingParseError, type Routing } from '../core/routing.j
 import { configError } from '../errors.js';
 import type { ResolvedOtpConfig } from '../options.js';
 import { cachedSetting } from '../storage/settings.js';
+import { loggableError } from '../core/safe-error.js';
 
 export const ROUTING_SETTING_KEY = 'otp_sms_provider';
 
@@ -52,7 +53,7 @@ export function createRoutingSource(config: ResolvedOtpConfig, knex: Knex, known
     refreshMs: config.settingsRefreshMs,
     clock: config.clock,
     parse: (value) => (value === undefined || value.trim() === '' ? fallback() : parse(value, `the "${ROUTING_SETTING_KEY}" settings row`)),
-    onIgnored: (error) => config.logger.error({ setting: ROUTING_SETTING_KEY, err: error instanceof Error ? error.message : String(error) }, 'ignoring an invalid routing setting; the previous routing stays in force'),
+    onIgnored: (error) => config.logger.error({ setting: ROUTING_SETTING_KEY, err: loggableError(error) }, 'ignoring an invalid routing setting; the previous routing stays in force'),
   });
 
   return {

@@ -18,6 +18,7 @@ import type { Channel, PhoneInput, SendOptions, SendResult } from '../types.js';
 import type { OtpDeps, Outcome } from './deps.js';
 import { assertChannel, parsePhone, purposeOf } from './inputs.js';
 import { nextIv } from './iv-pool.js';
+import { loggableError } from '../core/safe-error.js';
 
 /** The routed providers that can serve the channel; none left is an honest refusal, never a fake success. */
 async function deliverableChain(deps: OtpDeps, e164: string, channel: Channel): Promise<string[]> {
@@ -26,7 +27,7 @@ async function deliverableChain(deps: OtpDeps, e164: string, channel: Channel): 
     try {
       return deps.registry.get(name).channels.includes(channel);
     } catch (error) {
-      deps.config.logger.error({ provider: name, err: error instanceof Error ? error.message : String(error) }, 'routed provider cannot be built; skipping it');
+      deps.config.logger.error({ provider: name, err: loggableError(error) }, 'routed provider cannot be built; skipping it');
       return false;
     }
   });

@@ -9,6 +9,7 @@ import { parseTestNumbers, TEST_NUMBERS_SETTING_KEY, type TestNumber, type TestN
 import { configError } from '../errors.js';
 import type { ResolvedOtpConfig } from '../options.js';
 import { cachedSetting } from '../storage/settings.js';
+import { loggableError } from '../core/safe-error.js';
 
 export interface TestNumberSource {
   /** The live test number for an E.164 number, if any. */
@@ -31,7 +32,7 @@ export function createTestNumberSource(config: ResolvedOtpConfig, knex: Knex, op
     clock: config.clock,
     initial: [],
     parse: (raw) => (raw === undefined || raw.trim() === '' ? [] : parseTestNumbers(JSON.parse(raw) as unknown, config.codeLength, `the "${TEST_NUMBERS_SETTING_KEY}" settings row`)),
-    onIgnored: (error) => config.logger.error({ setting: TEST_NUMBERS_SETTING_KEY, err: error instanceof Error ? error.message : String(error) }, 'ignoring an invalid test-numbers setting'),
+    onIgnored: (error) => config.logger.error({ setting: TEST_NUMBERS_SETTING_KEY, err: loggableError(error) }, 'ignoring an invalid test-numbers setting'),
   });
 
   return {

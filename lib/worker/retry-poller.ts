@@ -18,6 +18,7 @@ import type { OtpTableNames } from '../storage/migrations.js';
 import type { RequestRow } from '../storage/request-row.js';
 import { claimDueRequests, extendLease, releaseClaims } from '../storage/retry-queries.js';
 import type { Logger } from '../types.js';
+import { loggableError } from '../core/safe-error.js';
 
 /** What the poller works with; `createOtp` builds it, so the poller never imports the service. */
 export interface RetryPollerDeps {
@@ -84,7 +85,6 @@ function resolvePollerOptions(options: RetryPollerOptions): Required<Omit<RetryP
   return { ...DEFAULTS, ...options };
 }
 
-const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 export function startRetryPoller(deps: RetryPollerDeps, options: RetryPollerOptions = {}): RetryPoller {
   const opts = resolvePollerOptions(options);
@@ -149,7 +149,7 @@ export function startRetryPoller(deps: RetryPollerDeps, options: RetryPollerOpti
     } catch (error) {
       // Most likely the result write failed (database gone). The lease runs out and another
       // attempt follows with the same code: at-least-once, never lost.
-      logger.error({ requestId: row.requestId, err: message(error) }, 'otp retry poller: delivery attempt did not finish; the row is retried when its lease runs out');
+      logger.error({ requestId: row.requestId, err: loggableError(error) }, 'otp retry poller: delivery attempt did not finish; the row is retried when its lease runs out');
     }
   }
 
@@ -175,7 +175,7 @@ export function startRetryPoller(deps: RetryPollerDeps, options: RetryPollerOpti
       if (stopping) {
         // stop() was called while this claim was in flight: hand the rows straight back.
         await releaseClaims(knex, tables, claim.rows.map((r) => r.id), claim.leaseToken, clock()).catch((error: unknown) => {
-          logger.error({ err: message(error) }, 'otp retry poller: releasing unstarted claims failed; they are taken over when their lease runs out');
+          logger.error({ err: loggableError(error) }, 'otp retry poller: releasing unstarted claims failed; they are taken over when their lease runs out');
         });
         return;
       }
@@ -188,7 +188,7 @@ export function startRetryPoller(deps: RetryPollerDeps, options: RetryPollerOpti
         logger.error({ err: error.message }, 'otp retry poller: stopped');
         return;
       }
-      logger.error({ err: message(error), failures }, 'otp retry poller: claiming due rows failed; trying again');
+      logger.error({ err: loggableError(error), failures }, 'otp retry poller: claiming due rows failed; trying again');
     }
   }
 

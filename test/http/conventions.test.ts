@@ -11,7 +11,7 @@ import { createExampleApp } from '../../examples/app.js';
 import { OtpError, otpErrorHandler, otpRouter } from '../../lib/index.js';
 import { rateLimitHeaders } from '../../lib/http/rate-limit-headers.js';
 import { UNTRUSTED_PROXY_WARNING } from '../../lib/http/proxy-check.js';
-import { safeErrorSummary, scrubText, statementName } from '../../lib/observability/safe-error.js';
+import { safeErrorSummary, scrubText, statementName } from '../../lib/core/safe-error.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { captureLogger, createTestKit } from '../helpers/kit.js';
 

@@ -155,3 +155,12 @@ function summarise(error: unknown, depth: number): SafeErrorSummary {
 export function safeErrorSummary(error: unknown): SafeErrorSummary {
   return summarise(error, 0);
 }
+
+/**
+ * What a log line may carry for `error`: the kit's own OtpError messages as they are (its texts
+ * name options and fixes, never values), anything else as `safeErrorSummary`.
+ */
+export function loggableError(error: unknown): SafeErrorSummary | string {
+  if (error instanceof Error && error.name === 'OtpError') return error.message;
+  return safeErrorSummary(error);
+}
