@@ -14,7 +14,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { SinchFake, SinchFakeBehaviour, SinchFakeOperation, SinchFakeOptions, SinchFakeRequest, SinchFakeDelivery } from './sinch-fake-types.js';
-import { hasValidSinchSignature, protocolRefusal } from './sinch-signature.js';
+import { isSinchAuthorized, protocolRefusal } from './sinch-signature.js';
 
 export type * from './sinch-fake-types.js';
 
@@ -183,7 +183,7 @@ export async function startSinchFake(options: SinchFakeOptions = {}): Promise<Si
     } catch {
       body = undefined;
     }
-    const authOk = hasValidSinchSignature(applicationKey, applicationSecret, { method, path, headers: req.headers, rawBody });
+    const authOk = isSinchAuthorized(applicationKey, applicationSecret, { method, path, headers: req.headers, rawBody });
     requests.push({ method, path, operation, headers: req.headers, rawBody, body, ...(phone === undefined ? {} : { phone }), authOk });
 
     if (operation === undefined) {

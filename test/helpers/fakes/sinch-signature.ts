@@ -45,6 +45,18 @@ export function hasValidSinchSignature(applicationKey: string, applicationSecret
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
+/**
+ * Does the request authenticate as Sinch accepts it: a valid signature, or Basic
+ * `base64(key:secret)` (documented for prototyping, and what hitrix used)?
+ */
+export function isSinchAuthorized(applicationKey: string, applicationSecret: string, req: SignedRequest): boolean {
+  if (hasValidSinchSignature(applicationKey, applicationSecret, req)) return true;
+  const basic = `Basic ${Buffer.from(`${applicationKey}:${applicationSecret}`).toString('base64')}`;
+  const given = Buffer.from(req.headers.authorization ?? '', 'utf8');
+  const expected = Buffer.from(basic, 'utf8');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
 /** Why the fake refuses a routed request before any behaviour runs: a protocol problem and Sinch's error answer. */
 export interface ProtocolRefusal {
   readonly problem: string;
