@@ -58,6 +58,19 @@ export interface ProviderCheckInput {
 export type ProviderCheckResult = { readonly status: 'approved' } | { readonly status: 'wrong' } | { readonly status: 'gone' };
 
 /**
+ * What codes a provider that owns the code can issue, so the kit can refuse a malformed code
+ * locally without asking the provider. `pattern` must be anchored (`^…$`) and bound the length.
+ */
+export interface ProviderCodeFormat {
+  /** Matches every code the provider can issue, e.g. `/^[0-9]{4,10}$/` for Twilio Verify. */
+  readonly pattern: RegExp;
+  /** The longest code `pattern` accepts (1-32). */
+  readonly maxLength: number;
+  /** For messages: `4-10 digits`, `1-10 letters, digits or "-"`. */
+  readonly description: string;
+}
+
+/**
  * One delivery provider. Two kinds exist:
  * - providers that own the code (Twilio Verify, Sinch Verification): `ownsCode: true`, and `check`
  *   asks the provider whether a code is right;
@@ -77,6 +90,12 @@ export interface OtpProvider {
   send(input: ProviderSendInput): Promise<ProviderSendResult>;
   /** Required when `ownsCode` is true. */
   check?(input: ProviderCheckInput): Promise<ProviderCheckResult>;
+  /**
+   * For providers that own the code: the codes they can issue. Codes checked by this provider are
+   * validated against it instead of the kit's `codeLength` digits. Without it, a provider-owned code
+   * is any 1-32 letters, digits or `-` (`PROVIDER_CODE_FALLBACK`).
+   */
+  readonly codeFormat?: ProviderCodeFormat;
 }
 
 /** A pino-compatible logger: `logger.warn({ obj }, 'message')` or `logger.warn('message')`. */

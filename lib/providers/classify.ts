@@ -2,18 +2,47 @@
  * The one place where provider failures are sorted into "retry later" and "permanent". Provider
  * files throw what their SDK or HTTP client gave them (or a ProviderError with the provider's own
  * code); `classifyProviderError` turns it into a ProviderError with `retryable` decided from the
- * tables below. Sources: ../shared/design/providers.md (Twilio and Sinch error tables, SMPP
- * command_status values of the Mada gateway).
+ * rules below. Sources, with the table per provider: docs/providers.md ("Answer mapping").
  */
 import { ProviderError, type ProviderFailureKind } from './provider-error.js';
 
-/** Twilio error codes worth a retry; every other documented 4xx code is permanent. */
-const TWILIO_RETRYABLE = new Set(['20429', '60212']);
-/** Twilio codes that mean the verification is gone: approved or expired (20404), deleted after 5 checks (60202). */
-export const TWILIO_GONE = new Set(['20404', '60202']);
+/**
+ * Twilio and Sinch answers are classified by HTTP status first (429 and 5xx are worth a retry,
+ * other 4xx are not: RFC 9110 §15.5/§15.6, RFC 6585 §4), then documented codes refine that.
+ * Twilio codes, from twilio.com/docs/api/errors/<code>:
+ * - 20429 (429, "safe to retry after backing off"), 60212 (429, concurrent requests for the
+ *   number), 20503 (503, "try again with exponential back-off"): retryable even without a status;
+ * - 60203 (429, max send attempts) and 60202 (429, max check attempts): the number is locked at
+ *   Twilio until its verification expires (10 minutes), so these are `rate-limited`, never retried
+ *   at Twilio before then.
+ */
+const TWILIO_RETRYABLE = new Set(['20429', '60212', '20503']);
+/** Twilio codes that lock the number at Twilio: 60202 max check attempts, 60203 max send attempts. */
+export const TWILIO_NUMBER_LOCKED = new Set(['60202', '60203']);
+/** How long Twilio keeps a number locked after 60202/60203: until the verification expires. */
+export const TWILIO_LOCK_MS = 10 * 60_000;
+/** Twilio's 20404: the verification is gone (approved, expired after 10 min, or deleted). */
+export const TWILIO_GONE = new Set(['20404']);
 
-/** Sinch Verification error codes worth a retry (capacity, same number too quickly, server side). */
-const SINCH_RETRYABLE = new Set(['42900', '42901', '50000', '50300']);
+/** The longest wait a `Retry-After` header may ask for before it is ignored as implausible (1 day). */
+const MAX_RETRY_AFTER_MS = 24 * 60 * 60_000;
+
+/**
+ * Reads an HTTP `Retry-After` value (RFC 9110 §10.2.3: delay-seconds or an HTTP-date) as ms from
+ * `now`; undefined when absent, malformed, in the past or over a day.
+ */
+export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const text = value.trim();
+  let ms: number;
+  if (/^\d{1,9}$/.test(text)) ms = Number(text) * 1000;
+  else {
+    const at = Date.parse(text);
+    if (Number.isNaN(at) || !/[A-Za-z]/.test(text)) return undefined;
+    ms = at - now;
+  }
+  return ms > 0 && ms <= MAX_RETRY_AFTER_MS ? ms : undefined;
+}
 
 /**
  * SMPP command_status values (decimal) the Mada gateway answers that are worth a retry:
@@ -49,20 +78,31 @@ export const SMPP_STATUS_NAMES: Readonly<Record<string, string>> = {
   '1036': 'destination blocked',
 };
 
-/** Is a documented provider error code worth a retry? Unknown codes fall back to the HTTP status. */
+/** Is an HTTP status worth a retry (429 or 5xx)? */
+export function isRetryableStatus(httpStatus: number | undefined): boolean {
+  return httpStatus !== undefined && (httpStatus === 429 || httpStatus >= 500);
+}
+
+/**
+ * Is a provider answer worth a retry? Twilio and Sinch: the HTTP status decides, documented Twilio
+ * codes refine it (Sinch codes never decide alone: the public Sinch pages document too few of them).
+ * Mada: the SMPP `commandStatus` decides (the gateway's HTTP status means nothing, as for hitrix).
+ */
 export function isRetryableCode(provider: string, providerCode: string | undefined, httpStatus: number | undefined): boolean {
-  const byStatus = httpStatus === undefined ? false : httpStatus === 429 || httpStatus >= 500;
-  if (providerCode === undefined) return byStatus;
   switch (provider.toLowerCase()) {
     case 'twilio':
-      return TWILIO_RETRYABLE.has(providerCode) || (httpStatus !== undefined && httpStatus >= 500);
-    case 'sinch':
-      return SINCH_RETRYABLE.has(providerCode) || (httpStatus !== undefined && httpStatus >= 500);
+      if (providerCode !== undefined && TWILIO_NUMBER_LOCKED.has(providerCode)) return false;
+      return isRetryableStatus(httpStatus) || (providerCode !== undefined && TWILIO_RETRYABLE.has(providerCode));
     case 'mada':
-      return MADA_RETRYABLE.has(providerCode);
+      return providerCode === undefined ? isRetryableStatus(httpStatus) : MADA_RETRYABLE.has(providerCode);
     default:
-      return byStatus;
+      return isRetryableStatus(httpStatus);
   }
+}
+
+/** Is this a Twilio answer that locks the number at Twilio (60202, 60203)? */
+export function isTwilioNumberLock(provider: string, providerCode: string | undefined): boolean {
+  return provider.toLowerCase() === 'twilio' && providerCode !== undefined && TWILIO_NUMBER_LOCKED.has(providerCode);
 }
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
@@ -90,15 +130,17 @@ export function classifyProviderError(provider: string, value: unknown, timedOut
   }
   if (value instanceof ProviderError) {
     if (value.kind !== 'rejected') return value;
+    const locked = isTwilioNumberLock(provider, value.providerCode);
     const retryable = isRetryableCode(provider, value.providerCode, value.httpStatus);
-    if (retryable === value.retryable) return value;
+    if (!locked && retryable === value.retryable) return value;
     return new ProviderError({
       provider,
-      kind: value.kind,
+      kind: locked ? 'rate-limited' : value.kind,
       retryable,
       message: value.message,
       providerCode: value.providerCode,
       httpStatus: value.httpStatus,
+      retryAfterMs: locked ? (value.retryAfterMs ?? TWILIO_LOCK_MS) : value.retryAfterMs,
       cause: value.cause,
     });
   }

@@ -7,4 +7,6 @@ export interface ProviderContext {
   readonly timeoutMs: number;
   /** The environment the kit was built from (process.env unless injected). */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Epoch ms, for provider-side locks such as Twilio's 10-minute number lock. @default Date.now */
+  readonly clock?: () => number;
 }

@@ -5,6 +5,7 @@
 import type Joi from 'joi';
 import { configError } from '../errors.js';
 import type { OtpProvider } from '../types.js';
+import { codeFormatProblem } from './code-format.js';
 import { consoleProvider, type ConsoleProviderOptions } from './console.js';
 import type { ProviderContext } from './context.js';
 import { madaOptionsFromEnv, madaOptionsSchema, madaProvider, type MadaOptions } from './mada.js';
@@ -78,6 +79,8 @@ export function assertProvider(value: unknown, where: string): asserts value is 
   if (typeof p.ownsCode !== 'boolean') problems.push('ownsCode (boolean)');
   if (typeof p.send !== 'function') problems.push('send()');
   if (p.ownsCode === true && typeof p.check !== 'function') problems.push('check() (required when ownsCode is true)');
+  const formatProblem = p.codeFormat === undefined ? undefined : codeFormatProblem(p.codeFormat);
+  if (formatProblem !== undefined) problems.push(formatProblem);
   if (problems.length > 0) throw new TypeError(`${where} does not implement OtpProvider: missing or wrong ${problems.join(', ')}`);
 }
 

@@ -245,7 +245,7 @@ export function madaProvider(options: MadaOptions, ctx: ProviderContext): OtpPro
     try {
       const response = await libs.fetch(url, {
         method: 'POST',
-        headers: { 'Content-Type': 'text/xml; charset=utf-8', Authorization: authorization },
+        headers: { 'Content-Type': 'text/xml', Authorization: authorization },
         body: submitSmXml(sourceName, destination, input.text),
         signal: input.signal,
         redirect: 'manual',

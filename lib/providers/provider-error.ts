@@ -8,7 +8,14 @@ export type ProviderFailureKind =
   /** The provider answered with something that is not its documented format (HTML, broken XML, empty). */
   | 'bad-response'
   /** The provider answered with a documented error. */
-  | 'rejected';
+  | 'rejected'
+  /**
+   * The provider refuses this number for `retryAfterMs` (Twilio 60203 max send attempts, 60202 max
+   * check attempts: the number is locked at Twilio for 10 minutes). Not worth a retry at this
+   * provider before then: the chain goes on to the next provider, and when none delivers the answer
+   * is 429 RATE_LIMITED with Retry-After.
+   */
+  | 'rate-limited';
 
 export class ProviderError extends Error {
   override readonly name = 'ProviderError';
@@ -21,6 +28,12 @@ export class ProviderError extends Error {
   readonly providerCode: string | undefined;
   /** The HTTP status the provider answered with, where there was one. */
   readonly httpStatus: number | undefined;
+  /**
+   * How long to wait before asking this provider again, in ms: from the answer's `Retry-After`
+   * header, or the provider's documented lock (10 min for Twilio 60202/60203). Always set for
+   * `rate-limited`; set for other kinds only when the provider sent `Retry-After`.
+   */
+  readonly retryAfterMs: number | undefined;
 
   constructor(init: {
     provider: string;
@@ -29,6 +42,7 @@ export class ProviderError extends Error {
     message: string;
     providerCode?: string | number | undefined;
     httpStatus?: number | undefined;
+    retryAfterMs?: number | undefined;
     cause?: unknown;
   }) {
     super(init.message, { cause: init.cause });
@@ -37,12 +51,14 @@ export class ProviderError extends Error {
     this.retryable = init.retryable;
     this.providerCode = init.providerCode === undefined ? undefined : String(init.providerCode);
     this.httpStatus = init.httpStatus;
+    this.retryAfterMs = init.retryAfterMs;
   }
 
   /** A short, secret-free line for logs and the request row's `last_error`. */
   summary(): string {
     const code = this.providerCode === undefined ? '' : `[${this.providerCode}]`;
     const http = this.httpStatus === undefined ? '' : ` http ${this.httpStatus}`;
-    return `${this.provider}${code} ${this.kind}${http}: ${this.message}`.slice(0, 500);
+    const wait = this.retryAfterMs === undefined ? '' : ` retry-after ${Math.ceil(this.retryAfterMs / 1000)}s`;
+    return `${this.provider}${code} ${this.kind}${http}${wait}: ${this.message}`.slice(0, 500);
   }
 }

@@ -11,7 +11,8 @@ import type * as SinchSdk from '@sinch/sdk-core';
 import { configError } from '../errors.js';
 import type { Channel, OtpProvider, ProviderCheckResult } from '../types.js';
 import { lazy } from './lazy.js';
-import { classifyProviderError, isRetryableCode } from './classify.js';
+import { classifyProviderError, isRetryableCode, parseRetryAfter } from './classify.js';
+import { SINCH_CODE_FORMAT } from './code-format.js';
 import type { ProviderContext } from './context.js';
 import { ProviderError } from './provider-error.js';
 
@@ -57,9 +58,17 @@ function loadSdk(): Promise<typeof SinchSdk> {
 type SinchMethod = 'sms' | 'callout';
 const METHOD: Readonly<Record<Channel, SinchMethod>> = { sms: 'sms', call: 'callout' };
 
-/** Report errorCodes that are an answer about the code rather than a failure. */
-const CODE_INVALID = '40003'; // "Invalid identity or code": hitrix treats it as a wrong code
-const NO_VERIFICATION = '40400'; // "No such verification": expired, already approved or never started
+/**
+ * Report errors that are an answer about the code rather than a failure. A Sinch errorCode never
+ * decides alone: it counts only together with the HTTP status it is documented with
+ * (developers.sinch.com/docs/verification/api-reference/errors; errorCode is HTTP status × 100 + n).
+ */
+const CODE_INVALID = { errorCode: '40003', httpStatus: 400 }; // "Invalid identity or code": hitrix treats it as a wrong code
+const NO_VERIFICATION = { errorCode: '40400', httpStatus: 404 }; // not found: expired, already approved or never started
+
+function isAnswer(error: ProviderError, known: { errorCode: string; httpStatus: number }): boolean {
+  return error.kind === 'rejected' && error.providerCode === known.errorCode && error.httpStatus === known.httpStatus;
+}
 
 /**
  * `reason` values of a FAIL report that mean the verification itself is over (a new code is
@@ -113,6 +122,7 @@ function toProviderError(error: unknown): ProviderError {
     const status = error.statusCode;
     const { errorCode, message } = parseErrorBody(error.data);
     if (errorCode === undefined) return badResponse(`answered HTTP ${status} without a Sinch errorCode`, status, error);
+    // The HTTP status decides retryable (429 and 5xx); the errorCode is kept for logs and the row.
     return new ProviderError({
       provider: PROVIDER,
       kind: 'rejected',
@@ -120,6 +130,7 @@ function toProviderError(error: unknown): ProviderError {
       providerCode: errorCode,
       httpStatus: status,
       message: message ?? `HTTP ${status}`,
+      retryAfterMs: parseRetryAfter(error.responseHeaders?.['retry-after'], Date.now()),
       cause: error,
     });
   }
@@ -212,6 +223,7 @@ export function sinchProvider(options: SinchOptions, _ctx: ProviderContext): Otp
     name: PROVIDER,
     channels: ['sms', 'call'],
     ownsCode: true,
+    codeFormat: SINCH_CODE_FORMAT,
 
     async send(input) {
       const method = METHOD[input.channel];
@@ -249,9 +261,9 @@ export function sinchProvider(options: SinchOptions, _ctx: ProviderContext): Otp
           input.signal,
         );
       } catch (error) {
-        if (error instanceof ProviderError && error.kind === 'rejected') {
-          if (error.providerCode === CODE_INVALID) return { status: 'wrong' };
-          if (error.providerCode === NO_VERIFICATION) return { status: 'gone' };
+        if (error instanceof ProviderError) {
+          if (isAnswer(error, CODE_INVALID)) return { status: 'wrong' };
+          if (isAnswer(error, NO_VERIFICATION)) return { status: 'gone' };
         }
         throw error;
       }

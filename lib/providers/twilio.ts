@@ -11,8 +11,10 @@ import type RequestClient from 'twilio/lib/base/RequestClient.js';
 import type * as TwilioHttpResponse from 'twilio/lib/http/response.js';
 import type { OtpProvider, ProviderCheckResult } from '../types.js';
 import { lazy } from './lazy.js';
-import { classifyProviderError, isRetryableCode, TWILIO_GONE } from './classify.js';
+import { classifyProviderError, isRetryableCode, parseRetryAfter, TWILIO_GONE, TWILIO_LOCK_MS } from './classify.js';
+import { TWILIO_CODE_FORMAT } from './code-format.js';
 import type { ProviderContext } from './context.js';
+import { createNumberLocks } from './number-locks.js';
 import { ProviderError } from './provider-error.js';
 
 export interface TwilioOptions {
@@ -55,9 +57,13 @@ function loadSdk(): Promise<typeof TwilioSdk> {
   return sdkLoading;
 }
 
-/** Verification statuses after which Twilio will never approve the verification. */
+/**
+ * Verification statuses after which Twilio will never approve the verification (the enum of
+ * `verify.v2.service.verification_check.status` in twilio-oai's twilio_verify_v2.json).
+ */
 const DEAD_STATUSES = new Set(['canceled', 'max_attempts_reached', 'expired', 'deleted', 'failed']);
-
+/** A Verification SID: `VE` and 32 hex digits (twilio-oai: `^VE[0-9a-fA-F]{32}$`). */
+const VERIFICATION_SID = /^VE[0-9a-fA-F]{32}$/;
 
 /**
  * The SDK's request methods take no AbortSignal; the signal of the current call travels here
@@ -83,7 +89,7 @@ function parseBody(body: unknown): unknown {
  * (verify.twilio.com, api.twilio.com…) for `baseUrl`, keeping path and query, and turns answers
  * that are not Twilio's JSON into `bad-response` errors before the SDK parses them.
  */
-function httpClientClass(twilio: typeof TwilioSdk) {
+function httpClientClass(twilio: typeof TwilioSdk, clock: () => number) {
   return class TwilioHttpClient extends twilio.RequestClient {
     private readonly origin: string | undefined;
 
@@ -108,6 +114,7 @@ function httpClientClass(twilio: typeof TwilioSdk) {
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       // Success needs a JSON object; an error needs one carrying Twilio's numeric `code`.
       const documented = ok ? isPlainObject(body) : isPlainObject(body) && Number.isInteger(body.code);
+      if (documented && !ok && isPlainObject(body)) throw documentedError(res.statusCode, body, res.headers, clock());
       if (!documented) {
         const raw = typeof res.body === 'string' ? res.body : JSON.stringify(res.body) ?? '';
         const what = raw.trim() === '' ? 'an empty body' : `a body that is not Twilio's JSON (${raw.slice(0, 60).replace(/\s+/g, ' ')})`;
@@ -124,6 +131,34 @@ function httpClientClass(twilio: typeof TwilioSdk) {
   };
 }
 
+/** A header value from the SDK's response headers (axios gives a plain object with lower-case names). */
+function headerOf(headers: unknown, name: string): string | undefined {
+  if (!isPlainObject(headers)) return undefined;
+  const value = headers[name] ?? headers[name.toLowerCase()];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * A documented Twilio error answer (legacy `{code, message, more_info, status}` or RFC 9457 with
+ * `code`), turned into a ProviderError here rather than by the SDK, so `Retry-After` is kept.
+ */
+function documentedError(httpStatus: number, body: Record<string, unknown>, headers: unknown, now: number): ProviderError {
+  const code = String(body.code);
+  const text = typeof body.message === 'string' && body.message !== '' ? body.message : typeof body.title === 'string' ? body.title : `HTTP ${httpStatus}`;
+  return classifyProviderError(
+    PROVIDER,
+    new ProviderError({
+      provider: PROVIDER,
+      kind: 'rejected',
+      retryable: isRetryableCode(PROVIDER, code, httpStatus),
+      providerCode: code,
+      httpStatus,
+      message: text.slice(0, 300),
+      retryAfterMs: parseRetryAfter(headerOf(headers, 'retry-after'), now),
+    }),
+  );
+}
+
 /** Twilio's RFC 9457 exception is not exported by the SDK; recognise it by shape. */
 function isServiceException(value: unknown): value is Error & { status: number; code: number } {
   return value instanceof Error && typeof (value as { status?: unknown }).status === 'number' && typeof (value as { code?: unknown }).code === 'number' && typeof (value as { title?: unknown }).title === 'string';
@@ -134,15 +169,9 @@ function toProviderError(error: unknown): ProviderError {
   if (error instanceof ProviderError) return classifyProviderError(PROVIDER, error);
   if ((sdk !== undefined && error instanceof sdk.RestException) || isServiceException(error)) {
     const code = typeof error.code === 'number' ? String(error.code) : undefined;
-    return new ProviderError({
-      provider: PROVIDER,
-      kind: 'rejected',
-      retryable: isRetryableCode(PROVIDER, code, error.status),
-      providerCode: code,
-      httpStatus: error.status,
-      message: typeof error.message === 'string' && error.message !== '' ? error.message : `HTTP ${error.status}`,
-      cause: error,
-    });
+    const message = typeof error.message === 'string' && error.message !== '' ? error.message : `HTTP ${error.status}`;
+    const retryable = isRetryableCode(PROVIDER, code, error.status);
+    return classifyProviderError(PROVIDER, new ProviderError({ provider: PROVIDER, kind: 'rejected', retryable, providerCode: code, httpStatus: error.status, message, cause: error }));
   }
   if (isPlainObject(error) && error.isAxiosError === true) {
     // Axios errors carry the request config, including the Authorization header: keep only name, code, message.
@@ -161,8 +190,44 @@ function badResponse(message: string): ProviderError {
   return new ProviderError({ provider: PROVIDER, kind: 'bad-response', retryable: true, message });
 }
 
-function gone(error: unknown): boolean {
-  return error instanceof ProviderError && error.kind === 'rejected' && error.providerCode !== undefined && TWILIO_GONE.has(error.providerCode);
+function gone(error: ProviderError): boolean {
+  return error.kind === 'rejected' && error.providerCode !== undefined && TWILIO_GONE.has(error.providerCode);
+}
+
+/** The value of `valid` when it is a boolean; `null` or absent (legacy, nullable in the spec) is no evidence. */
+function validOf(value: unknown): boolean | undefined {
+  return typeof value === 'boolean' ? value : undefined;
+}
+
+/**
+ * Maps a VerificationCheck answer by its `status` alone (twilio-oai: `valid` is nullable and
+ * "Use status instead. Legacy property"); a boolean `valid` that contradicts the status makes the
+ * answer a bad response rather than a verdict.
+ */
+function mapCheck(status: unknown, validValue: unknown): ProviderCheckResult {
+  if (typeof status !== 'string') throw badResponse('verification check answer without a status');
+  const valid = validOf(validValue);
+  const contradiction = (): ProviderError => badResponse(`verification check answered status "${status}" with valid=${String(valid)}`);
+  if (status === 'approved') {
+    if (valid === false) throw contradiction();
+    return { status: 'approved' };
+  }
+  if (valid === true) throw contradiction();
+  if (status === 'pending') return { status: 'wrong' };
+  if (DEAD_STATUSES.has(status)) return { status: 'gone' };
+  throw badResponse(`verification check answered an unknown status "${status.slice(0, 40)}"`);
+}
+
+/** The failure of a send for a number Twilio still refuses (after 60202 or 60203), without calling Twilio. */
+function lockedError(remainingMs: number, code: string): ProviderError {
+  return new ProviderError({
+    provider: PROVIDER,
+    kind: 'rate-limited',
+    retryable: false,
+    providerCode: code,
+    retryAfterMs: remainingMs,
+    message: `Twilio refuses new verifications for this number (${code}) for another ${Math.ceil(remainingMs / 1000)} s`,
+  });
 }
 
 export function twilioProvider(options: TwilioOptions, ctx: ProviderContext): OtpProvider {
@@ -170,9 +235,13 @@ export function twilioProvider(options: TwilioOptions, ctx: ProviderContext): Ot
   // autoRetry stays off because the kit owns retries (a 429 is classified and queued instead).
   type Service = ReturnType<TwilioSdk.Twilio['verify']['v2']['services']>;
   // The client is made on the first call (the SDK is imported then), once per provider.
+  const clock = ctx.clock ?? Date.now;
+  // Numbers Twilio locked (60202/60203), with the code that locked them: sends skip Twilio until then.
+  const locks = createNumberLocks(clock);
+  const lockNumber = (phone: string, failure: ProviderError): void => locks.lock(phone, failure.retryAfterMs ?? TWILIO_LOCK_MS, failure.providerCode ?? '60203');
   const service = lazy(async (): Promise<Service> => {
     const twilio = await loadSdk();
-    const HttpClient = httpClientClass(twilio);
+    const HttpClient = httpClientClass(twilio, clock);
     const httpClient = new HttpClient(options.baseUrl, { timeout: ctx.timeoutMs, autoRetry: false });
     return twilio(options.accountSid, options.authToken, { httpClient, autoRetry: false }).verify.v2.services(options.verifyServiceSid);
   });
@@ -181,18 +250,23 @@ export function twilioProvider(options: TwilioOptions, ctx: ProviderContext): Ot
     name: PROVIDER,
     channels: ['sms', 'call'],
     ownsCode: true,
+    codeFormat: TWILIO_CODE_FORMAT,
 
     async send(input) {
       const channel = input.channel === 'call' ? 'call' : 'sms';
+      const locked = locks.current(input.phone);
+      if (locked !== undefined) throw lockedError(locked.remainingMs, locked.reason);
       let verification: { sid: unknown; status: unknown; channel: unknown };
       try {
         const verifications = (await service()).verifications;
         verification = await currentSignal.run(input.signal, () => verifications.create({ to: input.phone, channel }));
       } catch (error) {
-        throw toProviderError(error);
+        const failure = toProviderError(error);
+        if (failure.kind === 'rate-limited') lockNumber(input.phone, failure);
+        throw failure;
       }
-      if (typeof verification.sid !== 'string' || verification.sid === '' || typeof verification.status !== 'string') {
-        throw badResponse('verification answer without sid or status');
+      if (typeof verification.sid !== 'string' || !VERIFICATION_SID.test(verification.sid) || typeof verification.status !== 'string') {
+        throw badResponse('verification answer without a well-formed sid (VE + 32 hex) or a status');
       }
       return {
         ref: verification.sid,
@@ -208,16 +282,17 @@ export function twilioProvider(options: TwilioOptions, ctx: ProviderContext): Ot
         result = await currentSignal.run(input.signal, () => checks.create({ to: input.phone, code: input.code }));
       } catch (error) {
         const failure = toProviderError(error);
-        // 20404: approved already, expired or deleted after too many checks.
+        // 20404: approved already, expired or deleted.
         if (gone(failure)) return { status: 'gone' };
+        // 60202: five wrong checks; Twilio refuses new verifications for the number until this one
+        // expires (10 min). The verification is over, and the next sends go to the next provider.
+        if (failure.kind === 'rate-limited' && failure.providerCode === '60202') {
+          lockNumber(input.phone, failure);
+          return { status: 'gone' };
+        }
         throw failure;
       }
-      const { status, valid } = result;
-      if (typeof status !== 'string' || typeof valid !== 'boolean') throw badResponse('verification check answer without status or valid');
-      if (status === 'approved' && valid) return { status: 'approved' };
-      if (status === 'pending' && !valid) return { status: 'wrong' };
-      if (DEAD_STATUSES.has(status)) return { status: 'gone' };
-      throw badResponse(`verification check answered status "${status}" with valid=${String(valid)}`);
+      return mapCheck(result.status, result.valid);
     },
   };
 }

@@ -52,6 +52,10 @@ export function useFakes(): () => Fakes {
 }
 
 export async function startFakes(): Promise<Fakes> {
+  // The providers import their SDK on first use. The Sinch fake no longer loads @sinch/sdk-core (it
+  // checks signatures itself), so load it here: a first send must not race a cold 36 MB import
+  // against a short providerTimeoutMs.
+  await import('@sinch/sdk-core');
   // Sinch codes default to 4 digits in the fake; the kit verifies codes of its codeLength (6).
   const [twilio, sinch, mada] = await Promise.all([startTwilioFake(), startSinchFake({ codeLength: 6 }), startMadaFake({ sourceName: 'MyBrand' })]);
   const digits = (phone: string): string => phone.slice(1);

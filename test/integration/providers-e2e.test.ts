@@ -2,7 +2,8 @@
  * Issue 3 end to end: the example app over HTTP, configured by environment variables alone, with
  * Twilio Verify, Sinch Verification and the Mada SOAP gateway played by loopback fakes(). Each
  * provider: SMS (and call where it can), the code read from what the fake delivered, /otp/verify,
- * the token spent on POST /account/delete; wrong, right and expired codes.
+ * the token spent on POST /account/delete; wrong, right and expired codes. Issue 13: answers read as
+ * the official APIs define them (Twilio `valid: null`, 429s, 60202).
  */
 import assert from 'node:assert/strict';
 import { afterEach, before, beforeEach, it } from 'node:test';
@@ -14,6 +15,7 @@ import {
   errorOf,
   fakeEnv,
   phone,
+  recordingLogger,
   rowCount,
   send,
   sendAccepted,
@@ -236,4 +238,40 @@ forEachDatabase('providers end to end through the example app', (get) => {
       assert.equal(row.attempts, 1);
     });
   }
+
+  for (const mode of ['null', 'absent'] as const) {
+    it(`Twilio answering \`valid\` ${mode === 'null' ? 'null' : 'left out'}: the right code verifies on status alone`, async () => {
+      fakes().twilio.setValidField(mode);
+      const { app } = startKit(get().knex, fakeEnv(fakes(), 'Twilio'));
+      const to = phone('+35989');
+      await sendAccepted(app, 'sms', to);
+      await verifyAndDelete(app, to, fakes().codeFor('Twilio', to));
+    });
+  }
+
+  for (const code of [20429, 60212, 60207]) {
+    it(`a Twilio 429 (code ${code}) fails over to Sinch, which delivers and checks`, async () => {
+      fakes().twilio.queueBehaviour({ type: 'error', status: 429, code }, 'send');
+      const { app } = startKit(get().knex, fakeEnv(fakes(), 'Twilio;Sinch'));
+      const to = phone('+35989');
+      const requestId = await sendAccepted(app, 'sms', to);
+      assert.equal((await storedRequest(get().knex, requestId)).provider, 'Sinch');
+      await verifyAndDelete(app, to, fakes().codeFor('Sinch', to));
+    });
+  }
+
+  it('after Twilio answers 60202 the next send for that number goes to Sinch, without calling Twilio', async () => {
+    // limits off: the kit's own resend cooldown would otherwise refuse the second send here.
+    const otp = createOtp({ db: get().knex, env: fakeEnv(fakes(), 'Twilio;Sinch'), limits: false, logger: recordingLogger() });
+    const to = phone('+35989');
+    assert.equal((await otp.sendSms({ number: to })).provider, 'Twilio');
+    fakes().twilio.queueBehaviour({ type: 'error', status: 429, code: 60202, message: 'Max check attempts reached' }, 'check');
+    const refused = await otp.verify({ number: to }, wrongCode(fakes().codeFor('Twilio', to)));
+    assert.deepEqual([refused.requestValid, refused.reason], [false, 'OTP_EXPIRED']);
+    const twilioSends = fakes().sendsTo('Twilio', to);
+    assert.equal((await otp.sendSms({ number: to })).provider, 'Sinch');
+    assert.equal(fakes().sendsTo('Twilio', to), twilioSends, 'Twilio is not asked again for a number it locked');
+    const verified = await otp.verify({ number: to }, fakes().codeFor('Sinch', to));
+    assert.equal(verified.codeValid, true);
+  });
 });

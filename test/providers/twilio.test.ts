@@ -1,12 +1,14 @@
+/**
+ * Twilio provider against the loopback Twilio Verify fake, through the real `twilio` SDK: the
+ * requests, and every VerificationCheck row of the mapping table in docs/providers.md (status
+ * decides; `valid` true, false, null or absent only cross-checks), 60202/60203 number locks.
+ */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { ProviderContext } from '../../lib/providers/context.js';
 import type { ProviderError } from '../../lib/providers/provider-error.js';
 import { expectProviderError } from '../helpers/providers.js';
-import { callProvider } from '../../lib/providers/timeout.js';
-import { twilioOptionsFromEnv, twilioOptionsSchema, twilioProvider, type TwilioOptions } from '../../lib/providers/twilio.js';
+import { twilioProvider, type TwilioOptions } from '../../lib/providers/twilio.js';
 import type { OtpProvider, ProviderCheckInput, ProviderSendInput } from '../../lib/types.js';
 import { startTwilioFake, type TwilioFake } from '../helpers/fakes/twilio-fake.js';
 
@@ -32,18 +34,25 @@ describe('Twilio provider against a loopback Twilio Verify fake', () => {
   before(async () => {
     fake = await startTwilioFake();
     options = { accountSid: fake.accountSid, authToken: fake.authToken, verifyServiceSid: fake.serviceSid, baseUrl: fake.url };
-    provider = twilioProvider(options, ctx);
   });
   after(async () => {
     await fake.close();
   });
-  beforeEach(() => fake.reset());
+  beforeEach(() => {
+    fake.reset();
+    // A fresh provider per test: it remembers numbers Twilio locked (60202/60203).
+    provider = twilioProvider(options, ctx);
+  });
 
-  it('declares its name, channels and that it owns the code', () => {
+  it('declares its name, channels, that it owns the code, and the codes it issues (4-10 digits)', () => {
     assert.equal(provider.name, 'Twilio');
     assert.deepEqual(provider.channels, ['sms', 'call']);
     assert.equal(provider.ownsCode, true);
     assert.equal(typeof provider.check, 'function');
+    assert.equal(provider.codeFormat?.pattern.test('1234'), true);
+    assert.equal(provider.codeFormat?.pattern.test('1234567890'), true);
+    assert.equal(provider.codeFormat?.pattern.test('123'), false);
+    assert.equal(provider.codeFormat?.pattern.test('12345678901'), false);
   });
 
   it('starts an SMS verification with the documented request', async () => {
@@ -98,173 +107,106 @@ describe('Twilio provider against a loopback Twilio Verify fake', () => {
     assert.deepEqual(await provider.check!(checkInput(code)), { status: 'gone' });
   });
 
-  it('reports gone when the check answer carries a dead status', async () => {
-    fake.setBehaviour({ type: 'raw', status: 200, contentType: 'application/json', body: JSON.stringify({ sid: 'VE1', status: 'max_attempts_reached', valid: false }) }, 'check');
-    assert.deepEqual(await provider.check!(checkInput('123456')), { status: 'gone' });
+  for (const mode of ['null', 'absent'] as const) {
+    it(`decides on status alone when \`valid\` is ${mode === 'null' ? 'null' : 'left out'}: wrong, then approved`, async () => {
+      fake.setValidField(mode);
+      await provider.send(sendInput());
+      const code = fake.codeFor(PHONE)!;
+      assert.deepEqual(await provider.check!(checkInput(code === '111111' ? '222222' : '111111')), { status: 'wrong' });
+      assert.deepEqual(await provider.check!(checkInput(code)), { status: 'approved' });
+      const answer = fake.requests.filter((r) => r.op === 'check');
+      assert.equal(answer.length, 2);
+    });
+  }
+
+  // The mapping table of docs/providers.md, one row per case: a 200 VerificationCheck answer.
+  const checkRows: [body: Record<string, unknown>, expected: 'approved' | 'wrong' | 'gone' | 'bad-response'][] = [
+    [{ status: 'approved', valid: true }, 'approved'],
+    [{ status: 'approved', valid: null }, 'approved'],
+    [{ status: 'approved' }, 'approved'],
+    [{ status: 'pending', valid: false }, 'wrong'],
+    [{ status: 'pending', valid: null }, 'wrong'],
+    [{ status: 'pending' }, 'wrong'],
+    ...(['canceled', 'max_attempts_reached', 'expired', 'deleted', 'failed'] as const).map((status): [Record<string, unknown>, 'gone'] => [{ status, valid: null }, 'gone']),
+    [{ status: 'expired', valid: false }, 'gone'],
+    [{ status: 'approved', valid: false }, 'bad-response'],
+    [{ status: 'pending', valid: true }, 'bad-response'],
+    [{ status: 'canceled', valid: true }, 'bad-response'],
+    [{ status: 'something-new', valid: null }, 'bad-response'],
+    [{ valid: true }, 'bad-response'],
+  ];
+  for (const [body, expected] of checkRows) {
+    it(`maps a check answer ${JSON.stringify(body)} to ${expected}`, async () => {
+      const answer = { sid: `VE${'c3'.repeat(16)}`, service_sid: fake.serviceSid, account_sid: fake.accountSid, to: PHONE, channel: 'sms', ...body };
+      fake.setBehaviour({ type: 'raw', status: 200, contentType: 'application/json', body: JSON.stringify(answer) }, 'check');
+      if (expected === 'bad-response') {
+        const e = await failure(provider.check!(checkInput('123456')));
+        assert.equal(e.kind, 'bad-response');
+      } else {
+        assert.deepEqual(await provider.check!(checkInput('123456')), { status: expected });
+      }
+    });
+  }
+
+  it('after 60202 (a sixth check) reports gone, and refuses the next sends for that number without calling Twilio', async () => {
+    const clock = { now: Date.now() };
+    const p = twilioProvider(options, { ...ctx, clock: () => clock.now });
+    await p.send(sendInput());
+    const code = fake.codeFor(PHONE)!;
+    const wrongCode = code === '111111' ? '222222' : '111111';
+    for (let i = 0; i < 5; i += 1) assert.deepEqual(await p.check!(checkInput(wrongCode)), { status: 'wrong' });
+    assert.deepEqual(await p.check!(checkInput(code)), { status: 'gone' });
+    assert.ok(fake.lockedFor(PHONE) > 0, 'real Twilio refuses new verifications for the number now');
+
+    const requestsBefore = fake.requests.length;
+    const e = await failure(p.send(sendInput()));
+    assert.equal(e.kind, 'rate-limited');
+    assert.equal(e.retryable, false);
+    assert.equal(e.providerCode, '60202');
+    assert.ok(e.retryAfterMs !== undefined && e.retryAfterMs > 599_000 && e.retryAfterMs <= 600_000, String(e.retryAfterMs));
+    assert.equal(fake.requests.length, requestsBefore, 'Twilio is not called again for a locked number');
+    // Another number is not affected.
+    assert.match((await p.send(sendInput({ phone: '+14155550199' }))).ref ?? '', /^VE[0-9a-f]{32}$/);
+    // Ten minutes later (the verification expired at Twilio too), Twilio is asked again.
+    clock.now += 600_001;
+    fake.expire(PHONE);
+    assert.match((await p.send(sendInput())).ref ?? '', /^VE[0-9a-f]{32}$/);
   });
 
-  it('reports gone once Twilio answers 60202 (5 wrong checks: the verification is deleted)', async () => {
+  it('a provider that did not see the 60202 gets the fake\'s refusal (429/60202) as rate-limited', async () => {
     await provider.send(sendInput());
     const code = fake.codeFor(PHONE)!;
     const wrongCode = code === '111111' ? '222222' : '111111';
-    for (let i = 0; i < 5; i += 1) assert.deepEqual(await provider.check!(checkInput(wrongCode)), { status: 'wrong' });
-    assert.deepEqual(await provider.check!(checkInput(code)), { status: 'gone' });
+    for (let i = 0; i < 6; i += 1) await provider.check!(checkInput(wrongCode));
+    const other = twilioProvider(options, ctx); // e.g. another instance of the app
+    const e = await failure(other.send(sendInput()));
+    assert.deepEqual([e.kind, e.providerCode, e.httpStatus, e.retryable], ['rate-limited', '60202', 429, false]);
+    assert.equal(e.retryAfterMs, 600_000);
   });
 
-  const errorCases = [
-    { name: 'auth failure 20003', status: 401, code: 20003, retryable: false },
-    { name: 'invalid parameter 60200', status: 400, code: 60200, retryable: false },
-    { name: 'max send attempts 60203', status: 429, code: 60203, retryable: false },
-    { name: 'too many requests 20429', status: 429, code: 20429, retryable: true },
-    { name: 'too many concurrent requests 60212', status: 429, code: 60212, retryable: true },
-    { name: 'server error 500', status: 500, code: 20500, retryable: true },
-  ] as const;
-  for (const c of errorCases) {
-    it(`classifies ${c.name} as ${c.retryable ? 'retryable' : 'permanent'}`, async () => {
-      fake.setBehaviour({ type: 'error', status: c.status, code: c.code, message: `fake ${c.code}` });
-      const e = await failure(provider.send(sendInput()));
-      assert.equal(e.kind, 'rejected');
-      assert.equal(e.retryable, c.retryable);
-      assert.equal(e.providerCode, String(c.code));
-      assert.equal(e.httpStatus, c.status);
-      assert.equal(e.message, `fake ${c.code}`);
-      assert.equal(fake.requests.length, 1, 'the SDK must not retry on its own');
-    });
-  }
-
-  it('fails check errors other than 20404 instead of answering', async () => {
-    fake.setBehaviour({ type: 'error', status: 429, code: 20429 }, 'check');
-    const e = await failure(provider.check!(checkInput('123456')));
-    assert.equal(e.providerCode, '20429');
-    assert.equal(e.retryable, true);
-  });
-
-  it('gets the fake\'s own 20003 when the token is wrong, and 60200 for a bad number', async () => {
-    const wrongAuth = twilioProvider({ ...options, authToken: 'not-the-token' }, ctx);
-    const e1 = await failure(wrongAuth.send(sendInput()));
-    assert.deepEqual([e1.providerCode, e1.httpStatus, e1.retryable], ['20003', 401, false]);
-    const e2 = await failure(provider.send(sendInput({ phone: '0871234567' })));
-    assert.deepEqual([e2.providerCode, e2.httpStatus, e2.retryable], ['60200', 400, false]);
-  });
-
-  it('turns a hanging provider into a timeout within the deadline and drops the connection', async () => {
-    fake.setBehaviour({ type: 'hang' });
-    const started = Date.now();
-    const e = await failure(callProvider('Twilio', 300, (signal) => provider.send(sendInput({ signal }))));
-    const elapsed = Date.now() - started;
-    assert.equal(e.kind, 'timeout');
-    assert.equal(e.retryable, true);
-    assert.ok(elapsed < 1000, `took ${elapsed} ms`);
-    // The abort signal reaches axios, so the socket is closed rather than left to the SDK timeout.
-    const deadline = Date.now() + 1000;
-    while (!fake.requests[0]!.aborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(fake.requests[0]!.aborted, true);
-  });
-
-  it('times out on its own (RequestClient timeout) when no deadline aborts it', async () => {
-    fake.setBehaviour({ type: 'ok', delayMs: 1000 });
-    const quick = twilioProvider(options, { ...ctx, timeoutMs: 200 });
-    const started = Date.now();
-    const e = await failure(quick.send(sendInput()));
-    assert.equal(e.kind, 'timeout');
-    assert.equal(e.retryable, true);
-    assert.ok(Date.now() - started < 900);
-  });
-
-  it('succeeds when the answer is slow but within the deadline', async () => {
-    fake.setBehaviour({ type: 'ok', delayMs: 100 });
-    const result = await callProvider('Twilio', 1000, (signal) => provider.send(sendInput({ signal })));
-    assert.match(result.ref ?? '', /^VE/);
-  });
-
-  const garbage = [
-    { name: 'an HTML page with 200', status: 200, body: '<html><body>Welcome</body></html>', contentType: 'text/html', retryable: true },
-    { name: 'an empty body with 200', status: 200, body: '', contentType: 'application/json', retryable: true },
-    { name: 'JSON that is not an object with 200', status: 200, body: '"ok"', contentType: 'application/json', retryable: true },
-    { name: 'an HTML 502 from a proxy', status: 502, body: '<html><h1>502 Bad Gateway</h1></html>', contentType: 'text/html', retryable: true },
-    { name: 'an HTML 403 from a firewall', status: 403, body: '<html>Forbidden</html>', contentType: 'text/html', retryable: false },
-  ] as const;
-  for (const g of garbage) {
-    it(`fails a send answered with ${g.name} as bad-response (retryable: ${g.retryable})`, async () => {
-      fake.setBehaviour({ type: 'raw', status: g.status, body: g.body, contentType: g.contentType });
-      const e = await failure(provider.send(sendInput()));
-      assert.equal(e.kind, 'bad-response');
-      assert.equal(e.retryable, g.retryable);
-      assert.equal(e.httpStatus, g.status);
-    });
-  }
-
-  it('fails a 201 JSON object without a sid as bad-response, never a success', async () => {
-    fake.setBehaviour({ type: 'raw', status: 201, body: '{"status":"pending"}', contentType: 'application/json' });
+  it('60203 (a sixth send) is rate-limited for 10 minutes and locks the number', async () => {
+    for (let i = 0; i < 5; i += 1) await provider.send(sendInput());
     const e = await failure(provider.send(sendInput()));
-    assert.equal(e.kind, 'bad-response');
+    assert.deepEqual([e.kind, e.providerCode, e.httpStatus, e.retryable, e.retryAfterMs], ['rate-limited', '60203', 429, false, 600_000]);
+    const count = fake.requests.length;
+    const again = await failure(provider.send(sendInput()));
+    assert.equal(again.kind, 'rate-limited');
+    assert.equal(fake.requests.length, count);
   });
 
-  it('fails a check answered with garbage as bad-response, never approved', async () => {
-    fake.setBehaviour({ type: 'raw', status: 200, body: '<html>hi</html>' }, 'check');
-    assert.equal((await failure(provider.check!(checkInput('123456')))).kind, 'bad-response');
-    fake.setBehaviour({ type: 'raw', status: 200, body: '{"sid":"VE1","status":"approved"}', contentType: 'application/json' }, 'check');
-    assert.equal((await failure(provider.check!(checkInput('123456')))).kind, 'bad-response');
-    fake.setBehaviour({ type: 'raw', status: 200, body: '{"sid":"VE1","status":"approved","valid":false}', contentType: 'application/json' }, 'check');
-    assert.equal((await failure(provider.check!(checkInput('123456')))).kind, 'bad-response');
-  });
-
-  it('a 404 without Twilio\'s JSON is a bad response, not "gone"', async () => {
-    fake.setBehaviour({ type: 'raw', status: 404, body: 'Not Found', contentType: 'text/plain' }, 'check');
-    const e = await failure(provider.check!(checkInput('123456')));
-    assert.equal(e.kind, 'bad-response');
-    assert.equal(e.retryable, false);
-  });
-
-  it('answers one-shot behaviours first, then the standing one', async () => {
-    fake.queueBehaviour({ type: 'error', status: 503, code: 20503 }, 'send');
+  it('60203 with a Retry-After header locks the number for that long instead', async () => {
+    fake.queueBehaviour({ type: 'error', status: 429, code: 60203, message: 'Max send attempts reached', retryAfter: '120' }, 'send');
     const e = await failure(provider.send(sendInput()));
-    assert.equal(e.retryable, true);
+    assert.equal(e.retryAfterMs, 120_000);
+    const locked = await failure(provider.send(sendInput()));
+    assert.ok(locked.retryAfterMs !== undefined && locked.retryAfterMs <= 120_000);
+  });
+
+  it('answers SIDs of the documented shape (VE + 32 hex) and refuses a send answer with a malformed one', async () => {
     const ok = await provider.send(sendInput());
-    assert.match(ok.ref ?? '', /^VE/);
-  });
-});
-
-describe('Twilio provider without a reachable server', () => {
-  it('reports a refused connection as a retryable network failure', async () => {
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', () => resolve()));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
-
-    const provider = twilioProvider(
-      { accountSid: `AC${'0'.repeat(32)}`, authToken: 'token-123456', verifyServiceSid: `VA${'0'.repeat(32)}`, baseUrl: `http://127.0.0.1:${port}` },
-      ctx,
-    );
-    const e = await failure(provider.send(sendInput()));
-    assert.equal(e.kind, 'network');
-    assert.equal(e.retryable, true);
-    assert.equal(e.providerCode, 'ECONNREFUSED');
-    // No credentials travel in the error (axios errors carry the request config).
-    assert.equal(e.cause instanceof Error ? JSON.stringify(Object.entries(e.cause)).includes('Basic') : false, false);
-  });
-});
-
-describe('Twilio options', () => {
-  const valid = { accountSid: `AC${'0'.repeat(32)}`, authToken: 'token-123456', verifyServiceSid: `VA${'1'.repeat(32)}` };
-
-  it('accepts valid options with and without baseUrl', () => {
-    assert.equal(twilioOptionsSchema.validate(valid).error, undefined);
-    assert.equal(twilioOptionsSchema.validate({ ...valid, baseUrl: 'http://127.0.0.1:4010' }).error, undefined);
+    assert.match(ok.ref ?? '', /^VE[0-9a-f]{32}$/);
+    fake.setBehaviour({ type: 'raw', status: 201, contentType: 'application/json', body: JSON.stringify({ sid: 'VE1', status: 'pending', channel: 'sms' }) }, 'send');
+    assert.equal((await failure(provider.send(sendInput()))).kind, 'bad-response');
   });
 
-  it('rejects a bad accountSid, service sid or baseUrl', () => {
-    assert.match(twilioOptionsSchema.validate({ ...valid, accountSid: 'XX123' }).error?.message ?? '', /accountSid/);
-    assert.match(twilioOptionsSchema.validate({ ...valid, accountSid: `AC${'0'.repeat(31)}` }).error?.message ?? '', /accountSid/);
-    assert.match(twilioOptionsSchema.validate({ ...valid, verifyServiceSid: 'VA1' }).error?.message ?? '', /verifyServiceSid/);
-    assert.match(twilioOptionsSchema.validate({ ...valid, baseUrl: 'ftp://x' }).error?.message ?? '', /baseUrl/);
-  });
-
-  it('reads the TWILIO_* environment variables', () => {
-    assert.deepEqual(
-      twilioOptionsFromEnv({ TWILIO_ACCOUNT_SID: 'AC1', TWILIO_AUTH_TOKEN: 't', TWILIO_VERIFY_SERVICE_SID: 'VA1', TWILIO_BASE_URL: 'http://x', OTHER: 'y' }),
-      { accountSid: 'AC1', authToken: 't', verifyServiceSid: 'VA1', baseUrl: 'http://x' },
-    );
-    assert.deepEqual(twilioOptionsFromEnv({}), {});
-  });
 });

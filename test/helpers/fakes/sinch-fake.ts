@@ -1,7 +1,8 @@
 /**
  * A loopback fake of the Sinch Verification API (../shared/design/providers.md §2), driven by the
  * real `@sinch/sdk-core` over HTTP. It checks method, path, Content-Type, x-timestamp and the
- * `Application key:signature` header (with the SDK's own validator), and the JSON body shapes.
+ * `Application key:signature` header (with its own implementation of Sinch's documented
+ * string-to-sign, sinch-signature.ts, not the SDK's validator), and the JSON body shapes.
  *
  * By default it behaves like the service: `start` generates a code per number and "delivers" it
  * (see `codeFor` / `deliveries`), `report` answers FAIL for a wrong code and SUCCESSFUL once for
@@ -12,94 +13,10 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { validateAuthenticationHeader } from '@sinch/sdk-core';
+import type { SinchFake, SinchFakeBehaviour, SinchFakeOperation, SinchFakeOptions, SinchFakeRequest, SinchFakeDelivery } from './sinch-fake-types.js';
+import { isSinchAuthorized, protocolRefusal } from './sinch-signature.js';
 
-export type SinchFakeOperation = 'start' | 'report';
-
-export type SinchFakeBehaviour =
-  /** The service logic described above (default). */
-  | { readonly type: 'logic' }
-  /** A documented error: `{ errorCode, message, reference }` with this HTTP status. */
-  | { readonly type: 'error'; readonly httpStatus: number; readonly errorCode: number; readonly message?: string }
-  /** A report answer with this status (and reason), e.g. `{ status: 'DENIED', reason: 'Fraud' }`. */
-  | { readonly type: 'status'; readonly status: string; readonly reason?: string }
-  /** Any JSON body. */
-  | { readonly type: 'json'; readonly httpStatus?: number; readonly body: unknown }
-  /** Any bytes (HTML pages, empty bodies, broken JSON). */
-  | { readonly type: 'raw'; readonly httpStatus: number; readonly body: string; readonly contentType?: string }
-  /** Never answer (the socket stays open until `close()`). */
-  | { readonly type: 'hang' }
-  /** Drop the connection without an answer. */
-  | { readonly type: 'destroy' };
-
-export interface SinchFakeConfig {
-  readonly start?: SinchFakeBehaviour;
-  readonly report?: SinchFakeBehaviour;
-  /** Wait this long before answering any request. */
-  readonly delayMs?: number;
-}
-
-export interface SinchFakeOptions extends SinchFakeConfig {
-  readonly applicationKey?: string;
-  /** Must be base64 (the signature is keyed with its decoded bytes). */
-  readonly applicationSecret?: string;
-  /** Digits of generated codes. @default 4 */
-  readonly codeLength?: number;
-  /** A verification expires this long after its start; reports then answer FAIL / Expired. @default 600000 */
-  readonly ttlMs?: number;
-  /** Wrong reports before the verification is dropped (further reports answer 40400). @default 5 */
-  readonly maxAttempts?: number;
-  /** Answer 409 / 40900 when a start reuses a reference (off by default). */
-  readonly rejectDuplicateReference?: boolean;
-}
-
-export interface SinchFakeRequest {
-  readonly method: string;
-  /** The path as sent (the `+` of the number is literal). */
-  readonly path: string;
-  readonly operation: SinchFakeOperation | undefined;
-  readonly headers: http.IncomingHttpHeaders;
-  readonly rawBody: string;
-  /** The parsed JSON body, or undefined when it was not JSON. */
-  readonly body: unknown;
-  /** For reports: the number taken from the path. */
-  readonly phone?: string;
-  readonly authOk: boolean;
-}
-
-/** What the fake "sent" to a phone: read `code` to play the user who got the SMS or call. */
-export interface SinchFakeDelivery {
-  readonly id: string;
-  readonly phone: string;
-  readonly method: 'sms' | 'callout';
-  readonly code: string;
-  readonly reference: string | undefined;
-  readonly at: Date;
-}
-
-export interface SinchFake {
-  /** Origin for `verificationHostname` / `SINCH_BASE_URL`, e.g. `http://127.0.0.1:40123`. */
-  readonly url: string;
-  readonly applicationKey: string;
-  readonly applicationSecret: string;
-  /** Every request received, in order. */
-  readonly requests: SinchFakeRequest[];
-  /** Protocol violations seen (wrong path, header, signature, body shape); tests expect none. */
-  readonly problems: string[];
-  /** Every verification started, in order. */
-  readonly deliveries: SinchFakeDelivery[];
-  /** The code of the live verification for a number, if any. */
-  codeFor(phone: string): string | undefined;
-  /** Makes the live verification of a number expire now: its next report answers FAIL / Expired. */
-  expire(phone: string): void;
-  /** Replaces the persistent behaviour of the given operations (and the delay). */
-  set(config: SinchFakeConfig): void;
-  /** Behaviours used once each, in order, before the persistent one applies again. */
-  enqueue(operation: SinchFakeOperation, ...behaviours: SinchFakeBehaviour[]): void;
-  /** Forgets requests, problems, deliveries, live verifications and queues; restores the initial behaviour. */
-  reset(): void;
-  close(): Promise<void>;
-}
+export type * from './sinch-fake-types.js';
 
 interface LiveVerification {
   readonly id: string;
@@ -107,7 +24,11 @@ interface LiveVerification {
   readonly code: string;
   expiresAt: number;
   attempts: number;
+  /** Set by deny()/abort(): the next report answers this status and ends the verification. */
+  ended?: { readonly status: 'DENIED' | 'ABORTED'; readonly reason?: string };
 }
+
+const ALPHABETS = { Numeric: '0123456789', Alpha: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', Alphanumeric: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789' } as const;
 
 const START_PATH = '/verification/v1/verifications';
 const REPORT_PATH = /^\/verification\/v1\/verifications\/number\/([^/?#]+)$/;
@@ -122,6 +43,7 @@ export async function startSinchFake(options: SinchFakeOptions = {}): Promise<Si
   const applicationKey = options.applicationKey ?? 'sinch-fake-app-key';
   const applicationSecret = options.applicationSecret ?? DEFAULT_SECRET;
   const codeLength = options.codeLength ?? 4;
+  const alphabet = ALPHABETS[options.codeType ?? 'Numeric'];
   const ttlMs = options.ttlMs ?? 600_000;
   const maxAttempts = options.maxAttempts ?? 5;
 
@@ -141,7 +63,8 @@ export async function startSinchFake(options: SinchFakeOptions = {}): Promise<Si
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   };
-  const sendError = (res: http.ServerResponse, status: number, errorCode: number, message: string): void => {
+  const sendError = (res: http.ServerResponse, status: number, errorCode: number, message: string, retryAfter?: string): void => {
+    if (retryAfter !== undefined) res.setHeader('Retry-After', retryAfter);
     sendJson(res, status, { errorCode, message, reference: randomUUID() });
   };
 
@@ -151,7 +74,7 @@ export async function startSinchFake(options: SinchFakeOptions = {}): Promise<Si
       case 'logic':
         return false;
       case 'error':
-        sendError(res, b.httpStatus, b.errorCode, b.message ?? `fake error ${b.errorCode}`);
+        sendError(res, b.httpStatus, b.errorCode, b.message ?? `fake error ${b.errorCode}`, b.retryAfter);
         return true;
       case 'status':
         sendJson(res, 200, { id: randomUUID(), method: body.method === 'callout' ? 'callout' : 'sms', status: b.status, ...(b.reason === undefined ? {} : { reason: b.reason }) });
@@ -199,7 +122,7 @@ export async function startSinchFake(options: SinchFakeOptions = {}): Promise<Si
     }
     if (reference !== undefined) references.add(reference);
     const id = randomUUID();
-    const code = String(randomInt(0, 10 ** codeLength)).padStart(codeLength, '0');
+    const code = Array.from({ length: codeLength }, () => alphabet[randomInt(alphabet.length)]).join('');
     live.set(phone, { id, method, code, expiresAt: Date.now() + ttlMs, attempts: 0 });
     deliveries.push({ id, phone, method, code, reference, at: new Date() });
     const links = [{ rel: 'status', href: `${START_PATH}/id/${id}`, method: 'GET' }];
@@ -232,6 +155,11 @@ export async function startSinchFake(options: SinchFakeOptions = {}): Promise<Si
       answer('FAIL', 'Expired');
       return;
     }
+    if (v.ended !== undefined) {
+      live.delete(phone);
+      answer(v.ended.status, v.ended.reason);
+      return;
+    }
     if (code === v.code) {
       live.delete(phone); // SUCCESSFUL once: the verification is over
       answer('SUCCESSFUL');
@@ -255,11 +183,7 @@ export async function startSinchFake(options: SinchFakeOptions = {}): Promise<Si
     } catch {
       body = undefined;
     }
-    const authorization = req.headers.authorization;
-    const authOk =
-      typeof authorization === 'string' &&
-      authorization.startsWith(`Application ${applicationKey}:`) &&
-      validateAuthenticationHeader(applicationKey, applicationSecret, req.headers, rawBody, path, method);
+    const authOk = isSinchAuthorized(applicationKey, applicationSecret, { method, path, headers: req.headers, rawBody });
     requests.push({ method, path, operation, headers: req.headers, rawBody, body, ...(phone === undefined ? {} : { phone }), authOk });
 
     if (operation === undefined) {
@@ -268,31 +192,10 @@ export async function startSinchFake(options: SinchFakeOptions = {}): Promise<Si
       res.end(`sinch fake: no route for ${method} ${path}`);
       return;
     }
-    const timestamp = req.headers['x-timestamp'];
-    if (typeof timestamp !== 'string' || Number.isNaN(Date.parse(timestamp))) {
-      problems.push(`${operation}: missing or bad x-timestamp`);
-      sendError(res, 401, 40101, 'Missing or invalid x-timestamp header');
-      return;
-    }
-    if (!authOk) {
-      problems.push(`${operation}: bad Authorization (${authorization === undefined ? 'missing' : authorization.split(' ')[0] ?? ''})`);
-      sendError(res, 401, 40100, 'Invalid Authorization header or signature');
-      return;
-    }
-    const contentType = req.headers['content-type'] ?? '';
-    if (!/^application\/json\b/i.test(contentType)) {
-      problems.push(`${operation}: Content-Type ${contentType}`);
-      sendError(res, 415, 40001, 'Content-Type must be application/json');
-      return;
-    }
-    if (!isRecord(body)) {
-      problems.push(`${operation}: body is not a JSON object`);
-      sendError(res, 400, 40001, 'Body must be a JSON object');
-      return;
-    }
-    if (operation === 'report' && (phone === undefined || !E164.test(phone))) {
-      problems.push(`report: bad number in path ${path}`);
-      sendError(res, 400, 40001, 'Invalid identity');
+    const refusal = protocolRefusal(operation, { method, path, headers: req.headers, rawBody }, authOk, body, phone);
+    if (refusal !== undefined || !isRecord(body)) {
+      problems.push(refusal?.problem ?? `${operation}: body is not a JSON object`);
+      sendError(res, refusal?.httpStatus ?? 400, refusal?.errorCode ?? 40001, refusal?.message ?? 'Body must be a JSON object');
       return;
     }
 
@@ -354,6 +257,14 @@ export async function startSinchFake(options: SinchFakeOptions = {}): Promise<Si
     expire(phone) {
       const v = live.get(phone);
       if (v !== undefined) v.expiresAt = Date.now();
+    },
+    deny(phone, reason = 'Fraud') {
+      const v = live.get(phone);
+      if (v !== undefined) v.ended = { status: 'DENIED', reason };
+    },
+    abort(phone) {
+      const v = live.get(phone);
+      if (v !== undefined) v.ended = { status: 'ABORTED' };
     },
     set(config) {
       behaviour = {

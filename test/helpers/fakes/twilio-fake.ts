@@ -3,88 +3,22 @@
  * `twilio` SDK talks to (through the provider's `baseUrl`). It checks method, path, Basic auth,
  * content type and form fields like Twilio does, generates a code per verification (read it with
  * `codeFor(phone)`: "reading the SMS"), and can be told to fail, stall or answer garbage.
- * Wire format and error codes: ../shared/design/providers.md, section 1.
+ * Answers follow Twilio's OpenAPI spec (twilio-oai `twilio_verify_v2.json`) and error pages
+ * (twilio.com/docs/api/errors/<code>): SIDs are `VE` + 32 hex; `valid` may be a boolean, null or
+ * absent; a sixth check answers 429/60202 and a sixth send 429/60203, and either locks the number:
+ * new verifications for it are refused (429, same code) until the verification expires (10 min).
+ * Wire format: ../shared/design/providers.md, section 1; the mapping table: docs/providers.md.
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TwilioFake, TwilioFakeBehaviour, TwilioFakeOp, TwilioFakeOptions, TwilioFakeRequest, TwilioFakeValidField, TwilioFakeVerification } from './twilio-fake-types.js';
+
+export type * from './twilio-fake-types.js';
 
 export const FAKE_ACCOUNT_SID = `AC${'a1'.repeat(16)}`;
 export const FAKE_AUTH_TOKEN = 'fake-auth-token-0123456789';
 export const FAKE_SERVICE_SID = `VA${'b2'.repeat(16)}`;
-
-export type TwilioFakeOp = 'send' | 'check';
-
-/** How the fake answers a request; `delayMs` waits before answering. */
-export type TwilioFakeBehaviour =
-  /** Twilio's normal logic (create verification, check the code). */
-  | { readonly type: 'ok'; readonly delayMs?: number }
-  /** A legacy Twilio error body `{code, message, more_info, status}` with this HTTP status. */
-  | { readonly type: 'error'; readonly status: number; readonly code: number; readonly message?: string; readonly delayMs?: number }
-  /** Exactly this status and body (HTML, empty, broken JSON…). */
-  | { readonly type: 'raw'; readonly status: number; readonly body: string; readonly contentType?: string; readonly delayMs?: number }
-  /** Never answers (until the client gives up or the fake is closed). */
-  | { readonly type: 'hang' };
-
-export interface TwilioFakeRequest {
-  readonly op: TwilioFakeOp | 'unknown';
-  readonly method: string;
-  readonly path: string;
-  readonly headers: IncomingMessage['headers'];
-  readonly rawBody: string;
-  /** The form body, parsed with URLSearchParams. */
-  readonly form: Readonly<Record<string, string>>;
-  /** Set when the client closed the connection before the answer was written. */
-  aborted: boolean;
-}
-
-export interface TwilioFakeVerification {
-  readonly sid: string;
-  readonly to: string;
-  channel: string;
-  readonly code: string;
-  status: 'pending' | 'approved' | 'canceled' | 'max_attempts_reached' | 'expired' | 'deleted' | 'failed';
-  checks: number;
-  sends: number;
-  readonly createdAt: Date;
-}
-
-export interface TwilioFakeOptions {
-  readonly accountSid?: string;
-  readonly authToken?: string;
-  readonly serviceSid?: string;
-  /** Digits of the generated codes. @default 6 */
-  readonly codeLength?: number;
-  /** Wrong checks allowed before 60202 and deletion. @default 5 */
-  readonly maxChecks?: number;
-  /** Sends per number before 60203. @default 5 */
-  readonly maxSends?: number;
-}
-
-export interface TwilioFake {
-  /** Origin to pass as `baseUrl`, e.g. `http://127.0.0.1:40123`. */
-  readonly url: string;
-  readonly accountSid: string;
-  readonly authToken: string;
-  readonly serviceSid: string;
-  /** Every request received, in order. */
-  readonly requests: TwilioFakeRequest[];
-  /** Every verification created, in order (also the dead ones). */
-  readonly verifications: TwilioFakeVerification[];
-  /** The behaviour for every following request of `op` (both ops when omitted). */
-  setBehaviour(behaviour: TwilioFakeBehaviour, op?: TwilioFakeOp): void;
-  /** A one-shot behaviour for the next request of `op`; queued ones run before the standing behaviour. */
-  queueBehaviour(behaviour: TwilioFakeBehaviour, op?: TwilioFakeOp): void;
-  /** The code of the live verification of `phone` (what the SMS or call said), if any. */
-  codeFor(phone: string): string | undefined;
-  /** Makes the live verification of `phone` expire, as after Twilio's 10 minutes. */
-  expire(phone: string): void;
-  /** Resolves once `count` requests were received (or rejects after `timeoutMs`). */
-  waitForRequests(count: number, timeoutMs?: number): Promise<void>;
-  /** Forgets requests, verifications and behaviours. */
-  reset(): void;
-  close(): Promise<void>;
-}
 
 const OK: TwilioFakeBehaviour = { type: 'ok' };
 const CHANNELS = new Set(['sms', 'call', 'email', 'whatsapp', 'sna']);
@@ -102,6 +36,11 @@ export async function startTwilioFake(options: TwilioFakeOptions = {}): Promise<
   const codeLength = options.codeLength ?? 6;
   const maxChecks = options.maxChecks ?? 5;
   const maxSends = options.maxSends ?? 5;
+  const ttlMs = options.ttlMs ?? 600_000;
+  const clock = options.clock ?? Date.now;
+  let validField: TwilioFakeValidField = options.valid ?? 'boolean';
+  /** Numbers refused after 60202/60203: until when, and with which code. */
+  const locks = new Map<string, { until: number; code: number }>();
   const expectedAuth = `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`;
 
   const requests: TwilioFakeRequest[] = [];
@@ -113,15 +52,27 @@ export async function startTwilioFake(options: TwilioFakeOptions = {}): Promise<
   const waiters = new Set<() => void>();
   let origin = '';
 
-  const live = (to: string): TwilioFakeVerification | undefined => verifications.findLast((v) => v.to === to && v.status === 'pending');
+  const live = (to: string): TwilioFakeVerification | undefined => {
+    const v = verifications.findLast((x) => x.to === to && x.status === 'pending');
+    if (v !== undefined && clock() >= v.createdAt.getTime() + ttlMs) v.status = 'expired';
+    return v?.status === 'pending' ? v : undefined;
+  };
+  const lockOf = (to: string): { until: number; code: number } | undefined => {
+    const lock = locks.get(to);
+    if (lock !== undefined && clock() >= lock.until) locks.delete(to);
+    return locks.get(to);
+  };
 
   const json = (res: ServerResponse, status: number, body: unknown): void => {
     res.writeHead(status, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify(body));
   };
-  const error = (res: ServerResponse, status: number, code: number, message: string): void => {
+  const error = (res: ServerResponse, status: number, code: number, message: string, retryAfter?: string): void => {
+    if (retryAfter !== undefined) res.setHeader('Retry-After', retryAfter);
     json(res, status, { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status });
   };
+  const validOf = (v: TwilioFakeVerification): Record<string, unknown> =>
+    validField === 'absent' ? {} : { valid: validField === 'null' ? null : v.status === 'approved' };
 
   const resource = (v: TwilioFakeVerification, check: boolean): Record<string, unknown> => {
     const now = new Date().toISOString();
@@ -132,7 +83,7 @@ export async function startTwilioFake(options: TwilioFakeOptions = {}): Promise<
       to: v.to,
       channel: v.channel,
       status: v.status,
-      valid: v.status === 'approved',
+      ...validOf(v),
       amount: null,
       payee: null,
       date_created: v.createdAt.toISOString(),
@@ -155,11 +106,16 @@ export async function startTwilioFake(options: TwilioFakeOptions = {}): Promise<
     if (channel === undefined) return error(res, 400, 60200, 'Invalid parameter: Channel');
     if (!E164.test(to)) return error(res, 400, 60200, `Invalid parameter \`To\`: ${to}`);
     if (!CHANNELS.has(channel)) return error(res, 400, 60200, 'Invalid parameter: Channel');
+    const lock = lockOf(to);
+    if (lock !== undefined) return error(res, 429, lock.code, lock.code === 60202 ? 'Max check attempts reached' : 'Max send attempts reached');
     let v = live(to);
-    if (v !== undefined && v.sends >= maxSends) return error(res, 429, 60203, 'Max send attempts reached');
+    if (v !== undefined && v.sends >= maxSends) {
+      locks.set(to, { until: v.createdAt.getTime() + ttlMs, code: 60203 });
+      return error(res, 429, 60203, 'Max send attempts reached');
+    }
     if (v === undefined) {
       const code = String(randomInt(0, 10 ** codeLength)).padStart(codeLength, '0');
-      v = { sid: sid('VE'), to, channel, code, status: 'pending', checks: 0, sends: 0, createdAt: new Date() };
+      v = { sid: sid('VE'), to, channel, code, status: 'pending', checks: 0, sends: 0, createdAt: new Date(clock()) };
       verifications.push(v);
     }
     // Like Twilio, a new send to a number with a pending verification resends the same code.
@@ -177,7 +133,9 @@ export async function startTwilioFake(options: TwilioFakeOptions = {}): Promise<
     else return error(res, 400, 60200, 'Missing required parameter To or VerificationSid');
     if (v === undefined) return error(res, 404, 20404, `The requested resource /Services/${serviceSid}/VerificationCheck was not found`);
     if (v.checks >= maxChecks) {
+      // "wait until the current verification expires (10 minutes) to create a new verification"
       v.status = 'max_attempts_reached';
+      locks.set(v.to, { until: v.createdAt.getTime() + ttlMs, code: 60202 });
       return error(res, 429, 60202, 'Max check attempts reached');
     }
     v.checks += 1;
@@ -190,7 +148,7 @@ export async function startTwilioFake(options: TwilioFakeOptions = {}): Promise<
       case 'hang':
         return;
       case 'error':
-        return error(res, behaviour.status, behaviour.code, behaviour.message ?? `Fake error ${behaviour.code}`);
+        return error(res, behaviour.status, behaviour.code, behaviour.message ?? `Fake error ${behaviour.code}`, behaviour.retryAfter);
       case 'raw':
         res.writeHead(behaviour.status, { 'Content-Type': behaviour.contentType ?? 'text/html' });
         res.end(behaviour.body);
@@ -265,6 +223,14 @@ export async function startTwilioFake(options: TwilioFakeOptions = {}): Promise<
     expire(phone) {
       const v = live(phone);
       if (v !== undefined) v.status = 'expired';
+      locks.delete(phone);
+    },
+    setValidField(mode) {
+      validField = mode;
+    },
+    lockedFor(phone) {
+      const lock = lockOf(phone);
+      return lock === undefined ? 0 : lock.until - clock();
     },
     waitForRequests(count, timeoutMs = 2000) {
       return new Promise<void>((resolve, reject) => {
@@ -285,6 +251,8 @@ export async function startTwilioFake(options: TwilioFakeOptions = {}): Promise<
     reset() {
       requests.length = 0;
       verifications.length = 0;
+      locks.clear();
+      validField = options.valid ?? 'boolean';
       standing.send = OK;
       standing.check = OK;
       queued.send.length = 0;
