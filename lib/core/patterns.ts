@@ -26,3 +26,9 @@ export function codePattern(length: number): RegExp {
 }
 
 export const codeRule = (length: number): string => `"code" must be ${length} digits`;
+
+/**
+ * What a submitted code may look like at all before its request is known: a kit-owned code is
+ * digits (`codePattern`), a provider-owned one may be letters and "-" too (Sinch), up to 32.
+ */
+export const ANY_CODE_PATTERN = /^[A-Za-z0-9-]{1,32}$/;

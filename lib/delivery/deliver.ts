@@ -49,6 +49,15 @@ export interface DeliveryOutcome {
   readonly errors: readonly ProviderError[];
 }
 
+/**
+ * When every provider of the chain refused the number for a while (Twilio 60203/60202), the wait in
+ * seconds: the send answers 429 with it instead of a provider failure. Undefined otherwise.
+ */
+export function rateLimitedFor(errors: readonly ProviderError[]): number | undefined {
+  if (errors.length === 0 || !errors.every((e) => e.kind === 'rate-limited')) return undefined;
+  return Math.max(1, Math.ceil(Math.min(...errors.map((e) => e.retryAfterMs ?? 1000)) / 1000));
+}
+
 /** Float in [0, 1) from the CSPRNG, for jitter. */
 const jitterRandom = (): number => randomInt(1_000_000) / 1_000_000;
 
@@ -136,7 +145,9 @@ export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: st
   else if (!config.retry || !retryable) status = 'failed';
   else if (attempt > config.maxRetries) status = 'unsendable';
   else {
-    const delay = retryDelayMs(attempt, { baseMs: config.baseDelayMs, maxMs: config.maxDelayMs, jitter: 0.5 }, jitterRandom);
+    // Never sooner than every failing provider asked (Retry-After); one without a wait may answer any time.
+    const asked = Math.min(...errors.map((e) => e.retryAfterMs ?? 0));
+    const delay = Math.max(asked, retryDelayMs(attempt, { baseMs: config.baseDelayMs, maxMs: config.maxDelayMs, jitter: 0.5 }, jitterRandom));
     nextAttemptAt = finished + delay;
     // A retry after the code's expiry could only deliver a dead code.
     status = nextAttemptAt >= row.expiresAt ? 'expired' : 'queued';

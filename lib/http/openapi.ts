@@ -3,11 +3,17 @@
  * serves (also at `GET <mount>/openapi.json`). Error codes and their statuses come from the one
  * table in errors.ts, so the document cannot drift from what the router answers.
  */
+import { ANY_CODE_PATTERN } from '../core/patterns.js';
 import { configError, OTP_ERROR_CODES, type OtpErrorCode } from '../errors.js';
 
 export interface OtpOpenApiOptions {
   /** Digits per code, as configured in `createOtp` (the `code` pattern of /verify). @default 6 */
   readonly codeLength?: number;
+  /**
+   * A provider that owns its codes (Twilio Verify, Sinch) is routed: `code` is then any 1-32
+   * letters, digits or "-" (its exact shape depends on the provider). @default false: `codeLength` digits
+   */
+  readonly providerCodes?: boolean;
   /** Where the router is mounted, e.g. `/otp` or `https://api.example.com/otp`. @default '/' */
   readonly serverUrl?: string;
   /** `info.title`. @default 'One-time passcodes' */
@@ -82,11 +88,13 @@ function validate(options: OtpOpenApiOptions): Required<OtpOpenApiOptions> {
   if (typeof serverUrl !== 'string' || serverUrl === '') throw configError('otpOpenApiDocument: option `serverUrl` must be a non-empty string such as "/otp"');
   const title = options.title ?? 'One-time passcodes';
   if (typeof title !== 'string' || title === '') throw configError('otpOpenApiDocument: option `title` must be a non-empty string');
-  return { codeLength, serverUrl, title };
+  const providerCodes = options.providerCodes ?? false;
+  if (typeof providerCodes !== 'boolean') throw configError('otpOpenApiDocument: option `providerCodes` must be true or false');
+  return { codeLength, serverUrl, title, providerCodes };
 }
 
 export function otpOpenApiDocument(options: OtpOpenApiOptions = {}): OpenApiDocument {
-  const { codeLength, serverUrl, title } = validate(options);
+  const { codeLength, serverUrl, title, providerCodes } = validate(options);
   const json = (schema: Schema): Schema => ({ 'application/json': { schema } });
   const common = {
     '400': responseRef('ValidationFailed'),
@@ -215,7 +223,9 @@ export function otpOpenApiDocument(options: OtpOpenApiOptions = {}): OpenApiDocu
           additionalProperties: false,
           properties: {
             phone: ref('Phone'),
-            code: { type: 'string', pattern: `^[0-9]{${codeLength}}$`, description: `The ${codeLength}-digit code.` },
+            code: providerCodes
+              ? { type: 'string', pattern: ANY_CODE_PATTERN.source, maxLength: 32, description: `The ${codeLength}-digit code the kit sent, or the code of a provider that owns its codes (Twilio Verify: 4-10 digits; Sinch: up to 10 letters, digits or "-").` }
+              : { type: 'string', pattern: `^[0-9]{${codeLength}}$`, description: `The ${codeLength}-digit code.` },
             purpose: { ...ref('Purpose'), description: 'When given, the live request must have been sent for this purpose.' },
           },
         },

@@ -7,6 +7,8 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type Joi from 'joi';
 import { OtpError, refusalError } from '../errors.js';
+import { routedNames } from '../core/routing.js';
+import type { OtpDeps } from '../service/deps.js';
 import { internalsOf } from '../service/internals.js';
 import { createOtp, type Otp } from '../service/otp.js';
 import { sendOtp } from '../service/send.js';
@@ -34,6 +36,15 @@ function validate(schema: Joi.ObjectSchema<HttpBody>, body: unknown): HttpBody {
     throw new OtpError('VALIDATION_FAILED', detail?.message ?? result.error.message, { field: detail?.path.join('.') });
   }
   return result.value;
+}
+
+/** Whether the routing in force names a provider that owns its codes (the shape of `code` then varies). */
+async function routesProviderCodes(deps: OtpDeps): Promise<boolean> {
+  try {
+    return routedNames(await deps.routing.current()).some((name) => deps.registry.get(name).ownsCode);
+  } catch {
+    return false;
+  }
 }
 
 /** The router, with the service it serves (the one built from the environment when none was given). */
@@ -100,8 +111,9 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
       res.status(202).json({ requestId: result.requestId, channel: result.channel, status: result.status, expiresAt: result.expiresAt.toISOString() });
     };
 
-  router.get('/openapi.json', function otpOpenApi(req: Request, res: Response) {
-    res.json(otpOpenApiDocument({ codeLength: service.config.codeLength, serverUrl: req.baseUrl === '' ? '/' : req.baseUrl }));
+  router.get('/openapi.json', async function otpOpenApi(req: Request, res: Response) {
+    const providerCodes = await routesProviderCodes(deps);
+    res.json(otpOpenApiDocument({ codeLength: service.config.codeLength, serverUrl: req.baseUrl === '' ? '/' : req.baseUrl, providerCodes }));
   });
   router.post('/sms', sendHandler('sms'));
   router.post('/call', sendHandler('call'));

@@ -1,5 +1,5 @@
 /** Checks of what callers pass to send and verify; each failure names its field (400 VALIDATION_FAILED). */
-import { codePattern, codeRule, DEFAULT_PURPOSE, PURPOSE_PATTERN, PURPOSE_RULE } from '../core/patterns.js';
+import { ANY_CODE_PATTERN, codePattern, codeRule, DEFAULT_PURPOSE, PURPOSE_PATTERN, PURPOSE_RULE } from '../core/patterns.js';
 import { canonicalPhone, type CanonicalPhone } from '../core/phone.js';
 import { OtpError } from '../errors.js';
 import type { Channel, PhoneInput } from '../types.js';
@@ -26,7 +26,16 @@ export function assertChannel(channel: unknown): asserts channel is Channel {
   if (channel !== 'sms' && channel !== 'call') throw new OtpError('VALIDATION_FAILED', '"channel" must be "sms" or "call"', { field: 'channel' });
 }
 
-/** A string of exactly `length` digits (JS callers may pass anything). */
-export function assertCode(code: unknown, length: number): asserts code is string {
-  if (typeof code !== 'string' || !codePattern(length).test(code)) throw new OtpError('VALIDATION_FAILED', codeRule(length), { field: 'code' });
+/** A kit-owned code: a string of exactly `length` digits (JS callers may pass anything). */
+export function isKitCode(code: unknown, length: number): code is string {
+  return typeof code === 'string' && codePattern(length).test(code);
+}
+
+/** Before the request is known: a kit-shaped code, or at least a bounded code a provider could issue. */
+export function assertCodeShape(code: unknown, length: number): asserts code is string {
+  if (!isKitCode(code, length) && !(typeof code === 'string' && ANY_CODE_PATTERN.test(code))) throw invalidCode(codeRule(length));
+}
+
+export function invalidCode(message: string): OtpError {
+  return new OtpError('VALIDATION_FAILED', message, { field: 'code' });
 }

@@ -74,7 +74,7 @@ function buildDeps(options: OtpOptions): OtpDeps {
   const events = new OtpEvents(logger);
   const counters = createCounterSet(knex, { limits, tables, logger, batching: config.groupCommit }, events);
   const budget = createVerifyBudget(knex, config, counters, events);
-  const registry = createProviderRegistry(config.providerSettings, config.customProviders, { logger, timeoutMs: config.providerTimeoutMs, env: config.env });
+  const registry = createProviderRegistry(config.providerSettings, config.customProviders, { logger, timeoutMs: config.providerTimeoutMs, env: config.env, clock: config.clock });
   const buildAll = (r: Routing): void => {
     for (const name of routedNames(r)) registry.get(name);
   };

@@ -10,7 +10,7 @@ import { digestCode, encryptCode, generateCode } from '../core/code.js';
 import { maskPhone } from '../core/phone.js';
 import { chainFor } from '../core/routing.js';
 import { TEST_NUMBER_PROVIDER } from '../core/test-numbers.js';
-import { deliver, leaseMsFor } from '../delivery/deliver.js';
+import { deliver, leaseMsFor, rateLimitedFor } from '../delivery/deliver.js';
 import { OtpError } from '../errors.js';
 import { storedClientIp } from '../limits/keys.js';
 import type { RequestRow } from '../storage/request-row.js';
@@ -79,6 +79,8 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
   const outcome = await deliver(deps.delivery, row, leaseToken, code);
   await superseded;
   if (outcome.status === 'failed' || outcome.status === 'unsendable' || outcome.status === 'expired') {
+    const wait = rateLimitedFor(outcome.errors);
+    if (wait !== undefined) return { refusal: { code: 'RATE_LIMITED', retryAfter: wait, limit: 'provider' } };
     throw new OtpError('PROVIDER_UNAVAILABLE', undefined, { requestId });
   }
   // 'lost-lease': the poller took the row over while providers were slow; it carries on from there.

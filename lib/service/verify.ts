@@ -7,14 +7,17 @@
 import { refusal } from '../core/policy.js';
 import type { PhoneInput, VerifyFailureCode, VerifyOptions, VerifyResult } from '../types.js';
 import type { OtpDeps, Outcome } from './deps.js';
-import { assertCode, parsePhone, purposeOf } from './inputs.js';
+import { codeRule } from '../core/patterns.js';
+import { isProviderCode, providerCodeFormat } from '../providers/code-format.js';
+import type { RequestRow } from '../storage/request-row.js';
+import { assertCodeShape, invalidCode, isKitCode, parsePhone, purposeOf } from './inputs.js';
 import { checkKitCode } from './kit-code.js';
 import { checkProviderCode } from './provider-code.js';
 
 export async function verifyOtp(deps: OtpDeps, phone: PhoneInput, code: string, opts: VerifyOptions = {}): Promise<Outcome<VerifyResult>> {
   const { config, budget, events } = deps;
   const e164 = parsePhone(phone, config.defaultCountry).e164;
-  assertCode(code, config.codeLength);
+  assertCodeShape(code, config.codeLength);
   const purpose = opts.purpose === undefined ? undefined : purposeOf(opts.purpose);
   const limited = await budget.admit(opts.ip);
   if (limited !== undefined) return { refusal: limited };
@@ -25,6 +28,7 @@ export async function verifyOtp(deps: OtpDeps, phone: PhoneInput, code: string, 
   const row = found?.row;
   let refused: VerifyFailureCode | undefined = refusal(row, now, config.maxAttempts);
   if (refused === undefined && purpose !== undefined && row?.purpose !== purpose) refused = 'OTP_NOT_FOUND';
+  assertCodeFor(deps, row !== undefined && refused === undefined ? row : undefined, code);
   if (row === undefined || refused !== undefined) {
     const reason = refused ?? 'OTP_NOT_FOUND';
     events.emit('verify-failed', { requestId: row?.requestId, reason });
@@ -32,4 +36,18 @@ export async function verifyOtp(deps: OtpDeps, phone: PhoneInput, code: string, 
   }
   if (row.codeOwner === 'kit' || row.provider === null) return checkKitCode(deps, row, e164, code, now, locks.state);
   return checkProviderCode(deps, { ...row, provider: row.provider }, e164, code, now);
+}
+
+/**
+ * The exact shape the code must have: what the provider that owns it can issue (Sinch may send
+ * letters), else `codeLength` digits (kit-owned codes, and when there is no live request).
+ */
+function assertCodeFor(deps: OtpDeps, row: RequestRow | undefined, code: string): void {
+  const { codeLength } = deps.config;
+  if (row !== undefined && row.codeOwner === 'provider' && row.provider !== null) {
+    const provider = deps.registry.get(row.provider);
+    if (!isProviderCode(provider, code)) throw invalidCode(`"code" must be ${providerCodeFormat(provider).description}`);
+    return;
+  }
+  if (!isKitCode(code, codeLength)) throw invalidCode(codeRule(codeLength));
 }
