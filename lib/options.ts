@@ -6,7 +6,8 @@
 import Joi from 'joi';
 import type { Knex } from 'knex';
 import type { CountryCode } from 'libphonenumber-js/max';
-import { distance, envBoolean, envInteger, type Env } from './env.js';
+import { envBoolean, envInteger, type Env } from './env.js';
+import { explainOptionError, HINTS } from './option-errors.js';
 import { configError } from './errors.js';
 import { consoleLogger } from './logger.js';
 import {
@@ -149,14 +150,6 @@ export const DEVELOPMENT_SECRET = 'express-otp-kit development secret: set OTP_S
 
 const tableName = Joi.string().pattern(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/);
 
-const HINTS: Readonly<Record<string, string>> = {
-  codeLength: 'NIST SP 800-63B asks for at least 6 digits',
-  ttlSeconds: 'an OTP must expire within 10 minutes (NIST SP 800-63B, ASVS 2.7.2)',
-  secret: 'use at least 32 random characters, e.g. `openssl rand -base64 32`',
-  messageTemplate: 'the text must contain _CODE_ where the code goes',
-  limits: 'each limit is an object of whole numbers, or false to switch it off (docs/security.md)',
-  destinations: 'countries are ISO 3166-1 alpha-2 codes such as "BG"; number types are libphonenumber-js types such as "PREMIUM_RATE"',
-};
 
 const schema = Joi.object<OtpOptions>({
   db: Joi.alternatives(Joi.string().min(1), Joi.function(), Joi.object().unknown(true)),
@@ -195,19 +188,15 @@ const schema = Joi.object<OtpOptions>({
 
 const KNOWN_KEYS = Object.keys(schema.describe().keys as Record<string, unknown>);
 
-/** Formats the first joi problem as "createOtp: option `x` …; fix". */
-function explain(error: Joi.ValidationError): string {
-  const detail = error.details[0];
-  const path = detail?.path.join('.') ?? '';
-  if (detail?.type === 'object.unknown') {
-    const key: string = typeof detail.context?.key === 'string' ? detail.context.key : path;
-    const close = KNOWN_KEYS.filter((k) => distance(k.toLowerCase(), key.toLowerCase()) <= 2);
-    return `createOtp: unknown option \`${path}\`${close.length > 0 ? ` (did you mean \`${close.join('` or `')}\`?)` : ''}; known options: ${KNOWN_KEYS.join(', ')}`;
-  }
-  const hint = HINTS[path.split('.')[0] ?? ''];
-  const got: unknown = detail?.context?.value;
-  const shown = typeof got === 'string' && path.startsWith('secret') ? `a string of ${got.length} characters` : JSON.stringify(got);
-  return `createOtp: option \`${path}\` ${(detail?.message ?? error.message).replace(/^"[^"]*" /, '')} (got ${shown ?? 'undefined'})${hint === undefined ? '' : `; ${hint}`}`;
+/**
+ * In production a missing database is a mistake, not a default: each instance would keep its own
+ * SQLite file with its own codes, limits and tokens. SQLite there must be asked for by name.
+ */
+function databaseOf(options: OtpOptions, env: Env, production: boolean): Knex | string {
+  if (options.db !== undefined) return options.db;
+  if (env.DATABASE_URL !== undefined && env.DATABASE_URL !== '') return env.DATABASE_URL;
+  if (production) throw configError('createOtp: no database: set DATABASE_URL (e.g. mysql://user:pass@host:3306/app) or the `db` option; NODE_ENV=production never falls back to ./otp.sqlite (use DATABASE_URL=sqlite:./otp.sqlite to ask for SQLite)');
+  return 'sqlite:./otp.sqlite';
 }
 
 /** Validates options once and applies environment fallbacks and defaults (`??`, never `||`). */
@@ -216,7 +205,7 @@ export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
     throw configError('createOtp: options must be an object, e.g. createOtp({ db, secret })');
   }
   const { error } = schema.validate(options, { abortEarly: true, convert: false, presence: 'optional' });
-  if (error !== undefined) throw configError(explain(error));
+  if (error !== undefined) throw configError(explainOptionError(error, KNOWN_KEYS));
   const env = options.env ?? process.env;
   const production = env.NODE_ENV === 'production';
   const logger = options.logger ?? consoleLogger;
@@ -236,6 +225,10 @@ export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
     usingDevSecret = true;
   }
 
+  if (production && secrets.includes(DEVELOPMENT_SECRET)) {
+    throw configError('createOtp: the published development secret is refused when NODE_ENV=production; set OTP_SECRET to at least 32 random characters');
+  }
+
   const envRouting = env.OTP_SMS_PROVIDER !== undefined && env.OTP_SMS_PROVIDER.trim() !== '' ? env.OTP_SMS_PROVIDER : undefined;
   const forcedRouting =
     options.providers !== undefined
@@ -246,7 +239,7 @@ export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
 
   const sms = options.sms ?? {};
   return {
-    db: options.db ?? (env.DATABASE_URL !== undefined && env.DATABASE_URL !== '' ? env.DATABASE_URL : 'sqlite:./otp.sqlite'),
+    db: databaseOf(options, env, production),
     secrets,
     usingDevSecret,
     forcedRouting,

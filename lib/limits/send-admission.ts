@@ -1,9 +1,9 @@
 /**
  * Send admission: whether a send may go ahead. Order: bot challenge → per-IP → per-number
  * cooldown and cap → number locked by wrong codes → destination policy → per-prefix, per-country
- * and daily budget → pumping breaker. Refused destinations pass the per-IP and per-number limits
- * like any number (so 429s cannot tell them apart) but never the cost budgets, and they get a
- * look-alike answer (`decoy`) with no row and no provider call.
+ * and daily budget → pumping breaker. Refused destinations meet every limit like any number (so
+ * 429s cannot tell them apart, audit 19.5) but give their unit of the global daily budget back,
+ * and they get a look-alike answer (`decoy`) with no row and no provider call.
  *
  * Every counter of a send goes to the database in one statement and the number's lock rows in
  * another, both shared with the sends in flight; the order of the checks is applied to the results.
@@ -16,7 +16,7 @@ import { maskPhone, type CanonicalPhone } from '../core/phone.js';
 import type { Refusal } from '../errors.js';
 import type { OtpEvents } from '../events.js';
 import { createBatcher } from '../storage/batcher.js';
-import { readLockStates, type LockRead } from '../storage/lock-reads.js';
+import { readLockStates, type LockRead, type LockState } from '../storage/lock-reads.js';
 import type { OtpTableNames } from '../storage/migrations.js';
 import { conversionSince } from '../storage/request-queries.js';
 import type { Channel, Logger, SendResult } from '../types.js';
@@ -57,6 +57,8 @@ export interface SendAdmission {
   admit(check: SendCheck): Promise<Admission>;
 }
 
+const NO_LOCKS: LockState = { counters: new Map(), failures: undefined };
+
 export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings, set: CounterSet, events: OtpEvents): SendAdmission {
   const { limits, destinations, challenge, tables, clock, logger } = settings;
   const latency = latencySampler();
@@ -93,11 +95,9 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     const region = country ?? 'non-geographic';
     const breaker = limits.conversionBreaker;
     const range = breaker === false ? undefined : prefixBucket(phone, breaker.hiddenDigits);
-    // Refused destinations never reach the cost budgets.
-    const costs =
-      refused === undefined
-        ? [set.named('sendsPerPrefix', prefix, prefix ?? ''), set.named('sendsPerCountry', region, region), set.named('dailySendBudget', 'global', 'global'), set.named('conversionBreaker', range, range ?? '')]
-        : [];
+    // A refused destination takes the same counters as any number (audit 19.5: its 429s must look
+    // the same); only its unit of the global daily budget is given back below, so junk cannot spend it.
+    const costs = [set.named('sendsPerPrefix', prefix, prefix ?? ''), set.named('sendsPerCountry', region, region), set.named('dailySendBudget', 'global', 'global'), set.named('conversionBreaker', range, range ?? '')];
     // Only the wrong-code lock itself decides a send (its escalation level does not).
     const [taken, locks] = await Promise.all([set.take([...first, ...costs]), lockBatch.add({ phone, counters: lockCounter === undefined ? [] : [lockCounter] })]);
     const firstCount = first.filter((t) => t !== undefined).length;
@@ -105,36 +105,38 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     const limited = await set.firstRefusal(taken.slice(0, firstCount), costTaken);
     if (limited !== undefined) return { refusal: limited };
     // A locked number cannot use a code, so it gets none (and costs nothing).
-    const lockedOut = lockRefusal(locks, phone, limits, set, events, clock());
+    const lockedOut = lockRefusal(locks ?? NO_LOCKS, phone, limits, set, events, clock());
     if (lockedOut !== undefined) {
       await set.giveBack(costTaken);
       return { refusal: lockedOut };
     }
-
-    if (refused !== undefined) {
-      events.emit('send-refused', { reason: refused.reason, channel: check.channel, phone: masked, country: refused.country, type: refused.type });
-      logger.info({ reason: refused.reason, channel: check.channel, phone: masked, country: refused.country, type: refused.type }, 'otp send to a refused destination answered with a decoy');
-      await sleep(latency.pick());
-      return { decoy: { requestId: randomUUID(), channel: check.channel, provider: null, status: 'sent', expiresAt: new Date(clock() + settings.ttlSeconds * 1000) } };
-    }
-
     const started = performance.now();
     const overBudget = await set.firstRefusal(costTaken);
     if (overBudget !== undefined) return { refusal: overBudget };
-    await judgeWhenDue(costTaken, range);
-    return {
-      admitted: true,
-      sent() {
-        latency.record(performance.now() - started);
-      },
-    };
+    await judgeWhenDue(costTaken, range, refused !== undefined);
+    if (refused === undefined) {
+      return {
+        admitted: true,
+        sent() {
+          latency.record(performance.now() - started);
+        },
+      };
+    }
+    await set.giveBack(costTaken.filter((t) => t.take.name === 'dailySendBudget'));
+    events.emit('send-refused', { reason: refused.reason, channel: check.channel, phone: masked, country: refused.country, type: refused.type });
+    logger.info({ reason: refused.reason, channel: check.channel, phone: masked, country: refused.country, type: refused.type }, 'otp send to a refused destination answered with a decoy');
+    // Its expiry is fixed where a real send fixes it (before the provider call), then it waits as long as one.
+    const decoy: SendResult = { requestId: randomUUID(), channel: check.channel, provider: null, status: 'sent', expiresAt: new Date(clock() + settings.ttlSeconds * 1000) };
+    await sleep(latency.pick());
+    return { decoy };
   }
 
-  async function judgeWhenDue(costTaken: readonly Taken[], range: string | undefined): Promise<void> {
+  async function judgeWhenDue(costTaken: readonly Taken[], range: string | undefined, decoy: boolean): Promise<void> {
     const breaker = limits.conversionBreaker;
     const counted = costTaken.find((t) => t.take.name === 'conversionBreaker')?.result.consumed;
     if (breaker !== false && range !== undefined && counted !== undefined && counted >= breaker.minSends && counted % breaker.checkEvery === 0) {
-      await judgeConversion(range, breaker);
+      // A refused destination leaves no rows to judge and none of its codes is ever verified.
+      await judgeConversion(range, breaker, decoy ? { sent: counted, verified: 0 } : undefined);
     }
   }
 
@@ -143,9 +145,9 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
    * (one aggregate query, run only every `checkEvery` sends). Below `minRatio` the range is held:
    * its breaker counter is blocked, so its next sends get 429 with the hold as Retry-After.
    */
-  async function judgeConversion(range: string, breaker: ConversionBreaker): Promise<void> {
+  async function judgeConversion(range: string, breaker: ConversionBreaker, known?: { sent: number; verified: number }): Promise<void> {
     const since = clock() - breaker.windowSeconds * 1000;
-    const { sent, verified } = await conversionSince(knex, tables, range, since);
+    const { sent, verified } = known ?? (await conversionSince(knex, tables, range, since));
     if (sent < breaker.minSends || verified / sent >= breaker.minRatio) return;
     await set.counters.conversionBreaker?.block(range, breaker.holdSeconds);
     logger.error({ range, sent, verified, holdSeconds: breaker.holdSeconds }, 'otp sends to a number range are held: few of its codes are verified (SMS pumping?)');

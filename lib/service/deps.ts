@@ -6,7 +6,7 @@
 import type { Knex } from 'knex';
 import type { TokenKeyring } from '../core/token.js';
 import type { DeliveryDeps } from '../delivery/deliver.js';
-import type { Refusal } from '../errors.js';
+import { configError, type Refusal } from '../errors.js';
 import type { OtpEvents } from '../events.js';
 import type { SendAdmission } from '../limits/send-admission.js';
 import type { VerifyBudget } from '../limits/verify-budget.js';
@@ -48,4 +48,17 @@ export function providerSecrets(config: ResolvedOtpConfig): string[] {
   return [s.twilio?.authToken, s.sinch?.applicationSecret, s.mada?.password, config.env.TWILIO_AUTH_TOKEN, config.env.SINCH_APPLICATION_SECRET, config.env.MADA_PASSWORD].filter(
     (v): v is string => typeof v === 'string' && v.length > 0,
   );
+}
+
+/**
+ * The fixed development secret is public: anyone could mint tokens with it. It is accepted only
+ * while every routed provider is the Console one (audit 19.4); a real, billable provider needs
+ * OTP_SECRET.
+ */
+export function assertSecretFits(config: ResolvedOtpConfig, providers: readonly string[]): void {
+  if (!config.usingDevSecret) return;
+  const real = providers.filter((name) => name !== 'Console');
+  if (real.length > 0) {
+    throw configError(`OTP_SECRET is not set: the development secret is refused while a real provider is routed (${real.join(', ')}); set OTP_SECRET (or the \`secret\` option) to at least 32 random characters`);
+  }
 }

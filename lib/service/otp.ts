@@ -25,7 +25,7 @@ import { firstMissingTable, migrateOtpTables } from '../storage/migrations.js';
 import { createRequestStore } from '../storage/request-store.js';
 import type { Channel, PhoneInput, SendOptions, SendResult, VerifiedOtp, VerifyOptions, VerifyResult } from '../types.js';
 import { startRetryPoller, type RetryPoller, type RetryPollerOptions } from '../worker/retry-poller.js';
-import { providerSecrets, type OtpDeps, type Outcome } from './deps.js';
+import { assertSecretFits, providerSecrets, type OtpDeps, type Outcome } from './deps.js';
 import { attachInternals } from './internals.js';
 import { createRoutingSource } from './routing-source.js';
 import { sendOtp } from './send.js';
@@ -77,6 +77,7 @@ function buildDeps(options: OtpOptions): OtpDeps {
   const registry = createProviderRegistry(config.providerSettings, config.customProviders, { logger, timeoutMs: config.providerTimeoutMs, env: config.env, clock: config.clock });
   const buildAll = (r: Routing): void => {
     for (const name of routedNames(r)) registry.get(name);
+    assertSecretFits(config, routedNames(r));
   };
   const routing = createRoutingSource(config, knex, registry.names, buildAll);
   // Forced routing is known now: build its providers so missing credentials fail at startup.
@@ -108,7 +109,9 @@ async function ready(deps: OtpDeps): Promise<void> {
   }
   // The row as it is now, not as cached a moment ago.
   deps.routing.invalidate();
-  for (const name of routedNames(await deps.routing.current())) deps.registry.get(name);
+  const names = routedNames(await deps.routing.current());
+  for (const name of names) deps.registry.get(name);
+  assertSecretFits(deps.config, names);
 }
 
 export function createOtp(options: OtpOptions = {}): Otp {

@@ -15,7 +15,7 @@ import { OtpError } from '../errors.js';
 import { storedClientIp } from '../limits/keys.js';
 import type { RequestRow } from '../storage/request-row.js';
 import type { Channel, PhoneInput, SendOptions, SendResult } from '../types.js';
-import type { OtpDeps, Outcome } from './deps.js';
+import { assertSecretFits, type OtpDeps, type Outcome } from './deps.js';
 import { assertChannel, parsePhone, purposeOf } from './inputs.js';
 import { nextIv } from './iv-pool.js';
 import { loggableError } from '../core/safe-error.js';
@@ -23,6 +23,7 @@ import { loggableError } from '../core/safe-error.js';
 /** The routed providers that can serve the channel; none left is an honest refusal, never a fake success. */
 async function deliverableChain(deps: OtpDeps, e164: string, channel: Channel): Promise<string[]> {
   const routed = chainFor(await deps.routing.current(), e164);
+  assertSecretFits(deps.config, routed);
   const chain = routed.filter((name) => {
     try {
       return deps.registry.get(name).channels.includes(channel);

@@ -21,6 +21,7 @@
 import type { Knex } from 'knex';
 import { createBatcher, retryConflicts } from './batcher.js';
 import { dialectOf, supportsReturning } from './db.js';
+import { sweepExpiredCounters } from './counter-sweep.js';
 import { num } from './sql.js';
 
 export interface CounterState {
@@ -80,6 +81,9 @@ interface Upsert {
 
 type Row = { key: unknown; points: unknown; expire: unknown };
 
+/** How long a statement shared by several takes may wait for a row lock before it is split. */
+const BATCH_LOCK_WAIT_MS = 500;
+
 /** The row key of a counter's key: `<name>:<key>`, the layout rate-limiter-flexible used. */
 export const counterRowKey = (name: string, key: string): string => `${name}:${key}`;
 
@@ -130,7 +134,7 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
    * Runs one upsert of several rows; answers each row's state after it, by row key. Rows go in key
    * order, so concurrent multi-row upserts lock them in the same order (no deadlock between them).
    */
-  async function upsert(unsorted: readonly Upsert[], force = false): Promise<Map<string, Row>> {
+  async function upsert(unsorted: readonly Upsert[], force = false, lockWaitMs?: number): Promise<Map<string, Row>> {
     const rows = [...unsorted].sort((x, y) => (x.rowKey < y.rowKey ? -1 : x.rowKey > y.rowKey ? 1 : 0));
     const now = Date.now();
     const withReturning = await canReturn();
@@ -138,7 +142,12 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
     const bindings: Knex.RawBinding[] = [];
     for (const r of rows) bindings.push(r.rowKey, r.points, r.expire);
     bindings.push(Math.trunc(now), Math.trunc(now));
-    const result: unknown = await retryConflicts(() => Promise.resolve(knex.raw(sql, bindings)));
+    const result: unknown = await retryConflicts(() => {
+      const query = knex.raw(sql, bindings);
+      // Cancelled (rolled back) past the wait, which frees the rows it already locked; see runTakes.
+      if (lockWaitMs !== undefined && dialect !== 'sqlite') query.timeout(lockWaitMs, { cancel: true });
+      return Promise.resolve(query);
+    });
     let out: Row[];
     if (dialect === 'mysql') {
       if (withReturning) out = (result as [Row[]])[0];
@@ -186,7 +195,11 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
       const row = perKey.get(item.rowKey);
       perKey.set(item.rowKey, { rowKey: item.rowKey, points: (row?.points ?? 0) + 1, expire: row?.expire ?? now + item.windowMs });
     }
-    const states = await upsert([...perKey.values()]);
+    // A row locked elsewhere (an operator's transaction, another instance) must not stall the
+    // other rows of the batch, nor every send behind them (audit 19.6): a shared statement waits at
+    // most BATCH_LOCK_WAIT_MS, then the batcher runs each take alone and only the locked one waits.
+    const rows = [...perKey.values()];
+    const states = await upsert(rows, false, rows.length > 1 ? BATCH_LOCK_WAIT_MS : undefined);
     const after = Date.now();
     const placed = new Map<string, number>();
     return items.map((item) => {
@@ -261,9 +274,7 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
     async forget(list) {
       await resetRows(list.map(({ counter, key }) => rowKey(counter, key)));
     },
-    async sweep(nowMs) {
-      return knex(table).whereNotNull('expire').andWhere('expire', '<', nowMs - 3_600_000).del();
-    },
+    sweep: (nowMs) => sweepExpiredCounters(knex, table, nowMs, BATCH_LOCK_WAIT_MS),
   };
   return store;
 }

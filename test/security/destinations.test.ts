@@ -101,7 +101,7 @@ onAttackDatabases('attack: destinations and enumeration over HTTP', (db) => {
     assert.equal(app.eventsNamed('send-refused').at(-1)?.reason, 'non-geographic');
   });
 
-  it('#25 refused destinations never spend the cost budgets (prefix, daily budget)', async () => {
+  it('#25 refused destinations never spend the global daily budget', async () => {
     const app = await start({ limits: { dailySendBudget: 2 } });
     for (const phone of Object.values(BLOCKED_SAMPLES)) await postSend(app, phone).expect(202);
     await postSend(app, freshMobile()).expect(202);
