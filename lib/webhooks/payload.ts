@@ -18,7 +18,7 @@ export interface WebhookEventData {
   readonly provider: string | null;
   /** When it happened (ISO 8601). */
   readonly occurredAt: string;
-  /** Event-specific fields: `status` and `attempts` (otp.failed), `lock`, `lockSeconds` (otp.number_locked) … */
+  /** Event-specific fields: `attempt` (otp.sent), `status` and `attempts` (otp.failed). */
   readonly [field: string]: string | number | null;
 }
 

@@ -4,7 +4,7 @@
  * overlap in time. Includes an independent Standard Webhooks verifier written from the spec
  * (https://www.standardwebhooks.com/), not the kit's signer.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -93,5 +93,5 @@ export function specVerify(secret: string, delivery: Pick<ReceivedWebhook, 'id' 
 
 /** A fresh `whsec_` secret of 32 random bytes. */
 export function newWebhookSecret(): string {
-  return `whsec_${Buffer.from(Array.from({ length: 32 }, () => Math.floor(Math.random() * 256))).toString('base64')}`;
+  return `whsec_${randomBytes(32).toString('base64')}`;
 }

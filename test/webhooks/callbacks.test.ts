@@ -91,7 +91,7 @@ forEachDatabase('provider callbacks', (db) => {
   it('a Mada report with the bearer token marks the request undelivered; without it, 401', async () => {
     const sent = await otp.sendSms('+359881239004');
     const row = await db().knex('otp_requests').where({ request_id: sent.requestId }).first('provider_ref', 'provider');
-    const ref = String((row as { provider_ref: string }).provider_ref);
+    const ref = (row as { provider_ref: string }).provider_ref;
     assert.equal((row as { provider: string }).provider, 'Mada');
     const report = { messageId: ref, status: 'UNDELIV' };
     assert.equal((await request(app).post('/otp/callbacks/mada').send(report)).status, 401);
