@@ -20,6 +20,8 @@ export const OTP_ERROR_CODES = {
   OTP_TOKEN_EXPIRED: { status: 401, message: 'The verification token has expired; verify again.' },
   OTP_TOKEN_USED: { status: 401, message: 'The verification token was already used; verify again.' },
   OTP_PURPOSE_MISMATCH: { status: 403, message: 'The verification token was issued for another purpose.' },
+  WEBHOOK_SIGNATURE_INVALID: { status: 401, message: 'The webhook is not signed with a configured secret, or its timestamp is stale.' },
+  CALLBACK_UNAUTHORIZED: { status: 401, message: 'The provider callback is unsigned, wrongly signed or stale.' },
   CONFIG_INVALID: { status: 500, message: 'The OTP kit is misconfigured.' },
   INTERNAL_ERROR: { status: 500, message: 'Internal error.' },
 } as const satisfies Record<string, { status: number; message: string }>;

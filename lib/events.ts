@@ -22,6 +22,8 @@ export interface OtpEventMap {
   unsendable: { requestId: string; attempts: number; error: string };
   /** The code expired before it could be delivered. */
   expired: { requestId: string; attempts: number };
+  /** A provider reported the delivery of a sent code (inbound callback, `otpCallbackRouter`). */
+  'delivery-report': { requestId: string; provider: string; outcome: 'delivered' | 'undelivered' };
   /** A code was verified. */
   verified: { requestId: string; provider: string | null };
   /** A verification did not succeed. */

@@ -22,6 +22,11 @@ export { maskPhone } from './core/phone.js';
 export { knexFromUrl } from './storage/db.js';
 export { otpMigrationSource, migrateOtpTables, DEFAULT_TABLES, OTP_MIGRATIONS_TABLE, type OtpTableNames } from './storage/migrations.js';
 export type { RetryPoller, RetryPollerOptions } from './worker/retry-poller.js';
+export type { WebhookPoller, WebhookPollerOptions } from './worker/webhook-poller.js';
+export { verifyWebhook, type VerifyWebhookOptions, type WebhookHeaders, type HeaderSource } from './webhooks/sign.js';
+export type { WebhookBody, WebhookEventData } from './webhooks/payload.js';
+export { WEBHOOK_EVENT_TYPES, type WebhookOptions, type WebhookEventType } from './core/webhook-options.js';
+export { otpCallbackRouter, type OtpCallbackRouterOptions } from './http/callback-router.js';
 export {
   LIMIT_DEFAULTS,
   DEFAULT_BLOCKED_TYPES,

@@ -23,6 +23,7 @@ import {
 } from './limits/config.js';
 import type { ProviderSettings } from './providers/index.js';
 import { testNumbersOptionsSchema, type TestNumbersOptions } from './core/test-numbers.js';
+import { resolveWebhooks, webhookOptionsSchema, type ResolvedWebhooks, type WebhookOptions } from './core/webhook-options.js';
 import { DEFAULT_TABLES, type OtpTableNames } from './storage/migrations.js';
 import type { Logger, OtpProvider } from './types.js';
 
@@ -104,6 +105,8 @@ export interface OtpOptions extends ProviderSettings {
    * commit): the same rows and answers, fewer round trips under load. @default true
    */
   readonly groupCommit?: boolean;
+  /** Signed webhooks (Standard Webhooks) of delivery and verification events; docs/webhooks.md. Env `OTP_WEBHOOK_URL`, `OTP_WEBHOOK_SECRET`. @default none */
+  readonly webhooks?: WebhookOptions | false;
   /** pino-compatible logger. @default warnings and errors to stderr */
   readonly logger?: Logger;
   /** Epoch milliseconds (inject in tests). @default Date.now */
@@ -139,6 +142,7 @@ export interface ResolvedOtpConfig {
   readonly challenge: ChallengeHook | undefined;
   readonly testNumbers: TestNumbersOptions | undefined;
   readonly groupCommit: boolean;
+  readonly webhooks: ResolvedWebhooks | undefined;
   readonly logger: Logger;
   readonly clock: () => number;
   readonly env: Env;
@@ -171,12 +175,13 @@ const schema = Joi.object<OtpOptions>({
   providerTimeoutMs: Joi.number().integer().min(100).max(60_000),
   settingsRefreshSeconds: Joi.number().min(0.05).max(300),
   defaultCountry: Joi.string().pattern(/^[A-Z]{2}$/),
-  tables: Joi.object({ settings: tableName, settingsKeyColumn: tableName, settingsValueColumn: tableName, requests: tableName, limits: tableName, failures: tableName }),
+  tables: Joi.object({ settings: tableName, settingsKeyColumn: tableName, settingsValueColumn: tableName, requests: tableName, limits: tableName, failures: tableName, webhooks: tableName }),
   limits: limitOptionsSchema,
   destinations: destinationOptionsSchema,
   challenge: Joi.function(),
   testNumbers: testNumbersOptionsSchema,
   groupCommit: Joi.boolean(),
+  webhooks: webhookOptionsSchema,
   twilio: Joi.object().unknown(true),
   sinch: Joi.object().unknown(true),
   mada: Joi.object().unknown(true),
@@ -269,6 +274,7 @@ export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
     challenge: options.challenge,
     testNumbers: options.testNumbers,
     groupCommit: options.groupCommit ?? true,
+    webhooks: resolveWebhooks(options.webhooks, env),
     logger,
     clock: options.clock ?? Date.now,
     env,
@@ -277,9 +283,9 @@ export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
 }
 
 /** What `otp.config` shows: the settings in force, without secrets, credentials or the database URL. */
-export type OtpConfig = Omit<ResolvedOtpConfig, 'db' | 'secrets' | 'providerSettings' | 'customProviders' | 'env' | 'challenge'>;
+export type OtpConfig = Omit<ResolvedOtpConfig, 'db' | 'secrets' | 'providerSettings' | 'customProviders' | 'env' | 'challenge' | 'webhooks'>;
 
 export function publicConfig(config: ResolvedOtpConfig): OtpConfig {
-  const { db: _db, secrets: _secrets, providerSettings: _settings, customProviders: _custom, env: _env, challenge: _challenge, ...shown } = config;
+  const { db: _db, secrets: _secrets, providerSettings: _settings, customProviders: _custom, env: _env, challenge: _challenge, webhooks: _webhooks, ...shown } = config;
   return Object.freeze(shown);
 }

@@ -15,9 +15,10 @@ export const MAX_LINES = 300;
 
 /** Folder → folders it must not import from (lib/*.ts at the top are shared leaves and the barrel). */
 export const LAYERS = {
-  core: ['storage', 'limits', 'delivery', 'service', 'worker', 'http', 'observability', 'providers'],
-  storage: ['limits', 'delivery', 'service', 'worker', 'http', 'observability', 'providers'],
-  providers: ['storage', 'limits', 'delivery', 'service', 'worker', 'http', 'observability'],
+  core: ['storage', 'limits', 'delivery', 'service', 'worker', 'http', 'observability', 'providers', 'webhooks'],
+  storage: ['limits', 'delivery', 'service', 'worker', 'http', 'observability', 'providers', 'webhooks'],
+  providers: ['storage', 'limits', 'delivery', 'service', 'worker', 'http', 'observability', 'webhooks'],
+  webhooks: ['limits', 'delivery', 'service', 'worker', 'http', 'observability', 'providers'],
   limits: ['delivery', 'service', 'worker', 'http', 'observability', 'providers'],
   delivery: ['limits', 'service', 'worker', 'http', 'observability'],
   worker: ['limits', 'service', 'http', 'observability'],

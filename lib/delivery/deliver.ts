@@ -11,7 +11,9 @@ import { redactText, redactToJson } from '../core/redact.js';
 import { coerceError } from '../errors.js';
 import { ProviderError } from '../providers/provider-error.js';
 import { callProvider } from '../providers/timeout.js';
+import type { ResolvedWebhooks } from '../core/webhook-options.js';
 import type { OtpEvents } from '../events.js';
+import { webhookEntries } from '../webhooks/payload.js';
 import type { ProviderRegistry } from '../providers/index.js';
 import type { RequestRow } from '../storage/request-row.js';
 import type { RequestStore } from '../storage/request-store.js';
@@ -27,6 +29,8 @@ export interface DeliveryConfig {
   readonly maxRetries: number;
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
+  /** Webhooks in force: their events are written with the outcome (same transaction). */
+  readonly webhooks: ResolvedWebhooks | undefined;
 }
 
 /** Everything a delivery attempt uses; built once by createOtp, shared by the send path and the poller. */
@@ -58,6 +62,11 @@ export function rateLimitedFor(errors: readonly ProviderError[]): number | undef
   return Math.max(1, Math.ceil(Math.min(...errors.map((e) => e.retryAfterMs ?? 1000)) / 1000));
 }
 
+/** The `otp.failed` webhook of a row that will not be delivered (none when not subscribed). */
+function failedEntries(config: DeliveryConfig, row: RequestRow, status: DeliveryStatus, attempts: number, now: number): ReturnType<typeof webhookEntries> {
+  return webhookEntries(config.webhooks, 'otp.failed', () => ({ requestId: row.requestId, phone: row.phone, channel: row.channel, provider: row.provider, extra: { status, attempts } }), now);
+}
+
 /** Float in [0, 1) from the CSPRNG, for jitter. */
 const jitterRandom = (): number => randomInt(1_000_000) / 1_000_000;
 
@@ -76,7 +85,8 @@ export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: st
   const now = config.clock();
 
   if (now >= row.expiresAt) {
-    const ok = await store.finish(row.id, leaseToken, { status: 'expired', sendAttempts: row.sendAttempts, nextAttemptAt: null, keepCipher: false, lastError: row.lastError, now });
+    const patch = { status: 'expired', sendAttempts: row.sendAttempts, nextAttemptAt: null, keepCipher: false, lastError: row.lastError, now } as const;
+    const ok = await store.finish(row.id, leaseToken, patch, failedEntries(config, row, 'expired', row.sendAttempts, now));
     if (ok) events.emit('expired', { requestId: row.requestId, attempts: row.sendAttempts });
     return { status: ok ? 'expired' : 'lost-lease', provider: null, codeOwner: row.codeOwner, errors: [] };
   }
@@ -122,7 +132,9 @@ export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: st
         providerRequest: redactToJson(result.request, redactCtx),
         providerResponse: redactToJson(result.response, redactCtx),
       } as const;
-      const ok = await store.markSent(mark, row.leaseExpiresAt, config.clock());
+      const at = config.clock();
+      const hooks = webhookEntries(config.webhooks, 'otp.sent', () => ({ requestId: row.requestId, phone: row.phone, channel: row.channel, provider: name, extra: { attempt } }), at);
+      const ok = await store.markSent(mark, row.leaseExpiresAt, at, hooks);
       if (!ok) return { status: 'lost-lease', provider: name, codeOwner, errors };
       events.emit('sent', { requestId: row.requestId, channel: row.channel, provider: name, attempt, latencyMs: config.clock() - started });
       return { status: 'sent', provider: name, codeOwner, errors };
@@ -153,14 +165,8 @@ export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: st
     status = nextAttemptAt >= row.expiresAt ? 'expired' : 'queued';
     if (status === 'expired') nextAttemptAt = null;
   }
-  const ok = await store.finish(row.id, leaseToken, {
-    status,
-    sendAttempts: attempt,
-    nextAttemptAt,
-    keepCipher: status === 'queued',
-    lastError: safeError,
-    now: finished,
-  });
+  const hooks = status === 'queued' ? [] : failedEntries(config, row, status, attempt, finished);
+  const ok = await store.finish(row.id, leaseToken, { status, sendAttempts: attempt, nextAttemptAt, keepCipher: status === 'queued', lastError: safeError, now: finished }, hooks);
   if (!ok) return { status: 'lost-lease', provider: null, codeOwner: row.codeOwner, errors };
   if (status === 'queued' && nextAttemptAt !== null) {
     events.emit('retry-scheduled', { requestId: row.requestId, attempt, delayMs: nextAttemptAt - finished, nextAttemptAt: new Date(nextAttemptAt) });

@@ -25,6 +25,7 @@ import { firstMissingTable, migrateOtpTables } from '../storage/migrations.js';
 import { createRequestStore } from '../storage/request-store.js';
 import type { Channel, PhoneInput, SendOptions, SendResult, VerifiedOtp, VerifyOptions, VerifyResult } from '../types.js';
 import { startRetryPoller, type RetryPoller, type RetryPollerOptions } from '../worker/retry-poller.js';
+import { startWebhookPoller, type WebhookPoller, type WebhookPollerOptions } from '../worker/webhook-poller.js';
 import { assertSecretFits, providerSecrets, type OtpDeps, type Outcome } from './deps.js';
 import { attachInternals } from './internals.js';
 import { createRoutingSource } from './routing-source.js';
@@ -57,6 +58,8 @@ export interface Otp {
   routing(): Promise<Routing>;
   /** Starts the bundled interval poller that works through the retry table; `await poller.stop()` on shutdown. */
   startRetryPoller(options?: RetryPollerOptions): RetryPoller;
+  /** Starts the bundled poller that delivers the webhook outbox (needs the `webhooks` option); `await poller.stop()` on shutdown. */
+  startWebhookPoller(options?: WebhookPollerOptions): WebhookPoller;
   /** Closes the database connection if the kit opened it. */
   close(): Promise<void>;
 }
@@ -103,7 +106,7 @@ function buildDeps(options: OtpOptions): OtpDeps {
 
 async function ready(deps: OtpDeps): Promise<void> {
   const { tables } = deps.config;
-  const missing = await firstMissingTable(deps.knex, [tables.settings, tables.requests, tables.limits, tables.failures]);
+  const missing = await firstMissingTable(deps.knex, [tables.settings, tables.requests, tables.limits, tables.failures, ...(deps.config.webhooks === undefined ? [] : [tables.webhooks])]);
   if (missing !== undefined) {
     throw configError(`table "${missing}" does not exist: run \`await otp.migrate()\` (or the Knex CLI with the kit's migration source) first`);
   }
@@ -137,6 +140,12 @@ export function createOtp(options: OtpOptions = {}): Otp {
     routing: () => deps.routing.current(),
     startRetryPoller: (pollerOptions) =>
       startRetryPoller({ delivery: deps.delivery, knex, tables: config.tables, instanceId: deps.instanceId, routing: () => deps.routing.current() }, pollerOptions),
+    startWebhookPoller(pollerOptions) {
+      const { webhooks } = config;
+      if (webhooks === undefined) throw configError('startWebhookPoller: no webhook is configured: set the `webhooks` option (or OTP_WEBHOOK_URL and OTP_WEBHOOK_SECRET)');
+      const delivery = { webhooks, knex, tables: config.tables, clock: config.clock };
+      return startWebhookPoller({ delivery, instanceId: deps.instanceId, logger: config.logger }, pollerOptions);
+    },
     async close() {
       await deps.store.drain();
       if (ownsDb) await knex.destroy();

@@ -17,6 +17,8 @@ export interface OtpTableNames {
   readonly limits: string;
   /** Consecutive wrong codes per number (the NIST failure budget). @default 'otp_failures' */
   readonly failures: string;
+  /** The webhook outbox: one row per event to deliver (lib/storage/outbox-queries.ts). @default 'otp_webhooks' */
+  readonly webhooks: string;
 }
 
 export const DEFAULT_TABLES: OtpTableNames = {
@@ -26,6 +28,7 @@ export const DEFAULT_TABLES: OtpTableNames = {
   requests: 'otp_requests',
   limits: 'otp_limits',
   failures: 'otp_failures',
+  webhooks: 'otp_webhooks',
 };
 
 /** Knex's bookkeeping table for the kit's migrations, apart from the app's own. */
@@ -121,7 +124,55 @@ function migrations(t: OtpTableNames): OtpMigration[] {
         await knex.schema.dropTableIfExists(t.limits);
       },
     },
+    webhooksMigration(t),
   ];
+}
+
+/**
+ * 0004: the webhook outbox, and the delivery report of a request (inbound provider callbacks).
+ * Independent of 0003: it touches only its own table and two new request columns.
+ */
+function webhooksMigration(t: OtpTableNames): OtpMigration {
+  return {
+    name: '0004_otp_webhooks',
+    async up(knex) {
+      await knex.schema.createTable(t.webhooks, (table) => {
+        table.increments('id').primary();
+        /** The Standard Webhooks `webhook-id`: the same on every attempt (receivers dedupe on it). */
+        table.string('webhook_id', 40).notNullable().unique();
+        table.string('event_type', 40).notNullable();
+        table.string('request_id', 36).nullable();
+        /** The JSON body, fixed when the event is written (no code, token or full number). */
+        table.text('body').notNullable();
+        /** pending | delivered | failed. */
+        table.string('status', 12).notNullable();
+        table.integer('attempts').notNullable().defaultTo(0);
+        table.bigInteger('next_attempt_at').nullable();
+        table.string('lease_owner', 64).nullable();
+        table.string('lease_token', 36).nullable();
+        table.bigInteger('lease_expires_at').nullable();
+        table.string('last_error', 500).nullable();
+        table.bigInteger('delivered_at').nullable();
+        table.bigInteger('created_at').notNullable();
+        table.bigInteger('updated_at').notNullable();
+        table.index(['next_attempt_at'], `${t.webhooks}_due_idx`);
+      });
+      await knex.schema.alterTable(t.requests, (table) => {
+        /** delivered | undelivered, from the provider's delivery report (callback). */
+        table.string('delivery_report', 12).nullable();
+        table.bigInteger('delivery_reported_at').nullable();
+        table.index(['provider_ref'], `${t.requests}_provider_ref_idx`);
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable(t.requests, (table) => {
+        table.dropIndex(['provider_ref'], `${t.requests}_provider_ref_idx`);
+        table.dropColumn('delivery_reported_at');
+        table.dropColumn('delivery_report');
+      });
+      await knex.schema.dropTableIfExists(t.webhooks);
+    },
+  };
 }
 
 /** A Knex MigrationSource for the kit's tables; pass it in your knexfile's `migrations.migrationSource`. */

@@ -15,6 +15,7 @@ import { createBatcher, retryConflicts } from './batcher.js';
 import { supportsReturning } from './db.js';
 import { finishAttempt, finishSentMany, type DeliveryPatch, type SentMark } from './delivery-queries.js';
 import type { OtpTableNames } from './migrations.js';
+import { insertOutbox, withOutbox, type OutboxEntry } from './outbox-queries.js';
 import { insertRequest, insertRequests, latestRequestsWithLocks, requestByRequestId, supersedeOlder, supersedeOlderMany, type LockJoin, type NewRequest, type RequestWithLocks } from './request-queries.js';
 import type { RequestRow } from './request-row.js';
 import { consumeRequest, countAttempt, spendToken, type BudgetCondition } from './verify-queries.js';
@@ -33,11 +34,12 @@ export interface RequestStore {
   supersede(phone: string, id: number, now: number): Promise<void>;
   /**
    * Writes a delivered attempt, fenced by its lease; false when the lease was lost. `leaseExpiresAt`
-   * is the lease the caller holds: a write close to its end is never shared with others.
+   * is the lease the caller holds: a write close to its end is never shared with others. `events`
+   * (webhooks) are written in the same transaction, only if the mark is.
    */
-  markSent(mark: SentMark, leaseExpiresAt: number | null, now: number): Promise<boolean>;
-  /** Writes any outcome of a delivery attempt, fenced by the lease token; false when it was lost. */
-  finish(id: number, leaseToken: string, patch: DeliveryPatch): Promise<boolean>;
+  markSent(mark: SentMark, leaseExpiresAt: number | null, now: number, events?: readonly OutboxEntry[]): Promise<boolean>;
+  /** Writes any outcome of a delivery attempt, fenced by the lease token; false when it was lost. `events` as for markSent. */
+  finish(id: number, leaseToken: string, patch: DeliveryPatch, events?: readonly OutboxEntry[]): Promise<boolean>;
   /** The newest request of the number (the only one that can be live), with the number's lock rows. */
   latest(phone: string): Promise<RequestWithLocks | undefined>;
   byRequestId(requestId: string): Promise<RequestRow | undefined>;
@@ -49,6 +51,12 @@ export interface RequestStore {
   spendToken(requestId: string, phone: string, purpose: string, now: number): Promise<boolean>;
   /** Resolves once nothing is queued or being written. */
   drain(): Promise<void>;
+}
+
+interface MarkItem {
+  readonly mark: SentMark;
+  readonly now: number;
+  readonly events: readonly OutboxEntry[];
 }
 
 /** Rows per statement: the widest (the insert) binds 16 values a row. */
@@ -77,8 +85,9 @@ export function createRequestStore(knex: Knex, tables: OtpTableNames, options: R
     return fresh.map(() => null);
   }
 
-  async function markBatch(items: ReadonlyArray<{ mark: SentMark; now: number }>): Promise<boolean[]> {
+  async function markBatch(items: ReadonlyArray<MarkItem>): Promise<boolean[]> {
     const now = Math.max(...items.map((i) => i.now));
+    const events = new Map(items.filter((i) => i.events.length > 0).map((i) => [i.mark.id, i.events]));
     // One statement per attempt number (on the send path they are all the first attempt).
     const byAttempts = new Map<number, SentMark[]>();
     for (const { mark } of items) {
@@ -88,7 +97,17 @@ export function createRequestStore(knex: Knex, tables: OtpTableNames, options: R
     }
     const written = new Map<number, boolean>();
     for (const group of byAttempts.values()) {
-      const answers = await retryConflicts(() => finishSentMany(knex, tables, group, now));
+      // With webhooks, the marks and the events of the marks written commit together.
+      const write = (db: Knex): Promise<boolean[]> => finishSentMany(db, tables, group, now);
+      const answers = await retryConflicts(() =>
+        events.size === 0
+          ? write(knex)
+          : knex.transaction(async (trx) => {
+              const done = await write(trx);
+              await insertOutbox(trx, tables, group.flatMap((m, i) => (done[i] === true ? (events.get(m.id) ?? []) : [])), now);
+              return done;
+            }),
+      );
       group.forEach((m, i) => written.set(m.id, answers[i] === true));
     }
     return items.map(({ mark }) => written.get(mark.id) === true);
@@ -104,8 +123,14 @@ export function createRequestStore(knex: Knex, tables: OtpTableNames, options: R
   const marks = createBatcher(markBatch, { maxBatch: MAX_BATCH });
   const lookups = createBatcher(lookupBatch, { maxBatch: MAX_BATCH });
 
-  function markAlone(mark: SentMark, now: number): Promise<boolean> {
-    return finishAttempt(knex, tables, mark.id, mark.leaseToken, { ...mark, status: 'sent', nextAttemptAt: null, keepCipher: false, now });
+  /** A fenced write, with its events in the same transaction when there are any. */
+  function finishWith(id: number, leaseToken: string, patch: DeliveryPatch, events: readonly OutboxEntry[]): Promise<boolean> {
+    if (events.length === 0) return finishAttempt(knex, tables, id, leaseToken, patch);
+    return withOutbox(knex, tables, (trx) => finishAttempt(trx, tables, id, leaseToken, patch), (ok) => (ok ? events : []), patch.now);
+  }
+
+  function markAlone(mark: SentMark, now: number, events: readonly OutboxEntry[]): Promise<boolean> {
+    return finishWith(mark.id, mark.leaseToken, { ...mark, status: 'sent', nextAttemptAt: null, keepCipher: false, now }, events);
   }
 
   return {
@@ -114,11 +139,11 @@ export function createRequestStore(knex: Knex, tables: OtpTableNames, options: R
       if (batching) await supersedes.add({ phone, id, now });
       else await supersedeOlder(knex, tables, phone, id, now);
     },
-    markSent(mark, leaseExpiresAt, now) {
+    markSent(mark, leaseExpiresAt, now, events = []) {
       const roomy = leaseExpiresAt !== null && now < leaseExpiresAt - BATCH_LEASE_MARGIN_MS;
-      return batching && roomy ? marks.add({ mark, now }) : markAlone(mark, now);
+      return batching && roomy ? marks.add({ mark, now, events }) : markAlone(mark, now, events);
     },
-    finish: (id, leaseToken, patch) => finishAttempt(knex, tables, id, leaseToken, patch),
+    finish: (id, leaseToken, patch, events = []) => finishWith(id, leaseToken, patch, events),
     async latest(phone) {
       if (batching) return (await lookups.add(phone)) ?? undefined;
       return (await latestRequestsWithLocks(knex, tables, [phone], locks)).get(phone);

@@ -7,9 +7,11 @@
  *
  * Environment: DATABASE_URL, OTP_SECRET, RECORDER_URL, WORKER_NAME, and JSON in WORKER_SMS (the
  * `sms` options), WORKER_POLLER (poller options), WORKER_SENDS (phone numbers), plus
- * WORKER_PROVIDER_TIMEOUT_MS.
+ * WORKER_PROVIDER_TIMEOUT_MS. With WEBHOOK_URL and WEBHOOK_SECRET the kit sends webhooks (JSON in
+ * WEBHOOK_OPTIONS merged in) and, unless WEBHOOK_POLLER=0, runs the webhook poller too (JSON
+ * options in WEBHOOK_POLLER_OPTIONS).
  */
-import { createOtp, ProviderError, type Logger, type OtpProvider, type RetryPollerOptions, type SmsRetryOptions } from '../../lib/index.js';
+import { createOtp, ProviderError, type Logger, type OtpProvider, type RetryPollerOptions, type SmsRetryOptions, type WebhookOptions, type WebhookPollerOptions } from '../../lib/index.js';
 import { internalsOf } from '../../lib/service/internals.js';
 import type { RecorderPayload } from './delivery-recorder.js';
 
@@ -52,9 +54,11 @@ const otp = createOtp({
   providerTimeoutMs: Number(env.WORKER_PROVIDER_TIMEOUT_MS ?? 10_000),
   logger,
   env: {},
+  ...(env.WEBHOOK_URL === undefined ? {} : { webhooks: { url: env.WEBHOOK_URL, secret: required('WEBHOOK_SECRET'), ...(JSON.parse(env.WEBHOOK_OPTIONS ?? '{}') as Partial<WebhookOptions>) } }),
 });
 await otp.migrate();
 const poller = otp.startRetryPoller(JSON.parse(env.WORKER_POLLER ?? '{}') as RetryPollerOptions);
+const webhookPoller = env.WEBHOOK_URL !== undefined && env.WEBHOOK_POLLER !== '0' ? otp.startWebhookPoller(JSON.parse(env.WEBHOOK_POLLER_OPTIONS ?? '{}') as WebhookPollerOptions) : undefined;
 for (const phone of JSON.parse(env.WORKER_SENDS ?? '[]') as string[]) {
   // Not awaited: the test kills this process while these are in flight.
   otp.sendSms(phone).catch((error: unknown) => logger.error({ phone, err: String(error) }, 'send failed'));
@@ -67,6 +71,7 @@ process.stdout.write(`${JSON.stringify({ ready: internalsOf(otp).instanceId })}\
 process.once('SIGTERM', () => {
   void (async () => {
     await poller.stop();
+    await webhookPoller?.stop();
     await otp.close();
     clearInterval(keepAlive);
     process.stdout.write(`${JSON.stringify({ stopped: true })}\n`);
