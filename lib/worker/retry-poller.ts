@@ -10,13 +10,14 @@
  * (no overlapping polls); nothing starts at import time.
  */
 import Joi from 'joi';
-import { configError, isOtpError } from '../errors.js';
+import { configError } from '../errors.js';
 import type { Knex } from 'knex';
 import type { Routing } from '../core/routing.js';
 import { deliver, leaseMsFor, type DeliveryDeps } from '../delivery/deliver.js';
 import type { OtpTableNames } from '../storage/migrations.js';
 import type { RequestRow } from '../storage/request-row.js';
 import { claimDueRequests, extendLease, releaseClaims } from '../storage/retry-queries.js';
+import { startPollLoop } from './poll-loop.js';
 import type { Logger } from '../types.js';
 import { loggableError } from '../core/safe-error.js';
 
@@ -57,8 +58,6 @@ export interface RetryPoller {
 }
 
 const DEFAULTS = { pollInterval: 1000, batchSize: 50, concurrency: 50 } as const;
-/** Longest wait between polls after repeated claim failures (database down). */
-const MAX_ERROR_BACKOFF_MS = 30_000;
 
 const schema = Joi.object<RetryPollerOptions>({
   pollInterval: Joi.number().integer().min(10).max(600_000),
@@ -98,16 +97,6 @@ export function startRetryPoller(deps: RetryPollerDeps, options: RetryPollerOpti
   if (!config.retry && typeof logger.info === 'function') {
     logger.info({ instance: deps.instanceId }, 'otp retry poller: sms.retry is off, so it only takes over sends interrupted by a crash');
   }
-
-  let stopping = false;
-  let halted = false;
-  let timer: NodeJS.Timeout | undefined;
-  let polling: Promise<void> | undefined;
-  let stopped: Promise<void> | undefined;
-  /** The last claim filled its limit: more rows are probably due, poll again as soon as a slot frees. */
-  let backlog = false;
-  let failures = 0;
-  const inFlight = new Set<Promise<void>>();
 
   /** The lease a claim starts with: enough for the longest chain the current routing can produce. */
   async function claimLeaseMs(): Promise<number> {
@@ -153,89 +142,31 @@ export function startRetryPoller(deps: RetryPollerDeps, options: RetryPollerOpti
     }
   }
 
-  function start(row: RequestRow, leaseToken: string, leasedMs: number): void {
-    // Never rejects, even if the logger throws: a slot must always be given back.
-    const run = attempt(row, leaseToken, leasedMs).catch(() => undefined);
-    inFlight.add(run);
-    void run.then(() => {
-      inFlight.delete(run);
-      wake();
-    });
+  interface Claimed {
+    readonly row: RequestRow;
+    readonly leaseToken: string;
+    readonly leasedMs: number;
   }
 
-  async function poll(): Promise<void> {
-    const free = opts.concurrency - inFlight.size;
-    if (free <= 0) return;
-    const limit = Math.min(opts.batchSize, free);
-    try {
-      const leaseMs = await claimLeaseMs();
-      const claim = await claimDueRequests(knex, tables, { now: clock(), leaseMs, limit, owner: deps.instanceId });
-      failures = 0;
-      backlog = claim.rows.length === limit;
-      if (stopping) {
-        // stop() was called while this claim was in flight: hand the rows straight back.
-        await releaseClaims(knex, tables, claim.rows.map((r) => r.id), claim.leaseToken, clock()).catch((error: unknown) => {
-          logger.error({ err: loggableError(error) }, 'otp retry poller: releasing unstarted claims failed; they are taken over when their lease runs out');
-        });
-        return;
-      }
-      for (const row of claim.rows) start(row, claim.leaseToken, leaseMs);
-    } catch (error) {
-      backlog = false;
-      failures += 1;
-      if (isOtpError(error) && error.code === 'CONFIG_INVALID') {
-        halted = true;
-        logger.error({ err: error.message }, 'otp retry poller: stopped');
-        return;
-      }
-      logger.error({ err: loggableError(error), failures }, 'otp retry poller: claiming due rows failed; trying again');
-    }
+  async function claim(limit: number): Promise<Claimed[]> {
+    const leaseMs = await claimLeaseMs();
+    const claimed = await claimDueRequests(knex, tables, { now: clock(), leaseMs, limit, owner: deps.instanceId });
+    return claimed.rows.map((row) => ({ row, leaseToken: claimed.leaseToken, leasedMs: leaseMs }));
   }
 
-  function schedule(delayMs: number): void {
-    if (stopping || halted || timer !== undefined || polling !== undefined) return;
-    timer = setTimeout(tick, delayMs);
-    timer.unref();
+  async function release(items: readonly Claimed[]): Promise<void> {
+    const first = items[0];
+    if (first !== undefined) await releaseClaims(knex, tables, items.map((c) => c.row.id), first.leaseToken, clock());
   }
 
-  function tick(): void {
-    timer = undefined;
-    if (stopping || halted) return;
-    polling = poll()
-      .catch(() => undefined)
-      .then(afterPoll);
-  }
-
-  function afterPoll(): void {
-    polling = undefined;
-    // All slots busy: the next finishing attempt wakes the poller.
-    if (inFlight.size >= opts.concurrency) return;
-    if (failures > 0) schedule(Math.min(MAX_ERROR_BACKOFF_MS, opts.pollInterval * 2 ** Math.min(failures - 1, 10)));
-    else schedule(backlog ? 0 : opts.pollInterval);
-  }
-
-  /** An attempt finished: with a backlog poll at once, else make sure a poll is scheduled. */
-  function wake(): void {
-    if (stopping || halted || polling !== undefined) return;
-    if (backlog && timer !== undefined) {
-      clearTimeout(timer);
-      timer = undefined;
-    }
-    schedule(backlog ? 0 : opts.pollInterval);
-  }
-
-  schedule(0);
-
-  const stop = (): Promise<void> => {
-    stopped ??= (async () => {
-      stopping = true;
-      clearTimeout(timer);
-      timer = undefined;
-      await polling;
-      await Promise.all(inFlight);
-    })();
-    return stopped;
-  };
-
-  return { stop, [Symbol.asyncDispose]: stop };
+  const loop = startPollLoop<Claimed>({
+    name: 'otp retry poller',
+    pollInterval: opts.pollInterval,
+    concurrency: opts.concurrency,
+    logger,
+    claim,
+    release,
+    run: (c) => attempt(c.row, c.leaseToken, c.leasedMs),
+  });
+  return { stop: loop.stop, [Symbol.asyncDispose]: loop.stop };
 }

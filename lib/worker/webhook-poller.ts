@@ -9,10 +9,11 @@
  */
 import Joi from 'joi';
 import { loggableError } from '../core/safe-error.js';
-import { configError, isOtpError } from '../errors.js';
+import { configError } from '../errors.js';
 import { claimDueWebhooks, releaseWebhooks, type OutboxRow } from '../storage/outbox-queries.js';
 import type { Logger } from '../types.js';
 import { deliverWebhook, type WebhookDeliveryDeps } from '../webhooks/deliver.js';
+import { startPollLoop } from './poll-loop.js';
 
 export interface WebhookPollerDeps {
   readonly delivery: WebhookDeliveryDeps;
@@ -41,9 +42,6 @@ const schema = Joi.object<WebhookPollerOptions>({
   leaseMs: Joi.number().integer().min(1000).max(600_000),
 });
 
-/** Longest wait between polls after repeated claim failures (database down). */
-const MAX_ERROR_BACKOFF_MS = 30_000;
-
 function resolve(options: WebhookPollerOptions): Required<Omit<WebhookPollerOptions, 'leaseMs'>> & { leaseMs?: number } {
   const { error } = schema.validate(options, { convert: false });
   if (error !== undefined) {
@@ -57,13 +55,10 @@ export function startWebhookPoller(deps: WebhookPollerDeps, options: WebhookPoll
   const opts = resolve(options);
   const { delivery, logger } = deps;
   const leaseMs = Math.max(opts.leaseMs ?? 0, delivery.webhooks.timeoutMs + 5_000);
-  let stopping = false;
-  let timer: NodeJS.Timeout | undefined;
-  let polling: Promise<void> | undefined;
-  let stopped: Promise<void> | undefined;
-  let backlog = false;
-  let failures = 0;
-  const inFlight = new Set<Promise<void>>();
+  interface Claimed {
+    readonly row: OutboxRow;
+    readonly leaseToken: string;
+  }
 
   async function attempt(row: OutboxRow, leaseToken: string): Promise<void> {
     try {
@@ -75,75 +70,16 @@ export function startWebhookPoller(deps: WebhookPollerDeps, options: WebhookPoll
     }
   }
 
-  function start(row: OutboxRow, leaseToken: string): void {
-    const run = attempt(row, leaseToken).catch(() => undefined);
-    inFlight.add(run);
-    void run.then(() => {
-      inFlight.delete(run);
-      if (backlog) wake();
-    });
+  async function claim(limit: number): Promise<Claimed[]> {
+    const claimed = await claimDueWebhooks(delivery.knex, delivery.tables, { now: delivery.clock(), leaseMs, limit, owner: deps.instanceId });
+    return claimed.rows.map((row) => ({ row, leaseToken: claimed.leaseToken }));
   }
 
-  async function poll(): Promise<void> {
-    const limit = opts.concurrency - inFlight.size;
-    if (limit <= 0) return;
-    try {
-      const claim = await claimDueWebhooks(delivery.knex, delivery.tables, { now: delivery.clock(), leaseMs, limit, owner: deps.instanceId });
-      failures = 0;
-      backlog = claim.rows.length === limit;
-      if (stopping) {
-        await releaseWebhooks(delivery.knex, delivery.tables, claim.rows.map((r) => r.id), claim.leaseToken, delivery.clock()).catch(() => undefined);
-        return;
-      }
-      for (const row of claim.rows) start(row, claim.leaseToken);
-    } catch (error) {
-      backlog = false;
-      failures += 1;
-      if (isOtpError(error) && error.code === 'CONFIG_INVALID') {
-        stopping = true;
-        logger.error({ err: error.message }, 'otp webhook poller: stopped');
-        return;
-      }
-      logger.error({ err: loggableError(error), failures }, 'otp webhook poller: claiming due events failed; trying again');
-    }
+  async function release(items: readonly Claimed[]): Promise<void> {
+    const first = items[0];
+    if (first !== undefined) await releaseWebhooks(delivery.knex, delivery.tables, items.map((c) => c.row.id), first.leaseToken, delivery.clock());
   }
 
-  function schedule(delayMs: number): void {
-    if (stopping || timer !== undefined || polling !== undefined) return;
-    timer = setTimeout(tick, delayMs);
-    timer.unref();
-  }
-
-  function tick(): void {
-    timer = undefined;
-    if (stopping) return;
-    polling = poll()
-      .catch(() => undefined)
-      .then(() => {
-        polling = undefined;
-        if (failures > 0) schedule(Math.min(MAX_ERROR_BACKOFF_MS, opts.pollInterval * 2 ** Math.min(failures - 1, 10)));
-        else schedule(backlog && inFlight.size < opts.concurrency ? 0 : opts.pollInterval);
-      });
-  }
-
-  function wake(): void {
-    if (stopping || polling !== undefined) return;
-    clearTimeout(timer);
-    timer = undefined;
-    schedule(0);
-  }
-
-  schedule(0);
-
-  const stop = (): Promise<void> => {
-    stopped ??= (async () => {
-      stopping = true;
-      clearTimeout(timer);
-      timer = undefined;
-      await polling;
-      await Promise.all(inFlight);
-    })();
-    return stopped;
-  };
-  return { stop, [Symbol.asyncDispose]: stop };
+  const loop = startPollLoop<Claimed>({ name: 'otp webhook poller', pollInterval: opts.pollInterval, concurrency: opts.concurrency, logger, claim, release, run: (c) => attempt(c.row, c.leaseToken) });
+  return { stop: loop.stop, [Symbol.asyncDispose]: loop.stop };
 }
