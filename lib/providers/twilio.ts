@@ -10,7 +10,7 @@ import type TwilioSdk from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient.js';
 import type * as TwilioHttpResponse from 'twilio/lib/http/response.js';
 import type { OtpProvider, ProviderCheckResult } from '../types.js';
-import { lazy } from './lazy.js';
+import { assertProviderSdk, lazy } from './lazy.js';
 import { classifyProviderError, isRetryableCode, TWILIO_GONE } from './classify.js';
 import type { ProviderContext } from './context.js';
 import { ProviderError } from './provider-error.js';
@@ -166,6 +166,7 @@ function gone(error: unknown): boolean {
 }
 
 export function twilioProvider(options: TwilioOptions, ctx: ProviderContext): OtpProvider {
+  assertProviderSdk(PROVIDER);
   // With a custom httpClient the SDK ignores its own timeout/autoRetry options: set them here.
   // autoRetry stays off because the kit owns retries (a 429 is classified and queued instead).
   type Service = ReturnType<TwilioSdk.Twilio['verify']['v2']['services']>;

@@ -19,11 +19,12 @@ import { createCounterSet } from '../limits/counters.js';
 import { createSendAdmission } from '../limits/send-admission.js';
 import { createVerifyBudget } from '../limits/verify-budget.js';
 import { publicConfig, resolveOptions, type OtpConfig, type OtpOptions } from '../options.js';
-import { createProviderRegistry } from '../providers/index.js';
+import { createProviderRegistry, type ProviderRegistry } from '../providers/index.js';
+import { assertProviderSdk } from '../providers/lazy.js';
 import { knexFromUrl } from '../storage/db.js';
 import { firstMissingTable, migrateOtpTables } from '../storage/migrations.js';
 import { createRequestStore } from '../storage/request-store.js';
-import type { Channel, PhoneInput, SendOptions, SendResult, VerifiedOtp, VerifyOptions, VerifyResult } from '../types.js';
+import type { Channel, OtpProvider, PhoneInput, SendOptions, SendResult, VerifiedOtp, VerifyOptions, VerifyResult } from '../types.js';
 import { startRetryPoller, type RetryPoller, type RetryPollerOptions } from '../worker/retry-poller.js';
 import { providerSecrets, type OtpDeps, type Outcome } from './deps.js';
 import { attachInternals } from './internals.js';
@@ -67,6 +68,18 @@ function unwrap<T>(outcome: Outcome<T>, verify: boolean): T {
   return outcome.result;
 }
 
+/**
+ * Builds every routed provider, so a missing SDK or missing credentials fail now. A missing optional
+ * SDK is reported first (install it, then set its credentials); an app's own provider of the same
+ * name needs no SDK.
+ */
+function buildRouted(registry: ProviderRegistry, custom: readonly OtpProvider[], routing: Routing): void {
+  const names = routedNames(routing);
+  const overridden = new Set(custom.map((p) => p.name.toLowerCase()));
+  for (const name of names) if (!overridden.has(name.toLowerCase())) assertProviderSdk(name);
+  for (const name of names) registry.get(name);
+}
+
 function buildDeps(options: OtpOptions): OtpDeps {
   const config = resolveOptions(options);
   const { logger, tables, limits } = config;
@@ -75,9 +88,7 @@ function buildDeps(options: OtpOptions): OtpDeps {
   const counters = createCounterSet(knex, { limits, tables, logger, batching: config.groupCommit }, events);
   const budget = createVerifyBudget(knex, config, counters, events);
   const registry = createProviderRegistry(config.providerSettings, config.customProviders, { logger, timeoutMs: config.providerTimeoutMs, env: config.env });
-  const buildAll = (r: Routing): void => {
-    for (const name of routedNames(r)) registry.get(name);
-  };
+  const buildAll = (r: Routing): void => buildRouted(registry, config.customProviders, r);
   const routing = createRoutingSource(config, knex, registry.names, buildAll);
   // Forced routing is known now: build its providers so missing credentials fail at startup.
   if (config.forcedRouting !== undefined) buildAll(parseRouting(config.forcedRouting.value, registry.names));
@@ -108,7 +119,7 @@ async function ready(deps: OtpDeps): Promise<void> {
   }
   // The row as it is now, not as cached a moment ago.
   deps.routing.invalidate();
-  for (const name of routedNames(await deps.routing.current())) deps.registry.get(name);
+  buildRouted(deps.registry, deps.config.customProviders, await deps.routing.current());
 }
 
 export function createOtp(options: OtpOptions = {}): Otp {
