@@ -129,3 +129,6 @@ export function routingSetCommand({ io, json, args }: CommandInput): Promise<Exi
     return EXIT.ok;
   });
 }
+
+// PURGE: `purgeCommand` goes here once otp.purge() exists (added by another change); register it in
+// run.ts COMMANDS next to the PURGE marker there. Not implemented on purpose.
