@@ -15,14 +15,16 @@ export const MAX_LINES = 300;
 
 /** Folder → folders it must not import from (lib/*.ts at the top are shared leaves and the barrel). */
 export const LAYERS = {
-  core: ['storage', 'limits', 'delivery', 'service', 'worker', 'http', 'observability', 'providers', 'webhooks'],
-  storage: ['limits', 'delivery', 'service', 'worker', 'http', 'observability', 'providers', 'webhooks'],
-  providers: ['storage', 'limits', 'delivery', 'service', 'worker', 'http', 'observability', 'webhooks'],
-  webhooks: ['limits', 'delivery', 'service', 'worker', 'http', 'observability', 'providers'],
-  limits: ['delivery', 'service', 'worker', 'http', 'observability', 'providers'],
-  delivery: ['limits', 'service', 'worker', 'http', 'observability'],
-  worker: ['limits', 'service', 'http', 'observability'],
-  service: ['http', 'observability'],
+  core: ['storage', 'limits', 'delivery', 'service', 'worker', 'http', 'observability', 'providers', 'webhooks', 'cli'],
+  storage: ['limits', 'delivery', 'service', 'worker', 'http', 'observability', 'providers', 'webhooks', 'cli'],
+  providers: ['storage', 'limits', 'delivery', 'service', 'worker', 'http', 'observability', 'webhooks', 'cli'],
+  webhooks: ['limits', 'delivery', 'service', 'worker', 'http', 'observability', 'providers', 'cli'],
+  limits: ['delivery', 'service', 'worker', 'http', 'observability', 'providers', 'cli'],
+  delivery: ['limits', 'service', 'worker', 'http', 'observability', 'cli'],
+  worker: ['limits', 'service', 'http', 'observability', 'cli'],
+  service: ['http', 'observability', 'cli'],
+  http: ['cli'],
+  observability: ['cli'],
 };
 
 const SQL_CALL = /\bknex\s*\(|\.raw\s*\(|\bknex\.schema\b|\bknex\s*\.\s*(transaction|select|insert|update|delete|from)\s*\(/;

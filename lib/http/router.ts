@@ -14,6 +14,7 @@ import { createOtp, type Otp } from '../service/otp.js';
 import { sendOtp } from '../service/send.js';
 import { verifyOtp } from '../service/verify.js';
 import type { Channel } from '../types.js';
+import { forwardErrors } from './async-handler.js';
 import { otpOpenApiDocument } from './openapi.js';
 import { proxyCheck } from './proxy-check.js';
 import { renderError, sendError } from './respond.js';
@@ -65,14 +66,16 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
     // Built from the environment: nobody else calls ready(), so the first request checks the tables
     // and the routing once, and a missing migration is reported clearly instead of as an SQL error.
     let readiness: Promise<void> | undefined;
-    router.use(async function otpReady(_req: Request, _res: Response, next: NextFunction) {
-      readiness ??= service.ready().catch((error: unknown) => {
-        readiness = undefined;
-        throw error;
-      });
-      await readiness;
-      next();
-    });
+    router.use(
+      forwardErrors(async function otpReady(_req: Request, _res: Response, next: NextFunction) {
+        readiness ??= service.ready().catch((error: unknown) => {
+          readiness = undefined;
+          throw error;
+        });
+        await readiness;
+        next();
+      }),
+    );
   }
 
   router.use(function otpRequireJson(req: Request, res: Response, next: NextFunction) {
@@ -95,7 +98,7 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
   router.use(parseJson);
 
   const sendHandler = (channel: Channel) =>
-    async function otpSend(req: Request, res: Response) {
+    forwardErrors(async function otpSend(req: Request, res: Response) {
       const body = validate(sendBodySchema, req.body);
       const challengeToken = req.get('x-otp-challenge');
       const { result, refusal } = await sendOtp(deps, body.phone, channel, {
@@ -109,7 +112,7 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
       }
       res.setHeader('Cache-Control', 'no-store');
       res.status(202).json({ requestId: result.requestId, channel: result.channel, status: result.status, expiresAt: result.expiresAt.toISOString() });
-    };
+    });
 
   router.get('/openapi.json', async function otpOpenApi(req: Request, res: Response) {
     const providerCodes = await routesProviderCodes(deps);
@@ -117,7 +120,7 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
   });
   router.post('/sms', sendHandler('sms'));
   router.post('/call', sendHandler('call'));
-  router.post('/verify', async function otpVerify(req: Request, res: Response) {
+  async function otpVerify(req: Request, res: Response): Promise<void> {
     const body = validate(verifySchema, req.body);
     const { result, refusal } = await verifyOtp(deps, body.phone, body.code ?? '', { ...(body.purpose === undefined ? {} : { purpose: body.purpose }), ...(req.ip === undefined ? {} : { ip: req.ip }) });
     if (refusal !== undefined) {
@@ -137,7 +140,8 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
         ...(result.attemptsLeft === undefined ? {} : { attemptsLeft: result.attemptsLeft }),
       }),
     );
-  });
+  }
+  router.post('/verify', forwardErrors(otpVerify));
 
   router.use(function otpRouterErrors(error: unknown, _req: Request, res: Response, next: NextFunction) {
     if (res.headersSent) {

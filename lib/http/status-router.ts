@@ -20,6 +20,7 @@ import { isoOrNull, safeText } from '../observability/safe-text.js';
 import type { Otp } from '../service/otp.js';
 import { countRequestsByStatus, nextDueRequests, oldestDueAt, recentRequests, type RequestStatusRow } from '../storage/status-queries.js';
 import type { DeliveryStatus } from '../types.js';
+import { forwardErrors } from './async-handler.js';
 import { renderError } from './respond.js';
 
 export interface OtpStatusRouterOptions {
@@ -111,14 +112,15 @@ export function otpStatusRouter(otp: Otp, options: OtpStatusRouterOptions = {}):
     res.json({ endpoints: ['requests', 'retry-queue', 'providers'] });
   });
 
-  router.get('/requests', async function otpStatusRequests(req: Request, res: Response) {
+  async function otpStatusRequests(req: Request, res: Response): Promise<void> {
     const limit = limitOf(req, max);
     const status = statusOf(req);
     const rows = await recentRequests(knex, tables, { limit, ...(status === undefined ? {} : { status }) });
     res.json({ generatedAt: new Date(clock()).toISOString(), limit, ...(status === undefined ? {} : { status }), requests: rows.map(requestView) });
-  });
+  }
+  router.get('/requests', forwardErrors(otpStatusRequests));
 
-  router.get('/retry-queue', async function otpStatusRetryQueue(req: Request, res: Response) {
+  async function otpStatusRetryQueue(req: Request, res: Response): Promise<void> {
     const limit = limitOf(req, max);
     const now = clock();
     const [counts, next, oldest] = await Promise.all([countRequestsByStatus(knex, tables), nextDueRequests(knex, tables, limit), oldestDueAt(knex, tables, now)]);
@@ -146,9 +148,10 @@ export function otpStatusRouter(otp: Otp, options: OtpStatusRouterOptions = {}):
         lastError: safeText(row.lastError),
       })),
     });
-  });
+  }
+  router.get('/retry-queue', forwardErrors(otpStatusRetryQueue));
 
-  router.get('/providers', async function otpStatusProviders(_req: Request, res: Response) {
+  async function otpStatusProviders(_req: Request, res: Response): Promise<void> {
     let routing: string | null = null;
     let routingError: string | undefined;
     let names: string[] = [];
@@ -169,7 +172,8 @@ export function otpStatusRouter(otp: Otp, options: OtpStatusRouterOptions = {}):
       windowSize: health.windowSize,
       providers: health.snapshot(names),
     });
-  });
+  }
+  router.get('/providers', forwardErrors(otpStatusProviders));
 
   router.use(function otpStatusErrors(error: unknown, _req: Request, res: Response, next: NextFunction) {
     if (res.headersSent) {

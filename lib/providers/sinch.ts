@@ -10,7 +10,7 @@ import Joi from 'joi';
 import type * as SinchSdk from '@sinch/sdk-core';
 import { configError } from '../errors.js';
 import type { Channel, OtpProvider, ProviderCheckResult } from '../types.js';
-import { lazy } from './lazy.js';
+import { assertProviderSdk, lazy } from './lazy.js';
 import { classifyProviderError, isRetryableCode, parseRetryAfter } from './classify.js';
 import { SINCH_CODE_FORMAT } from './code-format.js';
 import type { ProviderContext } from './context.js';
@@ -203,6 +203,7 @@ function mapReport(channel: Channel, response: { status?: string; reason?: strin
 }
 
 export function sinchProvider(options: SinchOptions, _ctx: ProviderContext): OtpProvider {
+  assertProviderSdk(PROVIDER);
   const { error } = sinchOptionsSchema.validate(options, { convert: false });
   if (error !== undefined) throw configError(`Sinch provider: ${error.message} (set sinch.* options or SINCH_* variables)`);
   const baseUrl = normalizeBaseUrl(options.baseUrl);

@@ -10,7 +10,7 @@ import type TwilioSdk from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient.js';
 import type * as TwilioHttpResponse from 'twilio/lib/http/response.js';
 import type { OtpProvider, ProviderCheckResult } from '../types.js';
-import { lazy } from './lazy.js';
+import { assertProviderSdk, lazy } from './lazy.js';
 import { classifyProviderError, isRetryableCode, parseRetryAfter, TWILIO_GONE, TWILIO_LOCK_MS } from './classify.js';
 import { TWILIO_CODE_FORMAT } from './code-format.js';
 import type { ProviderContext } from './context.js';
@@ -231,6 +231,7 @@ function lockedError(remainingMs: number, code: string): ProviderError {
 }
 
 export function twilioProvider(options: TwilioOptions, ctx: ProviderContext): OtpProvider {
+  assertProviderSdk(PROVIDER);
   // With a custom httpClient the SDK ignores its own timeout/autoRetry options: set them here.
   // autoRetry stays off because the kit owns retries (a 429 is classified and queued instead).
   type Service = ReturnType<TwilioSdk.Twilio['verify']['v2']['services']>;

@@ -19,11 +19,12 @@ import { createCounterSet } from '../limits/counters.js';
 import { createSendAdmission } from '../limits/send-admission.js';
 import { createVerifyBudget } from '../limits/verify-budget.js';
 import { publicConfig, resolveOptions, type OtpConfig, type OtpOptions } from '../options.js';
-import { createProviderRegistry } from '../providers/index.js';
+import { createProviderRegistry, type ProviderRegistry } from '../providers/index.js';
+import { assertProviderSdk } from '../providers/lazy.js';
 import { knexFromUrl } from '../storage/db.js';
 import { firstMissingTable, migrateOtpTables } from '../storage/migrations.js';
 import { createRequestStore } from '../storage/request-store.js';
-import type { Channel, PhoneInput, SendOptions, SendResult, VerifiedOtp, VerifyOptions, VerifyResult } from '../types.js';
+import type { Channel, OtpProvider, PhoneInput, SendOptions, SendResult, VerifiedOtp, VerifyOptions, VerifyResult } from '../types.js';
 import { startRetryPoller, type RetryPoller, type RetryPollerOptions } from '../worker/retry-poller.js';
 import { startWebhookPoller, type WebhookPoller, type WebhookPollerOptions } from '../worker/webhook-poller.js';
 import { assertSecretFits, providerSecrets, type OtpDeps, type Outcome } from './deps.js';
@@ -70,6 +71,18 @@ function unwrap<T>(outcome: Outcome<T>, verify: boolean): T {
   return outcome.result;
 }
 
+/**
+ * Builds every routed provider, so a missing SDK or missing credentials fail now. A missing optional
+ * SDK is reported first (install it, then set its credentials); an app's own provider of the same
+ * name needs no SDK.
+ */
+function buildRouted(registry: ProviderRegistry, custom: readonly OtpProvider[], routing: Routing): void {
+  const names = routedNames(routing);
+  const overridden = new Set(custom.map((p) => p.name.toLowerCase()));
+  for (const name of names) if (!overridden.has(name.toLowerCase())) assertProviderSdk(name);
+  for (const name of names) registry.get(name);
+}
+
 function buildDeps(options: OtpOptions): OtpDeps {
   const config = resolveOptions(options);
   const { logger, tables, limits } = config;
@@ -79,7 +92,7 @@ function buildDeps(options: OtpOptions): OtpDeps {
   const budget = createVerifyBudget(knex, config, counters, events);
   const registry = createProviderRegistry(config.providerSettings, config.customProviders, { logger, timeoutMs: config.providerTimeoutMs, env: config.env, clock: config.clock });
   const buildAll = (r: Routing): void => {
-    for (const name of routedNames(r)) registry.get(name);
+    buildRouted(registry, config.customProviders, r);
     assertSecretFits(config, routedNames(r));
   };
   const routing = createRoutingSource(config, knex, registry.names, buildAll);
@@ -112,9 +125,9 @@ async function ready(deps: OtpDeps): Promise<void> {
   }
   // The row as it is now, not as cached a moment ago.
   deps.routing.invalidate();
-  const names = routedNames(await deps.routing.current());
-  for (const name of names) deps.registry.get(name);
-  assertSecretFits(deps.config, names);
+  const routing = await deps.routing.current();
+  buildRouted(deps.registry, deps.config.customProviders, routing);
+  assertSecretFits(deps.config, routedNames(routing));
 }
 
 export function createOtp(options: OtpOptions = {}): Otp {

@@ -12,6 +12,8 @@ const pkg = JSON.parse(readFileSync(new URL('package.json', ROOT), 'utf8')) as {
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
   peerDependencies: Record<string, string>;
+  peerDependenciesMeta: Record<string, { optional?: boolean }>;
+  bin?: Record<string, string>;
   files: string[];
   repository?: { url?: string };
   homepage?: string;
@@ -25,10 +27,22 @@ it('dependencies take ranges; the exceptions are bounded on purpose', () => {
     assert.match(spec, /^[\^~]/, `${name}@${spec} is a range`);
   }
   // 1.4.1, 1.4.3 and 1.5.0 depend on @sinch/* sub-packages of their own version that were never published.
-  assert.equal(pkg.dependencies['@sinch/sdk-core'], '1.4.0');
+  assert.equal(pkg.peerDependencies['@sinch/sdk-core'], '1.4.0');
+  assert.equal(pkg.devDependencies['@sinch/sdk-core'], '1.4.0');
   // better-sqlite3 13 needs Node 22 (it crashes on 20); TypeScript minors change checking.
   assert.match(pkg.devDependencies['better-sqlite3'] ?? '', /^\^12\./);
   assert.match(pkg.devDependencies.typescript ?? '', /^~5\.9\./);
+});
+
+it('Express 4.17+ and 5 are peers; the provider SDKs are optional peers the repo tests with', () => {
+  assert.equal(pkg.peerDependencies.express, '^4.17.0 || ^5.0.0');
+  for (const sdk of ['twilio', '@sinch/sdk-core']) {
+    assert.equal(pkg.dependencies[sdk], undefined, `${sdk} is not a dependency: apps install it only when they route to it`);
+    assert.ok(pkg.peerDependencies[sdk] !== undefined, `${sdk} is a peer`);
+    assert.equal(pkg.peerDependenciesMeta[sdk]?.optional, true, `${sdk} is optional`);
+    assert.equal(pkg.devDependencies[sdk], pkg.peerDependencies[sdk], `${sdk} is a devDependency of the same range, so the tests drive the real SDK`);
+  }
+  assert.deepEqual(pkg.bin, { 'express-otp-kit': './dist/cli.js' });
 });
 
 it('has the metadata npm shows and ships the docs the README links to', () => {

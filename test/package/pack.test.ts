@@ -1,50 +1,21 @@
 /**
  * The package as users get it: `npm pack` (its prepack script builds dist/), the tarball installed
  * into a throwaway project in the temp directory next to express, knex and better-sqlite3, then
- * used from ESM, from CommonJS, from TypeScript (both module kinds) and from the consumer's own
- * Knex CLI. Slow-ish (npm install, mostly from the npm cache): about 20-40 s.
+ * used from ESM, from CommonJS, from TypeScript (both module kinds), from the consumer's own Knex
+ * CLI and through the kit's own `npx express-otp-kit`. Slow-ish (npm install, mostly from the npm
+ * cache): about 20-40 s. Express 4 and 5 consumers without provider SDKs: express-majors.test.ts.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { otpMigrationSource } from '../../lib/storage/migrations.js';
+import { TYPES_CJS } from './helpers/consumer-scripts.js';
+import { cleanEnv, lastJson, lockedVersion, npmMissing, packKit, ROOT, run } from './helpers/consumer.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SECRET = 'consumer-secret-0123456789-abcdefghijk';
-
-function npmMissing(): string | undefined {
-  try {
-    execFileSync('npm', ['--version'], { stdio: 'pipe', timeout: 30_000 });
-    return undefined;
-  } catch (error) {
-    return `npm is not available (${error instanceof Error ? error.message : String(error)})`;
-  }
-}
-
-/** The environment without npm_* variables of an outer `npm test`, which npm would read as config. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!/^npm_/i.test(key) && key !== 'NODE_OPTIONS') env[key] = value;
-  return { ...env, NODE_ENV: 'test', ...extra };
-}
-
-type RunResult = { readonly stdout: string; readonly stderr: string };
-
-function run(command: string, args: readonly string[], cwd: string, timeoutMs: number, env: NodeJS.ProcessEnv = cleanEnv()): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { cwd, env, timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
-      if (error !== null) {
-        reject(new Error(`${command} ${args.join(' ')} failed in ${cwd}: ${error.message}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`));
-        return;
-      }
-      resolve({ stdout, stderr });
-    });
-  });
-}
 
 /** Drives the whole kit through the installed package: migrate, router, send, verify, guard. */
 const ESM_CONSUMER = `
@@ -173,15 +144,6 @@ createOtp({ codeLenght: 6 });
 void otp.send('+359871234567', 'email');
 `;
 
-const TYPES_CJS = `
-import { createOtp, OtpError, type SendResult } from 'express-otp-kit';
-const otp = createOtp({ providers: 'Console' });
-export const sent: Promise<SendResult> = otp.sendSms({ number: '+359871234567' });
-export const isError = (e: unknown): boolean => e instanceof OtpError && e.code === 'OTP_INVALID';
-// @ts-expect-error not an error code
-export const bad = (e: OtpError): boolean => e.code === 'NOT_A_CODE';
-`;
-
 /** The names of the kit's migrations, from the source tree: the package must ship the same ones. */
 async function migrationNames(): Promise<string[]> {
   const source = otpMigrationSource();
@@ -193,24 +155,22 @@ const skipReason = npmMissing();
 void describe('package: npm pack, install and import', { skip: skipReason ?? false, timeout: 300_000 }, () => {
   let work = '';
   let consumer = '';
-  let packed: { filename: string; files: { path: string }[] } | undefined;
+  let files: readonly string[] = [];
+  let tarball = '';
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'otp-pack-'));
     consumer = join(work, 'consumer');
     mkdirSync(consumer);
     // prepack builds dist/ (tsup --silent keeps stdout clean for --json).
-    const pack = await run('npm', ['pack', '--json', '--pack-destination', work], ROOT, 120_000);
-    packed = (JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[])[0];
-    assert.ok(packed !== undefined, `npm pack printed no result: ${pack.stdout}`);
+    ({ tarball, files } = await packKit(work));
     writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'otp-consumer', version: '1.0.0', private: true }, null, 2));
-    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
-    const pinned = (name: string): string => `${name}@${lock.packages[`node_modules/${name}`]?.version ?? 'latest'}`;
+    const pinned = (name: string): string => `${name}@${lockedVersion(name)}`;
     // --ignore-scripts: better-sqlite3 would compile its native addon for ~45 s on two cores; the
     // repo already holds the same version built for this Node, so its binary is copied below.
     await run(
       'npm',
-      ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', join(work, packed.filename),
+      ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball,
         pinned('express'), pinned('knex'), pinned('better-sqlite3'), pinned('@types/express'), pinned('@types/node')],
       consumer,
       240_000,
@@ -225,22 +185,22 @@ void describe('package: npm pack, install and import', { skip: skipReason ?? fal
   });
 
   it('the tarball holds the build, types and docs only', () => {
-    const files = (packed?.files ?? []).map((f) => f.path).sort();
-    for (const needed of ['package.json', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts']) assert.ok(files.includes(needed), `${needed} is packed`);
+    for (const needed of ['package.json', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/cli.js']) assert.ok(files.includes(needed), `${needed} is packed`);
     const stray = files.filter((f) => !/^(dist\/|docs\/[a-z0-9-]+\.md$|package\.json$|README\.md$|LICENSE$|CHANGELOG\.md$)/.test(f));
     assert.deepEqual(stray, [], 'nothing but dist/, package.json and docs');
     assert.ok(files.includes('docs/security.md'), 'docs/ is packed: the README links to it');
     const manifest = JSON.parse(readFileSync(join(consumer, 'node_modules', 'express-otp-kit', 'package.json'), 'utf8')) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(manifest.peerDependencies as object).sort(), ['better-sqlite3', 'express', 'knex', 'mysql2', 'pg']);
-    // Optional peers are not installed for the consumer: only the driver it asked for.
-    assert.throws(() => execFileSync(process.execPath, ['-e', "require.resolve('pg')"], { cwd: consumer, stdio: 'pipe' }));
-    assert.throws(() => execFileSync(process.execPath, ['-e', "require.resolve('mysql2')"], { cwd: consumer, stdio: 'pipe' }));
+    assert.deepEqual(Object.keys(manifest.peerDependencies as object).sort(), ['@sinch/sdk-core', 'better-sqlite3', 'express', 'knex', 'mysql2', 'pg', 'twilio']);
+    // Optional peers are not installed for the consumer: only the driver it asked for, no provider SDK.
+    for (const absent of ['pg', 'mysql2', 'twilio', '@sinch/sdk-core']) {
+      assert.throws(() => execFileSync(process.execPath, ['-e', `require.resolve('${absent}')`], { cwd: consumer, stdio: 'pipe' }), `${absent} is not installed`);
+    }
   });
 
   it('works from an ES module: migrate, router, send, verify, guard, OpenAPI', async () => {
     writeFileSync(join(consumer, 'esm.mjs'), ESM_CONSUMER);
     const { stdout, stderr } = await run(process.execPath, ['esm.mjs'], consumer, 60_000);
-    const out = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as Record<string, unknown>;
+    const out = lastJson(stdout);
     assert.match(String(out.resolved), /node_modules\/express-otp-kit\/dist\/index\.js$/);
     assert.equal(out.sent, 202);
     assert.deepEqual(out.wrong, [422, 4]);
@@ -254,7 +214,7 @@ void describe('package: npm pack, install and import', { skip: skipReason ?? fal
   it('works from CommonJS (require), including the ESM-only dependencies', async () => {
     writeFileSync(join(consumer, 'cjs.cjs'), CJS_CONSUMER);
     const { stdout, stderr } = await run(process.execPath, ['cjs.cjs'], consumer, 60_000);
-    const out = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as Record<string, unknown>;
+    const out = lastJson(stdout);
     assert.match(String(out.resolved), /node_modules\/express-otp-kit\/dist\/index\.cjs$/);
     assert.equal(out.version, (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
     assert.deepEqual(out.sent, ['sent', 'Console', 'string']);
@@ -278,6 +238,18 @@ void describe('package: npm pack, install and import', { skip: skipReason ?? fal
     writeFileSync(join(consumer, 'after-cli.mjs'), AFTER_CLI);
     const used = await run(process.execPath, ['after-cli.mjs'], consumer, 60_000);
     assert.deepEqual(JSON.parse(used.stdout.trim().split('\n').at(-1) ?? ''), { ready: true, sent: 'sent' });
+  });
+
+  it('ships the express-otp-kit executable: npx express-otp-kit --help, migrate, status', async () => {
+    const env = cleanEnv({ DATABASE_URL: 'sqlite:./npx.sqlite', OTP_SECRET: SECRET });
+    const help = await run('npx', ['express-otp-kit', '--help'], consumer, 60_000, env);
+    assert.match(help.stdout, /^Usage: express-otp-kit <command>/);
+    const migrate = await run('npx', ['express-otp-kit', 'migrate', '--json'], consumer, 60_000, env);
+    assert.deepEqual(lastJson(migrate.stdout).ran, await migrationNames());
+    const status = await run('npx', ['express-otp-kit', 'status', '--json'], consumer, 60_000, env);
+    assert.equal(lastJson(status.stdout).ready, true);
+    const usage = await run('npx', ['express-otp-kit', 'frobnicate'], consumer, 60_000, env, true);
+    assert.deepEqual([usage.code, usage.stderr.split('\n')[0]], [2, 'express-otp-kit: unknown command "frobnicate"']);
   });
 
   it('type-checks for TypeScript consumers, as ESM (.mts) and as CommonJS (.cts)', async () => {
