@@ -56,3 +56,12 @@ forEachDatabase('audit 19.4: development secret and purpose-bound tokens', (db) 
     assert.equal((await kit.otp.checkToken(verified.token ?? '', { purpose: 'newsletter' })).purpose, 'newsletter');
   });
 });
+
+it('the public Otp carries no secret: no context, and otp.config holds no key, credential or database URL', () => {
+  const db = 'postgres://user:db-password-123@127.0.0.1:1/none';
+  const otp = createOtp({ db, secret: TEST_SECRET, env: TWILIO_ENV, providers: ['Twilio'], logger: silentLogger });
+  const shown = JSON.stringify(otp.config);
+  for (const secret of [TEST_SECRET, TWILIO_ENV.TWILIO_AUTH_TOKEN, 'db-password-123']) assert.ok(!shown.includes(secret), `otp.config shows ${secret}`);
+  assert.deepEqual(Object.keys(otp).filter((k) => ['context', 'secrets', 'deps'].includes(k)), []);
+  assert.equal(otp.config.codeLength, 6, 'the settings in force are still there');
+});
