@@ -22,9 +22,12 @@ export function createExampleApp(otp: Otp, env: Readonly<Record<string, string |
   app.disable('x-powered-by');
   app.set('trust proxy', parseTrustProxy(env.TRUST_PROXY));
 
+  // The page offers "call me instead" once the kit's channel-switch cooldown is over.
+  const switchAfter = otp.config.limits.channelSwitchCooldownSeconds === false ? 0 : otp.config.limits.channelSwitchCooldownSeconds;
+  const page = PAGE.replace('<html lang="en">', `<html lang="en" data-switch-after="${switchAfter}">`);
   app.get('/', (_req, res) => {
     res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
-    res.type('html').send(PAGE);
+    res.type('html').send(page);
   });
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true });

@@ -24,6 +24,7 @@ import {
 import type { ProviderSettings } from './providers/index.js';
 import { testNumbersOptionsSchema, type TestNumbersOptions } from './core/test-numbers.js';
 import { resolveWebhooks, webhookOptionsSchema, type ResolvedWebhooks, type WebhookOptions } from './core/webhook-options.js';
+import { resolveTextOptions, textOptionKeys, type ResolvedTextOptions, type TextOptions } from './core/text-options.js';
 import { DEFAULT_TABLES, type OtpTableNames } from './storage/migrations.js';
 import type { Logger, OtpProvider } from './types.js';
 
@@ -40,7 +41,7 @@ export interface SmsRetryOptions {
   readonly maxDelayMs?: number;
 }
 
-export interface OtpOptions extends ProviderSettings {
+export interface OtpOptions extends ProviderSettings, TextOptions {
   /** A Knex instance, or a DATABASE_URL-style string. Env `DATABASE_URL`. @default 'sqlite:./otp.sqlite' */
   readonly db?: Knex | string;
   /**
@@ -115,7 +116,7 @@ export interface OtpOptions extends ProviderSettings {
   readonly env?: Env;
 }
 
-export interface ResolvedOtpConfig {
+export interface ResolvedOtpConfig extends ResolvedTextOptions {
   readonly db: Knex | string;
   readonly secrets: readonly string[];
   readonly usingDevSecret: boolean;
@@ -154,7 +155,6 @@ export const DEVELOPMENT_SECRET = 'express-otp-kit development secret: set OTP_S
 
 const tableName = Joi.string().pattern(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/);
 
-
 const schema = Joi.object<OtpOptions>({
   db: Joi.alternatives(Joi.string().min(1), Joi.function(), Joi.object().unknown(true)),
   secret: Joi.alternatives(Joi.string().min(32), Joi.array().items(Joi.string().min(32)).min(1)),
@@ -182,6 +182,7 @@ const schema = Joi.object<OtpOptions>({
   testNumbers: testNumbersOptionsSchema,
   groupCommit: Joi.boolean(),
   webhooks: webhookOptionsSchema,
+  ...textOptionKeys,
   twilio: Joi.object().unknown(true),
   sinch: Joi.object().unknown(true),
   mada: Joi.object().unknown(true),
@@ -243,7 +244,9 @@ export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
         : undefined;
 
   const sms = options.sms ?? {};
+  const messageTemplate = options.messageTemplate ?? 'Your _APP_ code is _CODE_';
   return {
+    ...resolveTextOptions(options, messageTemplate),
     db: databaseOf(options, env, production),
     secrets,
     usingDevSecret,
@@ -262,7 +265,7 @@ export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
     codeLength: options.codeLength ?? 6,
     ttlSeconds: options.ttlSeconds ?? 300,
     maxAttempts: options.maxAttempts ?? 5,
-    messageTemplate: options.messageTemplate ?? 'Your _APP_ code is _CODE_',
+    messageTemplate,
     appName: options.appName ?? 'verification',
     tokenTtlSeconds: options.tokenTtlSeconds ?? 300,
     providerTimeoutMs: options.providerTimeoutMs ?? 10_000,

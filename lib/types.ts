@@ -3,8 +3,8 @@
  * re-exported from the package root.
  */
 
-/** The delivery channels of the seed: a text message or a voice call. */
-export type Channel = 'sms' | 'call';
+/** The delivery channels: a text message, a voice call (the seed's two) or a WhatsApp message. */
+export type Channel = 'sms' | 'call' | 'whatsapp';
 
 /** The names the routing string knows out of the box (case-insensitive in the string). */
 export type BuiltinProviderName = 'Twilio' | 'Sinch' | 'Mada' | 'Console';
@@ -23,6 +23,13 @@ export interface ProviderSendInput {
   readonly code: string;
   /** The rendered message (template with the code filled in) for providers that deliver text. */
   readonly text: string;
+  /**
+   * The locale of the send (BCP 47, e.g. `de-AT`), for providers that write their own text (Twilio
+   * `Locale`, Sinch); each narrows it to the locales it supports. Undefined: the provider's default.
+   */
+  readonly locale?: string;
+  /** The Android SMS Retriever app hash (`webOtp.appHash`), for providers that write their own text (Twilio `AppHash`). */
+  readonly appHash?: string;
   /** Aborted when the provider timeout elapses; pass it to fetch/SDK calls where they accept one. */
   readonly signal: AbortSignal;
 }
@@ -126,6 +133,7 @@ export type DeliveryStatus =
 
 export interface SendResult {
   readonly requestId: string;
+  /** The channel the code went out on: the asked one, or a `channelFallback` channel when all its providers failed. */
   readonly channel: Channel;
   /** The provider that delivered, or null while the request waits for a retry. */
   readonly provider: string | null;
@@ -163,6 +171,10 @@ export interface SendOptions {
   readonly ip?: string;
   /** The answer to a bot challenge (e.g. a CAPTCHA token), handed to the `challenge` hook. */
   readonly challengeToken?: string;
+  /** The user's locale (BCP 47, e.g. `de-AT`): picks the `messageTemplates` text; a malformed tag is 400 `locale`. */
+  readonly locale?: string;
+  /** An `Accept-Language` header, used when `locale` is not given (malformed entries are skipped). */
+  readonly acceptLanguage?: string;
 }
 
 export interface VerifyOptions {

@@ -6,7 +6,9 @@
  */
 import { randomInt } from 'node:crypto';
 import { retryDelayMs } from '../core/backoff.js';
+import { parseChainStep } from '../core/channels.js';
 import { decryptCode, renderMessage } from '../core/code.js';
+import { withOneTap, type ResolvedWebOtp } from '../core/webotp.js';
 import { redactText, redactToJson } from '../core/redact.js';
 import { coerceError } from '../errors.js';
 import { ProviderError } from '../providers/provider-error.js';
@@ -17,7 +19,7 @@ import { webhookEntries } from '../webhooks/payload.js';
 import type { ProviderRegistry } from '../providers/index.js';
 import type { RequestRow } from '../storage/request-row.js';
 import type { RequestStore } from '../storage/request-store.js';
-import type { DeliveryStatus, Logger, OtpProvider } from '../types.js';
+import type { Channel, DeliveryStatus, Logger, OtpProvider } from '../types.js';
 
 /** What a delivery attempt needs of the kit's settings. */
 export interface DeliveryConfig {
@@ -31,6 +33,8 @@ export interface DeliveryConfig {
   readonly maxDelayMs: number;
   /** Webhooks in force: their events are written with the outcome (same transaction). */
   readonly webhooks: ResolvedWebhooks | undefined;
+  /** One-tap entry: the WebOTP line and app hash for kit-owned text messages. */
+  readonly webOtp: ResolvedWebOtp | undefined;
 }
 
 /** Everything a delivery attempt uses; built once by createOtp, shared by the send path and the poller. */
@@ -49,6 +53,8 @@ export interface DeliveryOutcome {
   /** The row's status after this attempt, or `lost-lease` when another worker owns it now. */
   readonly status: DeliveryStatus | 'lost-lease';
   readonly provider: string | null;
+  /** The channel of the delivering step (the row's channel when nothing was delivered). */
+  readonly channel: Channel;
   readonly codeOwner: 'kit' | 'provider';
   readonly errors: readonly ProviderError[];
 }
@@ -65,6 +71,15 @@ export function rateLimitedFor(errors: readonly ProviderError[]): number | undef
 /** The `otp.failed` webhook of a row that will not be delivered (none when not subscribed). */
 function failedEntries(config: DeliveryConfig, row: RequestRow, status: DeliveryStatus, attempts: number, now: number): ReturnType<typeof webhookEntries> {
   return webhookEntries(config.webhooks, 'otp.failed', () => ({ requestId: row.requestId, phone: row.phone, channel: row.channel, provider: row.provider, extra: { status, attempts } }), now);
+}
+
+/**
+ * The text a provider that delivers the kit's code sends: the stored (localized) template, and on
+ * a text message the app hash and the WebOTP line. A voice call reads the plain text.
+ */
+function textFor(config: DeliveryConfig, template: string, code: string, channel: Channel): string {
+  const text = renderMessage(template, code, config.appName);
+  return channel === 'sms' ? withOneTap(text, code, config.webOtp) : text;
 }
 
 /** Float in [0, 1) from the CSPRNG, for jitter. */
@@ -88,14 +103,15 @@ export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: st
     const patch = { status: 'expired', sendAttempts: row.sendAttempts, nextAttemptAt: null, keepCipher: false, lastError: row.lastError, now } as const;
     const ok = await store.finish(row.id, leaseToken, patch, failedEntries(config, row, 'expired', row.sendAttempts, now));
     if (ok) events.emit('expired', { requestId: row.requestId, attempts: row.sendAttempts });
-    return { status: ok ? 'expired' : 'lost-lease', provider: null, codeOwner: row.codeOwner, errors: [] };
+    return { status: ok ? 'expired' : 'lost-lease', provider: null, channel: row.channel, codeOwner: row.codeOwner, errors: [] };
   }
 
   const code = plainCode ?? (row.codeCipher === null ? undefined : decryptCode(ctx.cipherKeys, row.requestId, row.codeCipher));
   const errors: ProviderError[] = [];
   const secrets = ctx.secrets;
 
-  for (const name of row.chain) {
+  for (const entry of row.chain) {
+    const { provider: name, channel } = parseChainStep(entry, row.channel);
     // A slow provider may have used up the code's lifetime: the next one must not send a dead code.
     if (config.clock() >= row.expiresAt) break;
     let provider: OtpProvider;
@@ -106,7 +122,7 @@ export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: st
       errors.push(new ProviderError({ provider: name, kind: 'rejected', retryable: false, message: coerceError(error).message }));
       continue;
     }
-    if (!provider.channels.includes(row.channel)) continue;
+    if (!provider.channels.includes(channel)) continue;
     if (!code) {
       // The sealed code is gone (secret changed without rotation): a retry cannot send the same code.
       errors.push(new ProviderError({ provider: name, kind: 'rejected', retryable: false, message: 'the sealed code cannot be opened with the configured secrets' }));
@@ -114,9 +130,10 @@ export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: st
     }
     const started = config.clock();
     try {
-      const text = renderMessage(row.messageTemplate, code, config.appName);
+      const text = textFor(config, row.messageTemplate, code, channel);
+      const extras = { ...(row.locale === null ? {} : { locale: row.locale }), ...(config.webOtp?.appHash === undefined ? {} : { appHash: config.webOtp.appHash }) };
       const result = await callProvider(name, config.providerTimeoutMs, (signal) =>
-        provider.send({ requestId: row.requestId, phone: row.phone, channel: row.channel, code, text, signal }),
+        provider.send({ requestId: row.requestId, phone: row.phone, channel, code, text, signal, ...extras }),
       );
       const redactCtx = { phone: row.phone, code, secrets };
       const codeOwner = provider.ownsCode ? 'provider' : 'kit';
@@ -126,6 +143,7 @@ export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: st
         leaseToken,
         sendAttempts: attempt,
         provider: name,
+        channel,
         providerRef: result.ref?.slice(0, 128) ?? null,
         codeOwner,
         lastError,
@@ -133,17 +151,17 @@ export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: st
         providerResponse: redactToJson(result.response, redactCtx),
       } as const;
       const at = config.clock();
-      const hooks = webhookEntries(config.webhooks, 'otp.sent', () => ({ requestId: row.requestId, phone: row.phone, channel: row.channel, provider: name, extra: { attempt } }), at);
+      const hooks = webhookEntries(config.webhooks, 'otp.sent', () => ({ requestId: row.requestId, phone: row.phone, channel, provider: name, extra: { attempt } }), at);
       const ok = await store.markSent(mark, row.leaseExpiresAt, at, hooks);
-      if (!ok) return { status: 'lost-lease', provider: name, codeOwner, errors };
-      events.emit('sent', { requestId: row.requestId, channel: row.channel, provider: name, attempt, latencyMs: config.clock() - started });
-      return { status: 'sent', provider: name, codeOwner, errors };
+      if (!ok) return { status: 'lost-lease', provider: name, channel, codeOwner, errors };
+      events.emit('sent', { requestId: row.requestId, channel, provider: name, attempt, latencyMs: config.clock() - started });
+      return { status: 'sent', provider: name, channel, codeOwner, errors };
     } catch (error) {
       const failure = error instanceof ProviderError ? error : new ProviderError({ provider: name, kind: 'bad-response', retryable: true, message: coerceError(error).message });
       errors.push(failure);
       const summary = redactText(failure.summary(), { phone: row.phone, code, secrets });
       config.logger.warn({ requestId: row.requestId, provider: name, attempt, retryable: failure.retryable, providerCode: failure.providerCode, error: summary }, 'otp provider failed');
-      events.emit('failed', { requestId: row.requestId, channel: row.channel, provider: name, attempt, latencyMs: config.clock() - started, retryable: failure.retryable, kind: failure.kind, providerCode: failure.providerCode, error: summary });
+      events.emit('failed', { requestId: row.requestId, channel, provider: name, attempt, latencyMs: config.clock() - started, retryable: failure.retryable, kind: failure.kind, providerCode: failure.providerCode, error: summary });
     }
   }
 
@@ -167,7 +185,7 @@ export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: st
   }
   const hooks = status === 'queued' ? [] : failedEntries(config, row, status, attempt, finished);
   const ok = await store.finish(row.id, leaseToken, { status, sendAttempts: attempt, nextAttemptAt, keepCipher: status === 'queued', lastError: safeError, now: finished }, hooks);
-  if (!ok) return { status: 'lost-lease', provider: null, codeOwner: row.codeOwner, errors };
+  if (!ok) return { status: 'lost-lease', provider: null, channel: row.channel, codeOwner: row.codeOwner, errors };
   if (status === 'queued' && nextAttemptAt !== null) {
     events.emit('retry-scheduled', { requestId: row.requestId, attempt, delayMs: nextAttemptAt - finished, nextAttemptAt: new Date(nextAttemptAt) });
   } else if (status === 'unsendable') {
@@ -177,5 +195,5 @@ export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: st
   } else {
     events.emit('delivery-failed', { requestId: row.requestId, attempt, error: safeError });
   }
-  return { status, provider: null, codeOwner: row.codeOwner, errors };
+  return { status, provider: null, channel: row.channel, codeOwner: row.codeOwner, errors };
 }

@@ -1,10 +1,15 @@
 /**
  * `otpOpenApiDocument(options)`: the OpenAPI 3.1 description of the HTTP API that `otpRouter()`
  * serves (also at `GET <mount>/openapi.json`). Error codes and their statuses come from the one
- * table in errors.ts, so the document cannot drift from what the router answers.
+ * table in errors.ts, so the document cannot drift from what the router answers. The send
+ * operations (/sms, /call, /whatsapp, /resend) are in openapi-send.ts, shared parts in openapi-parts.ts.
  */
 import { ANY_CODE_PATTERN } from '../core/patterns.js';
 import { configError, OTP_ERROR_CODES, type OtpErrorCode } from '../errors.js';
+import { errorResponse, json, ref, responseRef, type JsonValue } from './openapi-parts.js';
+import { sendPaths, sendSchemas } from './openapi-send.js';
+
+export type { JsonValue } from './openapi-parts.js';
 
 export interface OtpOpenApiOptions {
   /** Digits per code, as configured in `createOtp` (the `code` pattern of /verify). @default 6 */
@@ -20,63 +25,12 @@ export interface OtpOpenApiOptions {
   readonly title?: string;
 }
 
-/** A JSON value, as the document is plain data ready for `res.json()`. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type OpenApiDocument = { openapi: '3.1.0' } & { [key: string]: JsonValue };
 
-type Schema = { [key: string]: JsonValue };
-
-const PURPOSE_PATTERN = '^[a-zA-Z0-9][a-zA-Z0-9._:-]{0,63}$';
-const SEND_CODES = ['CHANNEL_UNSUPPORTED'] as const satisfies readonly OtpErrorCode[];
+export const PURPOSE_PATTERN = '^[a-zA-Z0-9][a-zA-Z0-9._:-]{0,63}$';
 const VERIFY_CODES = ['OTP_INVALID', 'OTP_EXPIRED', 'OTP_NOT_FOUND', 'OTP_TOO_MANY_ATTEMPTS'] as const satisfies readonly OtpErrorCode[];
 const GUARD_CODES = ['OTP_REQUIRED', 'OTP_TOKEN_INVALID', 'OTP_TOKEN_EXPIRED', 'OTP_TOKEN_USED'] as const satisfies readonly OtpErrorCode[];
 const SERVER_CODES = ['INTERNAL_ERROR', 'CONFIG_INVALID'] as const satisfies readonly OtpErrorCode[];
-
-const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
-const responseRef = (name: string): Schema => ({ $ref: `#/components/responses/${name}` });
-
-function codesList(codes: readonly OtpErrorCode[]): string {
-  return codes.map((code) => `- \`${code}\` (${OTP_ERROR_CODES[code].status}): ${OTP_ERROR_CODES[code].message}`).join('\n');
-}
-
-/** The error body narrowed to some codes; `verify` adds the required top-level flags of /verify. */
-function errorBody(codes: readonly OtpErrorCode[], verify = false): Schema {
-  return {
-    type: 'object',
-    required: verify ? ['error', 'requestValid', 'codeValid'] : ['error'],
-    additionalProperties: false,
-    properties: {
-      error: {
-        type: 'object',
-        required: ['code', 'message'],
-        additionalProperties: false,
-        properties: {
-          code: { type: 'string', enum: [...codes] },
-          message: { type: 'string' },
-          field: { type: 'string', description: 'The request field at fault (400 only).' },
-          requestValid: { type: 'boolean' },
-          codeValid: { type: 'boolean' },
-          attemptsLeft: { type: 'integer', minimum: 0, description: 'Wrong codes still allowed for this request (after OTP_INVALID).' },
-          retryAfter: { type: 'integer', minimum: 1, description: 'Seconds until a new try is allowed; the same as the Retry-After header.' },
-          channel: { type: 'string', enum: ['sms', 'call'] },
-        },
-      },
-      requestValid: { type: 'boolean', description: 'Is there a live request for this number?' },
-      codeValid: { type: 'boolean', const: false },
-    },
-  };
-}
-
-function errorResponse(codes: readonly OtpErrorCode[], summary: string, options: { verify?: boolean; retryAfter?: boolean } = {}): Schema {
-  return {
-    description: `${summary}\n\n${codesList(codes)}`,
-    headers: {
-      'Cache-Control': { $ref: '#/components/headers/NoStore' },
-      ...(options.retryAfter === true ? { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } } : {}),
-    },
-    content: { 'application/json': { schema: errorBody(codes, options.verify ?? false) } },
-  };
-}
 
 function validate(options: OtpOpenApiOptions): Required<OtpOpenApiOptions> {
   if (typeof options !== 'object' || options === null) throw configError('otpOpenApiDocument(options): options must be an object');
@@ -95,7 +49,6 @@ function validate(options: OtpOpenApiOptions): Required<OtpOpenApiOptions> {
 
 export function otpOpenApiDocument(options: OtpOpenApiOptions = {}): OpenApiDocument {
   const { codeLength, serverUrl, title, providerCodes } = validate(options);
-  const json = (schema: Schema): Schema => ({ 'application/json': { schema } });
   const common = {
     '400': responseRef('ValidationFailed'),
     '413': responseRef('PayloadTooLarge'),
@@ -103,44 +56,13 @@ export function otpOpenApiDocument(options: OtpOpenApiOptions = {}): OpenApiDocu
     '429': responseRef('RateLimited'),
     '500': responseRef('InternalError'),
   };
-  const sendOperation = (channel: 'sms' | 'call'): Schema => ({
-    operationId: channel === 'sms' ? 'sendSms' : 'sendCall',
-    summary: channel === 'sms' ? 'Send a code by text message' : 'Send a code by voice call',
-    description:
-      'Creates a verification request for the number (a newer request replaces an older one) and delivers a fresh code ' +
-      'through the routed providers, in failover order. The code itself is never returned.',
-    tags: ['otp'],
-    security: [],
-    parameters: [
-      {
-        name: 'X-OTP-Challenge',
-        in: 'header',
-        required: false,
-        description: 'The answer to a bot challenge (e.g. a CAPTCHA token), handed to the `challenge` hook when one is configured.',
-        schema: { type: 'string', maxLength: 4096 },
-      },
-    ],
-    requestBody: { required: true, content: json(ref('SendRequest')) },
-    responses: {
-      '202': {
-        description: 'Accepted: the code was delivered (`sent`) or waits for the retry poller (`queued`).',
-        headers: { 'Cache-Control': { $ref: '#/components/headers/NoStore' } },
-        content: json(ref('SendAccepted')),
-      },
-      ...common,
-      '422': errorResponse(SEND_CODES, 'No configured provider can deliver on this channel to this number.'),
-      '428': errorResponse(['CHALLENGE_REQUIRED'], 'A `challenge` hook is configured and refused the send (or failed): show the bot challenge and send its answer in `X-OTP-Challenge`.'),
-      '503': errorResponse(['PROVIDER_UNAVAILABLE'], 'Every routed provider failed and retries are off.'),
-    },
-  });
-
   return {
     openapi: '3.1.0',
     info: {
       title,
       version: '1.0.0',
       description:
-        'Send one-time passcodes by SMS or voice call and verify them. A successful verification returns a short-lived, ' +
+        'Send one-time passcodes by SMS, voice call or WhatsApp (with a fallback channel and "call me instead") and verify them. A successful verification returns a short-lived, ' +
         'single-use token that routes guarded by `requireVerifiedOtp` accept (see the `otpToken` security schemes).\n\n' +
         'Every failure has the body `{ "error": { "code", "message" } }` with a stable `code`; /verify adds `requestValid` and `codeValid`.',
     },
@@ -148,8 +70,7 @@ export function otpOpenApiDocument(options: OtpOpenApiOptions = {}): OpenApiDocu
     servers: [{ url: serverUrl }],
     tags: [{ name: 'otp', description: 'One-time passcodes' }],
     paths: {
-      '/sms': { post: sendOperation('sms') },
-      '/call': { post: sendOperation('call') },
+      ...sendPaths(common),
       '/verify': {
         post: {
           operationId: 'verify',
@@ -200,23 +121,7 @@ export function otpOpenApiDocument(options: OtpOpenApiOptions = {}): OpenApiDocu
           pattern: PURPOSE_PATTERN,
           description: 'What the code is for, e.g. `delete-account`; the token carries it and `requireVerifiedOtp({ purpose })` checks it. Default `default`.',
         },
-        SendRequest: {
-          type: 'object',
-          required: ['phone'],
-          additionalProperties: false,
-          properties: { phone: ref('Phone'), purpose: ref('Purpose') },
-        },
-        SendAccepted: {
-          type: 'object',
-          required: ['requestId', 'channel', 'status', 'expiresAt'],
-          additionalProperties: false,
-          properties: {
-            requestId: { type: 'string', format: 'uuid' },
-            channel: { type: 'string', enum: ['sms', 'call'] },
-            status: { type: 'string', enum: ['sent', 'queued'], description: '`queued`: every provider failed for now; the retry poller delivers the same code later.' },
-            expiresAt: { type: 'string', format: 'date-time', description: 'When the code stops being accepted.' },
-          },
-        },
+        ...sendSchemas(),
         VerifyRequest: {
           type: 'object',
           required: ['phone', 'code'],

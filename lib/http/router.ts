@@ -1,5 +1,6 @@
 /**
- * `otpRouter(otp?)`: POST /sms, /call and /verify as in the contract. Strict JSON in (415 for
+ * `otpRouter(otp?)`: POST /sms, /call and /verify as in the contract, plus /whatsapp and /resend
+ * ("call me instead"). Strict JSON in (415 for
  * anything else, 413 over the body limit, 400 for any schema problem), JSON out with stable error
  * codes. Without an argument it builds the service from the environment, like the seed's
  * `registry.ServiceProviderOTP()`.
@@ -11,14 +12,15 @@ import { routedNames } from '../core/routing.js';
 import type { OtpDeps } from '../service/deps.js';
 import { internalsOf } from '../service/internals.js';
 import { createOtp, type Otp } from '../service/otp.js';
+import { resendOtp } from '../service/resend.js';
 import { sendOtp } from '../service/send.js';
 import { verifyOtp } from '../service/verify.js';
-import type { Channel } from '../types.js';
+import type { Channel, SendOptions } from '../types.js';
 import { forwardErrors } from './async-handler.js';
 import { otpOpenApiDocument } from './openapi.js';
 import { proxyCheck } from './proxy-check.js';
 import { renderError, sendError } from './respond.js';
-import { sendBodySchema, verifyBodySchema, type HttpBody } from './schemas.js';
+import { resendBodySchema, sendBodySchema, verifyBodySchema, type HttpBody } from './schemas.js';
 
 export interface OtpRouterOptions {
   /** Largest accepted body (the kit needs well under 1 kB). @default '2kb' */
@@ -37,6 +39,19 @@ function validate(schema: Joi.ObjectSchema<HttpBody>, body: unknown): HttpBody {
     throw new OtpError('VALIDATION_FAILED', detail?.message ?? result.error.message, { field: detail?.path.join('.') });
   }
   return result.value;
+}
+
+/** The locale of a send: the body's `locale`, else the `Accept-Language` header (lib/core/locale.ts). */
+function localeOptions(req: Request, body: HttpBody): Pick<SendOptions, 'locale' | 'acceptLanguage'> {
+  if (body.locale !== undefined) return { locale: body.locale };
+  const header = req.get('accept-language');
+  return header === undefined ? {} : { acceptLanguage: header };
+}
+
+/** The 202 of a send or resend. */
+function renderAccepted(res: Response, result: { requestId: string; channel: Channel; status: string; expiresAt: Date }): void {
+  res.setHeader('Cache-Control', 'no-store');
+  res.status(202).json({ requestId: result.requestId, channel: result.channel, status: result.status, expiresAt: result.expiresAt.toISOString() });
 }
 
 /** Whether the routing in force names a provider that owns its codes (the shape of `code` then varies). */
@@ -105,21 +120,37 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
         ...(body.purpose === undefined ? {} : { purpose: body.purpose }),
         ...(req.ip === undefined ? {} : { ip: req.ip }),
         ...(challengeToken === undefined ? {} : { challengeToken: challengeToken.slice(0, 4096) }),
+        ...localeOptions(req, body),
       });
       if (refusal !== undefined) {
         sendError(res, refusalError(refusal), options);
         return;
       }
-      res.setHeader('Cache-Control', 'no-store');
-      res.status(202).json({ requestId: result.requestId, channel: result.channel, status: result.status, expiresAt: result.expiresAt.toISOString() });
+      renderAccepted(res, result);
     });
 
-  router.get('/openapi.json', async function otpOpenApi(req: Request, res: Response) {
+  router.get('/openapi.json', forwardErrors(async function otpOpenApi(req: Request, res: Response) {
     const providerCodes = await routesProviderCodes(deps);
     res.json(otpOpenApiDocument({ codeLength: service.config.codeLength, serverUrl: req.baseUrl === '' ? '/' : req.baseUrl, providerCodes }));
-  });
+  }));
   router.post('/sms', sendHandler('sms'));
   router.post('/call', sendHandler('call'));
+  router.post('/whatsapp', sendHandler('whatsapp'));
+  router.post('/resend', forwardErrors(async function otpResend(req: Request, res: Response) {
+    const body = validate(resendBodySchema, req.body);
+    const challengeToken = req.get('x-otp-challenge');
+    const { result, refusal } = await resendOtp(deps, body.phone, body.channel ?? 'sms', {
+      ...(body.purpose === undefined ? {} : { purpose: body.purpose }),
+      ...(req.ip === undefined ? {} : { ip: req.ip }),
+      ...(challengeToken === undefined ? {} : { challengeToken: challengeToken.slice(0, 4096) }),
+      ...localeOptions(req, body),
+    });
+    if (refusal !== undefined) {
+      sendError(res, refusalError(refusal), options);
+      return;
+    }
+    renderAccepted(res, result);
+  }));
   async function otpVerify(req: Request, res: Response): Promise<void> {
     const body = validate(verifySchema, req.body);
     const { result, refusal } = await verifyOtp(deps, body.phone, body.code ?? '', { ...(body.purpose === undefined ? {} : { purpose: body.purpose }), ...(req.ip === undefined ? {} : { ip: req.ip }) });

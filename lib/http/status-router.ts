@@ -3,7 +3,8 @@
  *
  *   GET /requests     the newest requests (masked numbers), `?limit=` and `?status=` narrow it
  *   GET /retry-queue  rows per delivery status, the pending rows that come due first, the oldest due age
- *   GET /providers    the routing in force and each provider's health as this process saw it
+ *   GET /providers    the routing in force, each provider's channels (sms, call, whatsapp) and the
+ *                     channel fallback, and each provider's health as this process saw it
  *
  * THE ROUTER DOES NO AUTHENTICATION. Mount it behind the app's own admin auth, e.g.
  * `app.use('/admin/otp', requireAdmin, otpStatusRouter(otp))`. It never shows a full number, a
@@ -17,6 +18,7 @@ import { routedNames } from '../core/routing.js';
 import { configError, OtpError } from '../errors.js';
 import { trackProviderHealth } from '../observability/provider-health.js';
 import { isoOrNull, safeText } from '../observability/safe-text.js';
+import { maybeInternalsOf } from '../service/internals.js';
 import type { Otp } from '../service/otp.js';
 import { countRequestsByStatus, nextDueRequests, oldestDueAt, recentRequests, type RequestStatusRow } from '../storage/status-queries.js';
 import type { DeliveryStatus } from '../types.js';
@@ -84,6 +86,19 @@ function requestView(row: RequestStatusRow) {
 }
 
 export type OtpStatusRequestView = ReturnType<typeof requestView>;
+
+/** The channels each routed provider serves (a provider that cannot be built shows none). */
+function providerChannels(otp: Otp, names: readonly string[]): Record<string, readonly string[]> {
+  const registry = maybeInternalsOf(otp)?.registry;
+  const channelsOf = (name: string): readonly string[] => {
+    try {
+      return registry?.get(name).channels ?? [];
+    } catch {
+      return [];
+    }
+  };
+  return Object.fromEntries(names.map((name) => [name, channelsOf(name)]));
+}
 
 export function otpStatusRouter(otp: Otp, options: OtpStatusRouterOptions = {}): Router {
   if (typeof otp !== 'object' || typeof (otp as Partial<Otp> | null)?.routing !== 'function' || typeof (otp as Partial<Otp>).knex !== 'function') {
@@ -170,6 +185,8 @@ export function otpStatusRouter(otp: Otp, options: OtpStatusRouterOptions = {}):
       /** Health is what this process saw since `trackingSince`; other instances keep their own. */
       trackingSince: new Date(health.since).toISOString(),
       windowSize: health.windowSize,
+      channels: providerChannels(otp, names),
+      channelFallback: config.channelFallback,
       providers: health.snapshot(names),
     });
   }

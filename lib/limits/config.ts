@@ -59,6 +59,8 @@ export interface FailureBudget {
 export interface LimitOptions {
   /** Seconds before one number can get another code (any channel). @default 60 */
   readonly sendCooldownSeconds?: number | false;
+  /** `POST /resend` on another channel ("call me instead"): seconds after the live code was sent, instead of the cooldown. @default 30 */
+  readonly channelSwitchCooldownSeconds?: number | false;
   /** Sends per number. @default { max: 5, windowSeconds: 600 } */
   readonly sendsPerNumber?: Partial<WindowLimit> | false;
   /** Sends per client IP (IPv6 grouped by `ipv6Subnet`); generous for NAT and carrier-grade NAT. @default { max: 30, windowSeconds: 300 } */
@@ -89,6 +91,7 @@ export interface LimitOptions {
 
 export interface ResolvedLimits {
   readonly sendCooldownSeconds: number | false;
+  readonly channelSwitchCooldownSeconds: number | false;
   readonly sendsPerNumber: WindowLimit | false;
   readonly sendsPerIp: WindowLimit | false;
   readonly sendsPerPrefix: PrefixLimit | false;
@@ -103,6 +106,7 @@ export interface ResolvedLimits {
 
 export const LIMIT_DEFAULTS = {
   sendCooldownSeconds: 60,
+  channelSwitchCooldownSeconds: 30,
   sendsPerNumber: { max: 5, windowSeconds: 600 },
   sendsPerIp: { max: 30, windowSeconds: 300 },
   sendsPerPrefix: { max: 20, windowSeconds: 3600, hiddenDigits: 4 },
@@ -134,6 +138,8 @@ export interface DestinationOptions extends CountryListOptions {
   readonly sms?: CountryListOptions;
   /** Lists for voice calls only; each list given here replaces the shared one. */
   readonly call?: CountryListOptions;
+  /** Lists for WhatsApp messages only; each list given here replaces the shared one. */
+  readonly whatsapp?: CountryListOptions;
   /** Number types refused on every channel. @default ['PREMIUM_RATE', 'SHARED_COST', 'TOLL_FREE', 'VOIP', 'PAGER', 'VOICEMAIL'] */
   readonly blockedTypes?: readonly PhoneNumberType[];
   /** Numbers of no country (+800, +870, +881, +882, +883 …: satellite and international networks, a pumping favourite). @default false */
@@ -182,6 +188,7 @@ const windowSchema = (maxEvents: number, maxWindow: number) => Joi.object({ max:
 export const limitOptionsSchema = offOr(
   Joi.object({
     sendCooldownSeconds: offOr(seconds(DAY), Joi.number(), 'a number of seconds'),
+    channelSwitchCooldownSeconds: offOr(seconds(DAY), Joi.number(), 'a number of seconds'),
     sendsPerNumber: offOr(windowSchema(1000, 7 * DAY)),
     sendsPerIp: offOr(windowSchema(1_000_000, 7 * DAY)),
     sendsPerPrefix: offOr(windowSchema(1_000_000, 7 * DAY).keys({ hiddenDigits: Joi.number().integer().min(1).max(8) })),
@@ -226,6 +233,7 @@ export const destinationOptionsSchema = Joi.object({
   ...countryLists,
   sms: Joi.object(countryLists),
   call: Joi.object(countryLists),
+  whatsapp: Joi.object(countryLists),
   blockedTypes: Joi.array().items(Joi.string().valid(...NUMBER_TYPES)).unique(),
   allowNonGeographic: Joi.boolean(),
 });
@@ -241,6 +249,7 @@ export function resolveLimits(options: LimitOptions | false | undefined): Resolv
   if (options === false) {
     return {
       sendCooldownSeconds: false,
+      channelSwitchCooldownSeconds: false,
       sendsPerNumber: false,
       sendsPerIp: false,
       sendsPerPrefix: false,
@@ -257,6 +266,7 @@ export function resolveLimits(options: LimitOptions | false | undefined): Resolv
   const lock = windowOf<VerifyLock>(o.verifyLock, LIMIT_DEFAULTS.verifyLock);
   return {
     sendCooldownSeconds: o.sendCooldownSeconds ?? LIMIT_DEFAULTS.sendCooldownSeconds,
+    channelSwitchCooldownSeconds: o.channelSwitchCooldownSeconds ?? LIMIT_DEFAULTS.channelSwitchCooldownSeconds,
     sendsPerNumber: windowOf<WindowLimit>(o.sendsPerNumber, LIMIT_DEFAULTS.sendsPerNumber),
     sendsPerIp: windowOf<WindowLimit>(o.sendsPerIp, LIMIT_DEFAULTS.sendsPerIp),
     sendsPerPrefix: windowOf<PrefixLimit>(o.sendsPerPrefix, LIMIT_DEFAULTS.sendsPerPrefix),
@@ -282,7 +292,7 @@ export function resolveDestinations(options: DestinationOptions | undefined): Re
     deny: countrySet(own?.deny ?? o.deny) ?? new Set(),
   });
   return {
-    channels: { sms: policy(o.sms), call: policy(o.call) },
+    channels: { sms: policy(o.sms), call: policy(o.call), whatsapp: policy(o.whatsapp) },
     blockedTypes: new Set(o.blockedTypes ?? DEFAULT_BLOCKED_TYPES),
     allowNonGeographic: o.allowNonGeographic ?? false,
   };

@@ -20,6 +20,7 @@ const SWEEP_EVERY_MS = 10 * 60_000;
 /** Counter names as events and logs show them; the store names (`sc`, `sn`, …) are row-key prefixes. */
 export type CounterName =
   | 'sendCooldownSeconds'
+  | 'channelSwitchCooldownSeconds'
   | 'sendsPerNumber'
   | 'sendsPerIp'
   | 'sendsPerPrefix'
@@ -71,6 +72,8 @@ function buildCounters(store: CounterStore, limits: ResolvedLimits): Record<Coun
     limit === false ? undefined : store.counter(name, limit.max, limit.windowSeconds);
   return {
     sendCooldownSeconds: limits.sendCooldownSeconds === false ? undefined : store.counter('sc', 1, limits.sendCooldownSeconds),
+    // One channel switch per number per window, across processes (the live request's age is checked too).
+    channelSwitchCooldownSeconds: limits.channelSwitchCooldownSeconds === false ? undefined : store.counter('sw', 1, limits.channelSwitchCooldownSeconds),
     sendsPerNumber: window('sn', limits.sendsPerNumber),
     sendsPerIp: window('si', limits.sendsPerIp),
     sendsPerPrefix: window('sp', limits.sendsPerPrefix),

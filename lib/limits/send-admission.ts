@@ -45,6 +45,8 @@ export interface SendCheck {
   readonly purpose: string;
   readonly ip: string | undefined;
   readonly challengeToken: string | undefined;
+  /** A resend on another channel ("call me instead"): its own cooldown replaces the per-number cooldown. */
+  readonly channelSwitch?: boolean;
 }
 
 /** The answer: refused (a result, not an exception), a decoy to answer with, or admitted. */
@@ -90,7 +92,8 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     const masked = maskPhone(phone);
     const ip = ipBucket(check.ip, limits.ipv6Subnet);
     const refused = destinationRefusal({ country, type }, check.channel, destinations);
-    const first = [set.named('sendsPerIp', ip, ip ?? ''), set.named('sendCooldownSeconds', phone, masked), set.named('sendsPerNumber', phone, masked)];
+    const cooldown = check.channelSwitch === true ? 'channelSwitchCooldownSeconds' : 'sendCooldownSeconds';
+    const first = [set.named('sendsPerIp', ip, ip ?? ''), set.named(cooldown, phone, masked), set.named('sendsPerNumber', phone, masked)];
     const prefix = limits.sendsPerPrefix === false ? undefined : prefixBucket(phone, limits.sendsPerPrefix.hiddenDigits);
     const region = country ?? 'non-geographic';
     const breaker = limits.conversionBreaker;

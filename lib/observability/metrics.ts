@@ -14,6 +14,7 @@ import { configError } from '../errors.js';
 import type { OtpEventMap, OtpEventName, OtpEvents } from '../events.js';
 import type { ResolvedOtpConfig } from '../options.js';
 import { countQueuedRequests } from '../storage/status-queries.js';
+import { isChannel } from '../core/channels.js';
 import type { Channel } from '../types.js';
 import type { Knex } from 'knex';
 import { safeLabel } from './safe-text.js';
@@ -185,7 +186,7 @@ export function otpMetrics(otp: OtpMetricsSource, options: OtpMetricsOptions = {
     channels.set(requestId, channel);
   };
   const channelLabel = (payload: object & { requestId: string }): string => {
-    if ('channel' in payload && (payload.channel === 'sms' || payload.channel === 'call')) return payload.channel;
+    if ('channel' in payload && isChannel(payload.channel)) return payload.channel;
     return channels.get(payload.requestId) ?? 'unknown';
   };
 

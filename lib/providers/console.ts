@@ -20,10 +20,10 @@ export function consoleProvider(options: ConsoleProviderOptions = {}, ctx?: Pick
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   return {
     name: 'Console',
-    channels: ['sms', 'call'],
+    channels: ['sms', 'call', 'whatsapp'],
     ownsCode: false,
     send(input) {
-      write(`OTP ${input.code} for ${maskPhone(input.phone)}${input.channel === 'call' ? ' (call)' : ''}`);
+      write(`OTP ${input.code} for ${maskPhone(input.phone)}${input.channel === 'sms' ? '' : ` (${input.channel})`}`);
       return Promise.resolve({ ref: `console-${input.requestId}` });
     },
   };

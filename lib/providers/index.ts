@@ -3,6 +3,7 @@
  * them, from options merged over environment variables) plus the app's own providers.
  */
 import type Joi from 'joi';
+import { isChannel } from '../core/channels.js';
 import { configError } from '../errors.js';
 import type { OtpProvider } from '../types.js';
 import { codeFormatProblem } from './code-format.js';
@@ -75,7 +76,7 @@ export function assertProvider(value: unknown, where: string): asserts value is 
   const problems: string[] = [];
   if (typeof p !== 'object' || p === null) throw new TypeError(`${where} must be an OtpProvider object { name, channels, ownsCode, send(), check()? }`);
   if (typeof p.name !== 'string' || !/^[A-Za-z][A-Za-z0-9_-]{0,31}$/.test(p.name)) problems.push('name (a word of letters, digits, _ or -)');
-  if (!Array.isArray(p.channels) || p.channels.length === 0 || !p.channels.every((c) => c === 'sms' || c === 'call')) problems.push("channels (a non-empty array of 'sms' | 'call')");
+  if (!Array.isArray(p.channels) || p.channels.length === 0 || !p.channels.every((c) => isChannel(c))) problems.push("channels (a non-empty array of 'sms' | 'call' | 'whatsapp')");
   if (typeof p.ownsCode !== 'boolean') problems.push('ownsCode (boolean)');
   if (typeof p.send !== 'function') problems.push('send()');
   if (p.ownsCode === true && typeof p.check !== 'function') problems.push('check() (required when ownsCode is true)');

@@ -1,6 +1,6 @@
 /**
  * Sinch Verification through the official SDK (`@sinch/sdk-core`): Sinch generates, delivers and
- * checks the code (`ownsCode: true`). SMS uses method `sms`, voice uses method `callout`; checks
+ * checks the code (`ownsCode: true`). SMS uses method `sms`, voice `callout`, WhatsApp `whatsapp`; checks
  * report the code by identity (the phone number). Wire format and error codes:
  * ../shared/design/providers.md §2.
  */
@@ -12,6 +12,7 @@ import { configError } from '../errors.js';
 import type { Channel, OtpProvider, ProviderCheckResult } from '../types.js';
 import { assertProviderSdk, lazy } from './lazy.js';
 import { classifyProviderError, isRetryableCode, parseRetryAfter } from './classify.js';
+import { sinchLocale } from './locales.js';
 import { SINCH_CODE_FORMAT } from './code-format.js';
 import type { ProviderContext } from './context.js';
 import { ProviderError } from './provider-error.js';
@@ -55,8 +56,8 @@ function loadSdk(): Promise<typeof SinchSdk> {
 }
 
 /** Sinch's method names on the wire for the kit's channels. */
-type SinchMethod = 'sms' | 'callout';
-const METHOD: Readonly<Record<Channel, SinchMethod>> = { sms: 'sms', call: 'callout' };
+type SinchMethod = 'sms' | 'callout' | 'whatsapp';
+const METHOD: Readonly<Record<Channel, SinchMethod>> = { sms: 'sms', call: 'callout', whatsapp: 'whatsapp' };
 
 /**
  * Report errors that are an answer about the code rather than a failure. A Sinch errorCode never
@@ -222,7 +223,7 @@ export function sinchProvider(options: SinchOptions, _ctx: ProviderContext): Otp
 
   return {
     name: PROVIDER,
-    channels: ['sms', 'call'],
+    channels: ['sms', 'call', 'whatsapp'],
     ownsCode: true,
     codeFormat: SINCH_CODE_FORMAT,
 
@@ -230,12 +231,15 @@ export function sinchProvider(options: SinchOptions, _ctx: ProviderContext): Otp
       const method = METHOD[input.channel];
       // Sinch refuses a reused reference (40900, permanent), so each attempt of a request gets its own.
       const reference = `${input.requestId}.${randomBytes(3).toString('hex')}`;
+      // WhatsApp takes no locale (its template is chosen on Sinch's side).
+      const locale = sinchLocale(input.locale);
       const response = await untilAborted<{ id?: string; method?: string }>(
         async () => {
           const { verifications, start } = await client();
+          if (input.channel === 'whatsapp') return verifications.startWhatsApp(start.buildWhatsAppRequest(input.phone, reference));
           return input.channel === 'sms'
-            ? verifications.startSms(start.buildSmsRequest(input.phone, reference))
-            : verifications.startPhoneCall(start.buildPhoneCallRequest(input.phone, reference));
+            ? verifications.startSms(start.buildSmsRequest(input.phone, reference, locale === undefined ? undefined : { locale }))
+            : verifications.startPhoneCall(start.buildPhoneCallRequest(input.phone, reference, locale));
         },
         input.signal,
       );
@@ -244,7 +248,7 @@ export function sinchProvider(options: SinchOptions, _ctx: ProviderContext): Otp
       }
       return {
         ref: response.id,
-        request: { method, reference },
+        request: { method, reference, ...(locale === undefined || input.channel === 'whatsapp' ? {} : { locale }) },
         response: { id: response.id, method: response.method ?? method },
       };
     },
@@ -255,6 +259,7 @@ export function sinchProvider(options: SinchOptions, _ctx: ProviderContext): Otp
         response = await untilAborted<{ status?: string; reason?: string }>(
           async () => {
             const { verifications, report } = await client();
+            if (input.channel === 'whatsapp') return verifications.reportWhatsAppByIdentity(report.buildWhatsAppRequest(input.phone, input.code));
             return input.channel === 'sms'
               ? verifications.reportSmsByIdentity(report.buildSmsRequest(input.phone, input.code))
               : verifications.reportPhoneCallByIdentity(report.buildPhoneCallRequest(input.phone, input.code));

@@ -4,8 +4,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import Joi from 'joi';
-// Types only: the SDK (≈ 23 MB of RSS) is imported on first use, so apps that never route to
-// Twilio never load it. twilio is CommonJS: its exports are the `default` of the dynamic import.
+// Types only: the SDK (≈ 23 MB of RSS, CommonJS: its exports are the `default`) is imported on first use.
 import type TwilioSdk from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient.js';
 import type * as TwilioHttpResponse from 'twilio/lib/http/response.js';
@@ -14,6 +13,7 @@ import { assertProviderSdk, lazy } from './lazy.js';
 import { classifyProviderError, isRetryableCode, parseRetryAfter, TWILIO_GONE, TWILIO_LOCK_MS } from './classify.js';
 import { TWILIO_CODE_FORMAT } from './code-format.js';
 import type { ProviderContext } from './context.js';
+import { narrowLocale, TWILIO_LOCALES } from './locales.js';
 import { createNumberLocks } from './number-locks.js';
 import { ProviderError } from './provider-error.js';
 
@@ -249,18 +249,19 @@ export function twilioProvider(options: TwilioOptions, ctx: ProviderContext): Ot
 
   return {
     name: PROVIDER,
-    channels: ['sms', 'call'],
+    channels: ['sms', 'call', 'whatsapp'],
     ownsCode: true,
     codeFormat: TWILIO_CODE_FORMAT,
 
     async send(input) {
-      const channel = input.channel === 'call' ? 'call' : 'sms';
+      const locale = narrowLocale(input.locale, TWILIO_LOCALES); // Twilio's Channel values are the kit's; AppHash is for SMS
+      const params = { to: input.phone, channel: input.channel, ...(locale === undefined ? {} : { locale }), ...(input.channel === 'sms' && input.appHash !== undefined ? { appHash: input.appHash } : {}) };
       const locked = locks.current(input.phone);
       if (locked !== undefined) throw lockedError(locked.remainingMs, locked.reason);
       let verification: { sid: unknown; status: unknown; channel: unknown };
       try {
         const verifications = (await service()).verifications;
-        verification = await currentSignal.run(input.signal, () => verifications.create({ to: input.phone, channel }));
+        verification = await currentSignal.run(input.signal, () => verifications.create(params));
       } catch (error) {
         const failure = toProviderError(error);
         if (failure.kind === 'rate-limited') lockNumber(input.phone, failure);
@@ -271,7 +272,7 @@ export function twilioProvider(options: TwilioOptions, ctx: ProviderContext): Ot
       }
       return {
         ref: verification.sid,
-        request: { to: input.phone, channel },
+        request: params,
         response: { sid: verification.sid, status: verification.status, channel: verification.channel },
       };
     },

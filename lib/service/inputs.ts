@@ -1,8 +1,10 @@
 /** Checks of what callers pass to send and verify; each failure names its field (400 VALIDATION_FAILED). */
 import { ANY_CODE_PATTERN, codePattern, codeRule, DEFAULT_PURPOSE, PURPOSE_PATTERN, PURPOSE_RULE } from '../core/patterns.js';
+import { CHANNELS, isChannel } from '../core/channels.js';
+import { LOCALE_RULE, normalizeLocale, parseAcceptLanguage } from '../core/locale.js';
 import { canonicalPhone, type CanonicalPhone } from '../core/phone.js';
 import { OtpError } from '../errors.js';
-import type { Channel, PhoneInput } from '../types.js';
+import type { Channel, PhoneInput, SendOptions } from '../types.js';
 import type { CountryCode } from 'libphonenumber-js/max';
 
 function numberOf(phone: PhoneInput): unknown {
@@ -23,7 +25,17 @@ export function purposeOf(purpose: string | undefined): string {
 }
 
 export function assertChannel(channel: unknown): asserts channel is Channel {
-  if (channel !== 'sms' && channel !== 'call') throw new OtpError('VALIDATION_FAILED', '"channel" must be "sms" or "call"', { field: 'channel' });
+  if (!isChannel(channel)) throw new OtpError('VALIDATION_FAILED', `"channel" must be one of ${CHANNELS.map((c) => `"${c}"`).join(', ')}`, { field: 'channel' });
+}
+
+/** The locales a send wants, best first: `locale` (a malformed one is 400 naming it), else `Accept-Language`. */
+export function wantedLocales(opts: Pick<SendOptions, 'locale' | 'acceptLanguage'>): string[] {
+  if (opts.locale !== undefined) {
+    const tag = normalizeLocale(opts.locale);
+    if (tag === undefined) throw new OtpError('VALIDATION_FAILED', LOCALE_RULE, { field: 'locale' });
+    return [tag];
+  }
+  return parseAcceptLanguage(typeof opts.acceptLanguage === 'string' ? opts.acceptLanguage : undefined);
 }
 
 /** A kit-owned code: a string of exactly `length` digits (JS callers may pass anything). */

@@ -30,6 +30,7 @@ import { startWebhookPoller, type WebhookPoller, type WebhookPollerOptions } fro
 import { assertSecretFits, providerSecrets, type OtpDeps, type Outcome } from './deps.js';
 import { attachInternals } from './internals.js';
 import { createRoutingSource } from './routing-source.js';
+import { resendOtp } from './resend.js';
 import { sendOtp } from './send.js';
 import { createTestNumberSource } from './test-numbers.js';
 import { checkToken, type TokenCheckOptions } from './token-check.js';
@@ -47,6 +48,10 @@ export interface Otp {
   ready(): Promise<void>;
   sendSms(phone: PhoneInput, options?: SendOptions): Promise<SendResult>;
   call(phone: PhoneInput, options?: SendOptions): Promise<SendResult>;
+  /** A code by WhatsApp (Twilio Verify, Sinch); 422 CHANNEL_UNSUPPORTED when no routed provider has it. */
+  sendWhatsapp(phone: PhoneInput, options?: SendOptions): Promise<SendResult>;
+  /** "Call me instead": resend the live request's code on `channel` (lib/service/resend.ts); it supersedes the live request. */
+  resend(phone: PhoneInput, channel: Channel, options?: SendOptions): Promise<SendResult>;
   send(phone: PhoneInput, channel: Channel, options?: SendOptions): Promise<SendResult>;
   verify(phone: PhoneInput, code: string, options?: VerifyOptions): Promise<VerifyResult>;
   /** Checks a verification token (used by `requireVerifiedOtp`); throws OtpError 401/403. */
@@ -143,6 +148,8 @@ export function createOtp(options: OtpOptions = {}): Otp {
     ready: () => ready(deps),
     sendSms: (phone, opts) => send(phone, 'sms', opts),
     call: (phone, opts) => send(phone, 'call', opts),
+    sendWhatsapp: (phone, opts) => send(phone, 'whatsapp', opts),
+    resend: async (phone, channel, opts) => unwrap(await resendOtp(deps, phone, channel, opts), false),
     send,
     verify: async (phone, code, opts) => unwrap(await verifyOtp(deps, phone, code, opts), true),
     checkToken: (token, opts) => checkToken(deps, token, opts),

@@ -7,48 +7,71 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { digestCode, encryptCode, generateCode } from '../core/code.js';
-import { maskPhone } from '../core/phone.js';
+import { channelWords, formatChainStep, type ChainStep } from '../core/channels.js';
+import { chooseTemplate } from '../core/locale.js';
+import { maskPhone, type CanonicalPhone } from '../core/phone.js';
 import { chainFor } from '../core/routing.js';
 import { TEST_NUMBER_PROVIDER } from '../core/test-numbers.js';
 import { deliver, leaseMsFor, rateLimitedFor } from '../delivery/deliver.js';
 import { OtpError } from '../errors.js';
+import { destinationRefusal } from '../limits/destination.js';
 import { storedClientIp } from '../limits/keys.js';
 import type { RequestRow } from '../storage/request-row.js';
 import type { Channel, PhoneInput, SendOptions, SendResult } from '../types.js';
 import { assertSecretFits, type OtpDeps, type Outcome } from './deps.js';
-import { assertChannel, parsePhone, purposeOf } from './inputs.js';
+import { assertChannel, parsePhone, purposeOf, wantedLocales } from './inputs.js';
 import { nextIv } from './iv-pool.js';
 import { loggableError } from '../core/safe-error.js';
 
-/** The routed providers that can serve the channel; none left is an honest refusal, never a fake success. */
-async function deliverableChain(deps: OtpDeps, e164: string, channel: Channel): Promise<string[]> {
-  const routed = chainFor(await deps.routing.current(), e164);
-  assertSecretFits(deps.config, routed);
-  const chain = routed.filter((name) => {
-    try {
-      return deps.registry.get(name).channels.includes(channel);
-    } catch (error) {
-      deps.config.logger.error({ provider: name, err: loggableError(error) }, 'routed provider cannot be built; skipping it');
-      return false;
-    }
-  });
-  if (chain.length === 0) {
-    throw new OtpError('CHANNEL_UNSUPPORTED', `No configured provider can deliver a ${channel === 'call' ? 'voice call' : 'text message'} to this number.`, { channel });
+function serves(deps: OtpDeps, name: string, channel: Channel): boolean {
+  try {
+    return deps.registry.get(name).channels.includes(channel);
+  } catch (error) {
+    deps.config.logger.error({ provider: name, err: loggableError(error) }, 'routed provider cannot be built; skipping it');
+    return false;
   }
-  return chain;
 }
 
-export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel, opts: SendOptions = {}): Promise<Outcome<SendResult>> {
+/**
+ * The routed providers that can serve the channel, then those of each `channelFallback` channel
+ * the destination policy allows for the number (stored as `call:Twilio` steps). None left is an
+ * honest refusal, never a fake success.
+ */
+async function deliverableChain(deps: OtpDeps, number: CanonicalPhone, channel: Channel): Promise<string[]> {
+  const routed = chainFor(await deps.routing.current(), number.e164);
+  assertSecretFits(deps.config, routed);
+  const steps: ChainStep[] = routed.filter((name) => serves(deps, name, channel)).map((provider) => ({ provider, channel }));
+  for (const next of deps.config.channelFallback[channel] ?? []) {
+    if (destinationRefusal(number, next, deps.config.destinations) !== undefined) continue;
+    steps.push(...routed.filter((name) => serves(deps, name, next)).map((provider) => ({ provider, channel: next })));
+  }
+  if (steps.length === 0) {
+    throw new OtpError('CHANNEL_UNSUPPORTED', `No configured provider can deliver a ${channelWords(channel)} to this number.`, { channel });
+  }
+  return steps.map((step) => formatChainStep(step, channel));
+}
+
+/** What the resend path adds to a send (lib/service/resend.ts). */
+export interface SendInternals {
+  /** A switch to another channel: its own cooldown replaces the per-number one. */
+  readonly channelSwitch?: boolean;
+  /** The superseded request's locale, used when the resend names none. */
+  readonly locale?: string | null;
+}
+
+export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel, opts: SendOptions = {}, internals: SendInternals = {}): Promise<Outcome<SendResult>> {
   assertChannel(channel);
   const { config, events } = deps;
   const number = parsePhone(phone, config.defaultCountry);
   const e164 = number.e164;
   const purpose = purposeOf(opts.purpose);
+  const wanted = wantedLocales(opts);
+  const text = chooseTemplate(config.templates, wanted.length === 0 && typeof internals.locale === 'string' ? [internals.locale] : wanted);
   const testNumber = await deps.testNumbers.lookup(e164);
   if (testNumber !== undefined) return { result: await sendToTestNumber(deps, e164, channel, purpose, testNumber.code, opts.ip) };
-  const chain = await deliverableChain(deps, e164, channel);
+  const chain = await deliverableChain(deps, number, channel);
   const challengeToken = typeof opts.challengeToken === 'string' ? opts.challengeToken : undefined;
-  const admission = await deps.admission.admit({ number, channel, purpose, ip: opts.ip, challengeToken });
+  const admission = await deps.admission.admit({ number, channel, purpose, ip: opts.ip, challengeToken, channelSwitch: internals.channelSwitch === true });
   if ('refusal' in admission) return { refusal: admission.refusal };
   if ('decoy' in admission) return { result: admission.decoy };
 
@@ -61,9 +84,10 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
   // Sealed once: the same ciphertext goes into the row and to the first delivery attempt.
   const codeCipher = encryptCode(deps.keys.cipher[0] as Buffer, requestId, code, nextIv());
   const codeDigest = digestCode(deps.keys.digest[0] as Buffer, requestId, e164, code);
-  const { messageTemplate } = config;
+  const messageTemplate = text.template;
+  const locale = text.locale ?? null;
   const id = await deps.store.insert({
-    requestId, phone: e164, channel, purpose, chain, codeDigest, codeCipher, messageTemplate,
+    requestId, phone: e164, channel, purpose, chain, codeDigest, codeCipher, messageTemplate, locale,
     leaseOwner: deps.instanceId, leaseToken, leaseExpiresAt, clientIp: storedClientIp(opts.ip, config.limits.ipv6Subnet), expiresAt, now,
   });
   // The older requests are superseded while the providers are called: both are awaited before the answer.
@@ -73,7 +97,7 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
 
   const row: RequestRow = {
     id, requestId, phone: e164, channel, purpose, chain, provider: null, providerRef: null, codeOwner: 'kit',
-    codeDigest, codeCipher, messageTemplate,
+    codeDigest, codeCipher, messageTemplate, locale,
     status: 'sending', sendAttempts: 0, nextAttemptAt: leaseExpiresAt, leaseToken, leaseExpiresAt, lastError: null,
     verifyStatus: 'pending', attempts: 0, verifiedAt: null, tokenUsedAt: null, expiresAt, createdAt: now,
   };
@@ -90,7 +114,7 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
   return {
     result: {
       requestId,
-      channel,
+      channel: outcome.channel,
       provider: outcome.status === 'sent' ? outcome.provider : null,
       status,
       expiresAt: new Date(expiresAt),
@@ -118,6 +142,7 @@ async function sendToTestNumber(deps: OtpDeps, e164: string, channel: Channel, p
     codeDigest: digestCode(deps.keys.digest[0] as Buffer, requestId, e164, code),
     codeCipher: encryptCode(deps.keys.cipher[0] as Buffer, requestId, code, nextIv()),
     messageTemplate: config.messageTemplate,
+    locale: null,
     leaseOwner: deps.instanceId,
     leaseToken,
     // Held for a minute so no poller takes the row between this insert and the update below.

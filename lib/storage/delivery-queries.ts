@@ -3,7 +3,7 @@
  * (and was taken over) changes nothing.
  */
 import type { Knex } from 'knex';
-import type { DeliveryStatus } from '../types.js';
+import type { Channel, DeliveryStatus } from '../types.js';
 import { dialectOf } from './db.js';
 import type { OtpTableNames } from './migrations.js';
 import { changedRows, num, rowsOf, statement, updateWhere, type Raw } from './sql.js';
@@ -13,6 +13,7 @@ export interface DeliveryPatch {
   readonly sendAttempts: number;
   readonly nextAttemptAt: number | null;
   readonly provider?: string | null;
+  readonly channel?: Channel;
   readonly providerRef?: string | null;
   readonly codeOwner?: 'kit' | 'provider';
   readonly keepCipher: boolean;
@@ -39,6 +40,7 @@ export async function finishAttempt(knex: Knex, t: OtpTableNames, id: number, le
   };
   if (!p.keepCipher) patch.code_cipher = null;
   if (p.provider !== undefined) patch.provider = p.provider;
+  if (p.channel !== undefined) patch.channel = p.channel;
   if (p.providerRef !== undefined) patch.provider_ref = p.providerRef;
   if (p.codeOwner !== undefined) patch.code_owner = p.codeOwner;
   if (p.providerRequest !== undefined) patch.provider_request = p.providerRequest;
@@ -52,6 +54,8 @@ export interface SentMark {
   readonly leaseToken: string;
   readonly sendAttempts: number;
   readonly provider: string;
+  /** The channel it went out on (a `channelFallback` step may differ from the asked one); left as it is when absent. */
+  readonly channel?: Channel;
   readonly providerRef: string | null;
   readonly codeOwner: 'kit' | 'provider';
   readonly lastError: string | null;
@@ -60,8 +64,8 @@ export interface SentMark {
 }
 
 /** Per-row text columns of `finishSentMany`, set by `case id when … then … end`. */
-const SENT_CASES = ['provider', 'provider_ref', 'code_owner', 'last_error', 'provider_request', 'provider_response'] as const;
-const sentValues = (m: SentMark): Knex.RawBinding[] => [m.provider, m.providerRef, m.codeOwner, m.lastError, m.providerRequest, m.providerResponse];
+const SENT_CASES = ['provider', 'channel', 'provider_ref', 'code_owner', 'last_error', 'provider_request', 'provider_response'] as const;
+const sentValues = (m: SentMark): Knex.RawBinding[] => [m.provider, m.channel ?? null, m.providerRef, m.codeOwner, m.lastError, m.providerRequest, m.providerResponse];
 
 /**
  * `finishAttempt` with status `sent` for several rows in one statement, each fenced by its own
@@ -74,7 +78,10 @@ const sentValues = (m: SentMark): Knex.RawBinding[] => [m.provider, m.providerRe
 export async function finishSentMany(knex: Knex, t: OtpTableNames, marks: readonly SentMark[], now: number): Promise<boolean[]> {
   const dialect = dialectOf(knex);
   const { sql } = statement(knex, `sent-many\0${t.requests}\0${marks.length}`, (q) => {
-    const cases = SENT_CASES.map((c) => `${q(c)} = case ${q('id')}${marks.map(() => ' when ? then ?').join('')} end`);
+    const cases = SENT_CASES.map((c) => {
+      const value = `case ${q('id')}${marks.map(() => ' when ? then ?').join('')} end`;
+      return c === 'channel' ? `${q(c)} = coalesce(${value}, ${q(c)})` : `${q(c)} = ${value}`;
+    });
     const fence = marks.map(() => `(${q('id')} = ? and ${q('lease_token')} = ?)`).join(' or ');
     return (
       `update ${q(t.requests)} set ${q('status')} = ?, ${q('send_attempts')} = ?, ${q('next_attempt_at')} = null, ${q('lease_owner')} = null, ` +

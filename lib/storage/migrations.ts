@@ -125,7 +125,29 @@ function migrations(t: OtpTableNames): OtpMigration[] {
       },
     },
     webhooksMigration(t),
+    channelsMigration(t),
   ];
+}
+
+/**
+ * 0005: the locale of a send, so a retry hands providers that write their own text (Twilio
+ * `Locale`, Sinch) the same locale as the first attempt. The channel column (8) already fits
+ * `whatsapp`, and the chosen template is kept in `message_template`.
+ */
+function channelsMigration(t: OtpTableNames): OtpMigration {
+  return {
+    name: '0005_otp_channels',
+    async up(knex) {
+      await knex.schema.alterTable(t.requests, (table) => {
+        table.string('locale', 35).nullable();
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable(t.requests, (table) => {
+        table.dropColumn('locale');
+      });
+    },
+  };
 }
 
 /**

@@ -19,6 +19,8 @@ export interface NewRequest {
   readonly codeDigest: string;
   readonly codeCipher: string;
   readonly messageTemplate: string;
+  /** The send's locale for providers that write their own text. @default null */
+  readonly locale?: string | null;
   readonly leaseOwner: string;
   readonly leaseToken: string;
   readonly leaseExpiresAt: number;
@@ -28,7 +30,7 @@ export interface NewRequest {
 }
 
 const REQUEST_INSERT_COLUMNS = [
-  'request_id', 'phone', 'channel', 'purpose', 'chain', 'code_owner', 'code_digest', 'code_cipher', 'message_template', 'status', 'send_attempts',
+  'request_id', 'phone', 'channel', 'purpose', 'chain', 'code_owner', 'code_digest', 'code_cipher', 'message_template', 'locale', 'status', 'send_attempts',
   'next_attempt_at', 'lease_owner', 'lease_token', 'lease_expires_at', 'verify_status', 'attempts', 'client_ip', 'expires_at', 'created_at', 'updated_at',
 ] as const;
 
@@ -47,7 +49,7 @@ const REQUEST_INSERT_ROW = `(${REQUEST_INSERT_COLUMNS.map((c) => REQUEST_INSERT_
 /** The bound values of one row (every column of REQUEST_INSERT_COLUMNS but the literals), appended to `out`. */
 function pushInsertBindings(out: Knex.RawBinding[], r: NewRequest): Knex.RawBinding[] {
   out.push(
-    r.requestId, r.phone, r.channel, r.purpose, r.chain.join(','), r.codeDigest, r.codeCipher, r.messageTemplate,
+    r.requestId, r.phone, r.channel, r.purpose, r.chain.join(','), r.codeDigest, r.codeCipher, r.messageTemplate, r.locale ?? null,
     r.leaseExpiresAt, r.leaseOwner, r.leaseToken, r.leaseExpiresAt, r.clientIp, r.expiresAt, r.now, r.now,
   );
   return out;

@@ -18,6 +18,8 @@ export interface RequestRow {
   readonly codeDigest: string;
   readonly codeCipher: string | null;
   readonly messageTemplate: string;
+  /** The send's locale (BCP 47) for providers that write their own text; null: their default. */
+  readonly locale: string | null;
   readonly status: DeliveryStatus;
   readonly sendAttempts: number;
   readonly nextAttemptAt: number | null;
@@ -47,6 +49,7 @@ export function toRequestRow(r: Raw): RequestRow {
     codeDigest: String(r.code_digest),
     codeCipher: strOrNull(r.code_cipher),
     messageTemplate: String(r.message_template),
+    locale: strOrNull(r.locale),
     status: String(r.status) as DeliveryStatus,
     sendAttempts: num(r.send_attempts),
     nextAttemptAt: numOrNull(r.next_attempt_at),
@@ -65,7 +68,7 @@ export function toRequestRow(r: Raw): RequestRow {
 /** The columns `toRequestRow` reads (not the stored provider traffic, which verify never needs). */
 export const REQUEST_COLUMNS = [
   'id', 'request_id', 'phone', 'channel', 'purpose', 'chain', 'provider', 'provider_ref', 'code_owner', 'code_digest', 'code_cipher', 'message_template',
-  'status', 'send_attempts', 'next_attempt_at', 'lease_token', 'lease_expires_at', 'last_error', 'verify_status', 'attempts', 'verified_at', 'token_used_at',
+  'locale', 'status', 'send_attempts', 'next_attempt_at', 'lease_token', 'lease_expires_at', 'last_error', 'verify_status', 'attempts', 'verified_at', 'token_used_at',
   'expires_at', 'created_at',
 ] as const;
 

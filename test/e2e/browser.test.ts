@@ -46,7 +46,8 @@ void describe('demo page in headless Chromium', { skip, timeout: 120_000 }, () =
     db = await createTestDatabase('sqlite');
     // The real clock: the page counts the code and token lifetimes down against the browser's clock.
     // The default limits, with a 3 s resend cooldown so that the countdown can be watched to its end.
-    kit = await createTestKit(db, { clock: Date.now, limits: { sendCooldownSeconds: 3 } });
+    // "Call me instead" is offered after a 2 s channel-switch cooldown.
+    kit = await createTestKit(db, { clock: Date.now, limits: { sendCooldownSeconds: 3, channelSwitchCooldownSeconds: 2 } });
     server = createExampleApp(kit.otp, {}).listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -127,6 +128,34 @@ void describe('demo page in headless Chromium', { skip, timeout: 120_000 }, () =
 
     await page.screenshot({ path: join(RESULTS, 'demo-done.png'), fullPage: true });
     assert.ok(existsSync(join(RESULTS, 'demo.png')) && existsSync(join(RESULTS, 'demo-done.png')));
+    await page.close();
+  });
+
+  it('offers "call me instead" after the switch cooldown: the call supersedes the texted code; the code field is a one-time-code field', async () => {
+    const page = await openPage();
+    assert.equal(await page.getAttribute('#code', 'autocomplete'), 'one-time-code', 'browsers offer the code from the SMS');
+    assert.equal(await page.getAttribute('#code', 'inputmode'), 'numeric');
+    assert.equal(await page.isHidden('#call-instead'), true, 'nothing to switch from yet');
+    await page.fill('#phone', '+359 87 123 4569');
+    assert.equal(await clickFor(page, '#send', '/otp/sms'), 202);
+    const texted = kit.lastCode();
+    assert.equal(await page.isVisible('#call-instead'), true);
+    assert.equal(await page.isDisabled('#call-instead'), true, 'not before the switch cooldown');
+    assert.match(await text(page, '#call-hint'), /You can ask for a call in [12] seconds?\./);
+    await page.waitForSelector('#call-instead:not([disabled])', { timeout: 5000 });
+    assert.match(await text(page, '#call-hint'), /We can call you with a code instead\./);
+    assert.equal(await clickFor(page, '#call-instead', '/otp/resend'), 202);
+    assert.match(kit.delivered.at(-1) ?? '', /^OTP [0-9]{6} for \+359.* \(call\)$/, 'the code came by call');
+    const called = kit.lastCode();
+    assert.match(await text(page, '#send-msg'), /We are calling you with a new code\. The code we texted before no longer works\./);
+    assert.equal(await page.isHidden('#call-instead'), true, 'a call needs no "call me instead"');
+    if (texted !== called) {
+      await page.fill('#code', texted);
+      assert.equal(await clickFor(page, '#verify', '/otp/verify'), 422, 'the texted code was superseded');
+    }
+    await page.fill('#code', called);
+    assert.equal(await clickFor(page, '#verify', '/otp/verify'), 200);
+    assert.equal(await text(page, '#verify-msg'), 'Your phone number is verified.');
     await page.close();
   });
 

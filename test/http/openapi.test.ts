@@ -83,11 +83,11 @@ function conforms(doc: Json, path: string, method: string, res: Response, covere
 }
 
 describe('otpOpenApiDocument', () => {
-  it('is OpenAPI 3.1 with /sms, /call and /verify, and every $ref resolves', () => {
+  it('is OpenAPI 3.1 with /sms, /call, /whatsapp, /resend and /verify, and every $ref resolves', () => {
     const doc = otpOpenApiDocument() as unknown as Json;
     const root = asObject(doc, 'doc');
     assert.equal(root.openapi, '3.1.0');
-    assert.deepEqual(Object.keys(asObject(root.paths, 'paths')).sort(), ['/call', '/openapi.json', '/sms', '/verify']);
+    assert.deepEqual(Object.keys(asObject(root.paths, 'paths')).sort(), ['/call', '/openapi.json', '/resend', '/sms', '/verify', '/whatsapp']);
     const refs = refsOf(doc);
     assert.ok(refs.length > 10);
     for (const [at, target] of refs) assert.doesNotThrow(() => resolvePointer(doc, target), `${at} -> ${target}`);

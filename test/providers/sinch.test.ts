@@ -44,9 +44,9 @@ describe('Sinch provider', { timeout: 20_000 }, () => {
     assert.deepEqual(fake.problems, []);
   });
 
-  it('describes itself as a code-owning SMS and call provider whose codes are 1-10 letters, digits or "-"', () => {
+  it('describes itself as a code-owning SMS, call and WhatsApp provider whose codes are 1-10 letters, digits or "-"', () => {
     assert.equal(provider.name, 'Sinch');
-    assert.deepEqual(provider.channels, ['sms', 'call']);
+    assert.deepEqual(provider.channels, ['sms', 'call', 'whatsapp']);
     assert.equal(provider.ownsCode, true);
     assert.equal(typeof provider.check, 'function');
     for (const code of ['1234', 'AB12CD', 'abc-12', '1234567890']) assert.equal(provider.codeFormat?.pattern.test(code), true, code);

@@ -46,7 +46,7 @@ describe('Twilio provider against a loopback Twilio Verify fake', () => {
 
   it('declares its name, channels, that it owns the code, and the codes it issues (4-10 digits)', () => {
     assert.equal(provider.name, 'Twilio');
-    assert.deepEqual(provider.channels, ['sms', 'call']);
+    assert.deepEqual(provider.channels, ['sms', 'call', 'whatsapp']);
     assert.equal(provider.ownsCode, true);
     assert.equal(typeof provider.check, 'function');
     assert.equal(provider.codeFormat?.pattern.test('1234'), true);

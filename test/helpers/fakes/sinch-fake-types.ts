@@ -3,6 +3,9 @@ import type http from 'node:http';
 
 export type SinchFakeOperation = 'start' | 'report';
 
+/** Verification methods the fake serves: SMS, a phone call (`callout`) and WhatsApp. */
+export type SinchFakeMethod = 'sms' | 'callout' | 'whatsapp';
+
 export type SinchFakeBehaviour =
   /** The service logic described above (default). */
   | { readonly type: 'logic' }
@@ -63,9 +66,11 @@ export interface SinchFakeRequest {
 export interface SinchFakeDelivery {
   readonly id: string;
   readonly phone: string;
-  readonly method: 'sms' | 'callout';
+  readonly method: SinchFakeMethod;
   readonly code: string;
   readonly reference: string | undefined;
+  /** The locale asked for (SMS: the Accept-Language header; call: `calloutOptions.speech.locale`). */
+  readonly locale: string | undefined;
   readonly at: Date;
 }
 

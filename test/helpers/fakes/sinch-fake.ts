@@ -13,14 +13,14 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { SinchFake, SinchFakeBehaviour, SinchFakeOperation, SinchFakeOptions, SinchFakeRequest, SinchFakeDelivery } from './sinch-fake-types.js';
+import type { SinchFake, SinchFakeBehaviour, SinchFakeMethod, SinchFakeOperation, SinchFakeOptions, SinchFakeRequest, SinchFakeDelivery } from './sinch-fake-types.js';
 import { isSinchAuthorized, protocolRefusal } from './sinch-signature.js';
 
 export type * from './sinch-fake-types.js';
 
 interface LiveVerification {
   readonly id: string;
-  readonly method: 'sms' | 'callout';
+  readonly method: SinchFakeMethod;
   readonly code: string;
   expiresAt: number;
   attempts: number;
@@ -33,6 +33,8 @@ const ALPHABETS = { Numeric: '0123456789', Alpha: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 
 const START_PATH = '/verification/v1/verifications';
 const REPORT_PATH = /^\/verification\/v1\/verifications\/number\/([^/?#]+)$/;
 const E164 = /^\+[1-9]\d{6,14}$/;
+const METHODS: readonly unknown[] = ['sms', 'callout', 'whatsapp'];
+const isMethod = (value: unknown): value is SinchFakeMethod => METHODS.includes(value);
 const DEFAULT_SECRET = Buffer.from('sinch-fake-application-secret').toString('base64');
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -77,7 +79,7 @@ export async function startSinchFake(options: SinchFakeOptions = {}): Promise<Si
         sendError(res, b.httpStatus, b.errorCode, b.message ?? `fake error ${b.errorCode}`, b.retryAfter);
         return true;
       case 'status':
-        sendJson(res, 200, { id: randomUUID(), method: body.method === 'callout' ? 'callout' : 'sms', status: b.status, ...(b.reason === undefined ? {} : { reason: b.reason }) });
+        sendJson(res, 200, { id: randomUUID(), method: isMethod(body.method) ? body.method : 'sms', status: b.status, ...(b.reason === undefined ? {} : { reason: b.reason }) });
         return true;
       case 'json':
         sendJson(res, b.httpStatus ?? 200, b.body);
@@ -96,7 +98,7 @@ export async function startSinchFake(options: SinchFakeOptions = {}): Promise<Si
     }
   };
 
-  const handleStart = (body: unknown, res: http.ServerResponse): void => {
+  const handleStart = (body: unknown, res: http.ServerResponse, acceptLanguage: string | undefined): void => {
     const identity = isRecord(body) ? body.identity : undefined;
     const method = isRecord(body) ? body.method : undefined;
     const reference = isRecord(body) ? body.reference : undefined;
@@ -106,7 +108,7 @@ export async function startSinchFake(options: SinchFakeOptions = {}): Promise<Si
       sendError(res, 400, 40001, 'Invalid identity');
       return;
     }
-    if (method !== 'sms' && method !== 'callout') {
+    if (!isMethod(method)) {
       problems.push(`start: bad method ${JSON.stringify(method)}`);
       sendError(res, 400, 40001, 'Invalid method');
       return;
@@ -124,17 +126,22 @@ export async function startSinchFake(options: SinchFakeOptions = {}): Promise<Si
     const id = randomUUID();
     const code = Array.from({ length: codeLength }, () => alphabet[randomInt(alphabet.length)]).join('');
     live.set(phone, { id, method, code, expiresAt: Date.now() + ttlMs, attempts: 0 });
-    deliveries.push({ id, phone, method, code, reference, at: new Date() });
+    // The locale Sinch would write in: SMS takes it as Accept-Language, a call as calloutOptions.speech.locale.
+    const speech = isRecord(body) && isRecord(body.calloutOptions) && isRecord(body.calloutOptions.speech) ? body.calloutOptions.speech.locale : undefined;
+    const locale = method === 'sms' ? acceptLanguage : typeof speech === 'string' ? speech : undefined;
+    deliveries.push({ id, phone, method, code, reference, locale, at: new Date() });
     const links = [{ rel: 'status', href: `${START_PATH}/id/${id}`, method: 'GET' }];
     if (method === 'sms') sendJson(res, 200, { id, method, sms: { template: 'Your verification code is {{CODE}}', interceptionTimeout: 298 }, _links: links });
+    // The documented WhatsApp answer: the code type under `whatsapp`.
+    else if (method === 'whatsapp') sendJson(res, 200, { id, method, whatsapp: { codeType: options.codeType ?? 'Numeric' }, _links: links });
     else sendJson(res, 200, { id, method, _links: links });
   };
 
   const handleReport = (phone: string, body: unknown, res: http.ServerResponse): void => {
     const method = isRecord(body) ? body.method : undefined;
-    const part = method === 'sms' ? (isRecord(body) ? body.sms : undefined) : method === 'callout' ? (isRecord(body) ? body.callout : undefined) : undefined;
+    const part = isMethod(method) && isRecord(body) ? body[method] : undefined;
     const code = isRecord(part) ? part.code : undefined;
-    if ((method !== 'sms' && method !== 'callout') || typeof code !== 'string') {
+    if (!isMethod(method) || typeof code !== 'string') {
       problems.push(`report: bad body ${JSON.stringify(body)}`);
       sendError(res, 400, 40001, 'Invalid report');
       return;
@@ -201,7 +208,8 @@ export async function startSinchFake(options: SinchFakeOptions = {}): Promise<Si
 
     const b = queues[operation].shift() ?? behaviour[operation];
     if (cannedReply(b, operation, body, res, req)) return;
-    if (operation === 'start') handleStart(body, res);
+    const acceptLanguage = typeof req.headers['accept-language'] === 'string' ? req.headers['accept-language'] : undefined;
+    if (operation === 'start') handleStart(body, res, acceptLanguage);
     else handleReport(phone ?? '', body, res);
   };
 

@@ -23,6 +23,8 @@ export const FAKE_SERVICE_SID = `VA${'b2'.repeat(16)}`;
 const OK: TwilioFakeBehaviour = { type: 'ok' };
 const CHANNELS = new Set(['sms', 'call', 'email', 'whatsapp', 'sna']);
 const E164 = /^\+[1-9]\d{6,14}$/;
+/** Verify's supported `Locale` values (twilio.com/docs/verify/supported-languages); any other is 60200. */
+const LOCALES = new Set('af ar ca cs da de el en en-GB es et fi fr he hi hr hu id it ja ko lt ms nb nl pl pt pt-BR ro ru sv th tl tr uk vi zh zh-CN zh-HK'.split(' '));
 const PATH = /^\/v2\/Services\/([^/]+)\/(Verifications|VerificationCheck)$/;
 
 function sid(prefix: string): string {
@@ -106,6 +108,9 @@ export async function startTwilioFake(options: TwilioFakeOptions = {}): Promise<
     if (channel === undefined) return error(res, 400, 60200, 'Invalid parameter: Channel');
     if (!E164.test(to)) return error(res, 400, 60200, `Invalid parameter \`To\`: ${to}`);
     if (!CHANNELS.has(channel)) return error(res, 400, 60200, 'Invalid parameter: Channel');
+    if (form.Locale !== undefined && !LOCALES.has(form.Locale)) return error(res, 400, 60200, 'Invalid parameter: Locale');
+    // The SMS Retriever hash is 11 characters and only meaningful for SMS.
+    if (form.AppHash !== undefined && !/^[A-Za-z0-9+/]{11}$/.test(form.AppHash)) return error(res, 400, 60200, 'Invalid parameter: AppHash');
     const lock = lockOf(to);
     if (lock !== undefined) return error(res, 429, lock.code, lock.code === 60202 ? 'Max check attempts reached' : 'Max send attempts reached');
     let v = live(to);
