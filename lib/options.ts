@@ -22,6 +22,7 @@ import {
 } from './limits/config.js';
 import type { ProviderSettings } from './providers/index.js';
 import { testNumbersOptionsSchema, type TestNumbersOptions } from './core/test-numbers.js';
+import { resolveRetention, retentionOptionsSchema, type ResolvedRetention, type RetentionOptions } from './core/retention.js';
 import { DEFAULT_TABLES, type OtpTableNames } from './storage/migrations.js';
 import type { Logger, OtpProvider } from './types.js';
 
@@ -103,6 +104,8 @@ export interface OtpOptions extends ProviderSettings {
    * commit): the same rows and answers, fewer round trips under load. @default true
    */
   readonly groupCommit?: boolean;
+  /** How long stored rows are kept (lib/core/retention.ts); `false` keeps everything. @default requests 30 days after expiry, failure rows 30 days idle, payloads only of failed or retried deliveries */
+  readonly retention?: RetentionOptions | false;
   /** pino-compatible logger. @default warnings and errors to stderr */
   readonly logger?: Logger;
   /** Epoch milliseconds (inject in tests). @default Date.now */
@@ -138,6 +141,7 @@ export interface ResolvedOtpConfig {
   readonly challenge: ChallengeHook | undefined;
   readonly testNumbers: TestNumbersOptions | undefined;
   readonly groupCommit: boolean;
+  readonly retention: ResolvedRetention;
   readonly logger: Logger;
   readonly clock: () => number;
   readonly env: Env;
@@ -155,6 +159,7 @@ const HINTS: Readonly<Record<string, string>> = {
   secret: 'use at least 32 random characters, e.g. `openssl rand -base64 32`',
   messageTemplate: 'the text must contain _CODE_ where the code goes',
   limits: 'each limit is an object of whole numbers, or false to switch it off (docs/security.md)',
+  retention: 'retention takes whole days ({ requestDays: 30, failureDays: 30 }), or false to keep everything',
   destinations: 'countries are ISO 3166-1 alpha-2 codes such as "BG"; number types are libphonenumber-js types such as "PREMIUM_RATE"',
 };
 
@@ -184,6 +189,7 @@ const schema = Joi.object<OtpOptions>({
   challenge: Joi.function(),
   testNumbers: testNumbersOptionsSchema,
   groupCommit: Joi.boolean(),
+  retention: retentionOptionsSchema,
   twilio: Joi.object().unknown(true),
   sinch: Joi.object().unknown(true),
   mada: Joi.object().unknown(true),
@@ -276,6 +282,7 @@ export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
     challenge: options.challenge,
     testNumbers: options.testNumbers,
     groupCommit: options.groupCommit ?? true,
+    retention: resolveRetention(options.retention),
     logger,
     clock: options.clock ?? Date.now,
     env,

@@ -24,6 +24,16 @@ describe('createOtp options', () => {
     fails({ env: {}, sms: { maxRetries: -1 } }, /`sms.maxRetries`/);
   });
 
+  it('retention: privacy defaults, validated like every option, false keeps everything', () => {
+    assert.deepEqual(resolveOptions({ env: {} }).retention, { enabled: true, requestDays: 30, failureDays: 30, providerPayloads: 'failures', batchSize: 5000, pauseMs: 10 });
+    assert.equal(resolveOptions({ env: {}, retention: false }).retention.enabled, false);
+    assert.equal(resolveOptions({ env: {}, retention: { requestDays: 7 } }).retention.requestDays, 7);
+    fails({ env: {}, retention: { requestDays: 0 } }, /`retention.requestDays`.*greater than or equal to 1.*got 0.*whole days/);
+    fails({ env: {}, retention: { providerPayloads: 'never' } as never }, /`retention.providerPayloads`.*failures, always/);
+    fails({ env: {}, retention: true as never }, /`retention` must be one of \[false, object\]/);
+    fails({ env: {}, retention: { days: 3 } as never }, /unknown option `retention.days`/);
+  });
+
   it('reads the environment under explicit options', () => {
     const env = { DATABASE_URL: 'postgres://u@h/db', OTP_SECRET: 'x'.repeat(32) + ',' + 'y'.repeat(40), OTP_SMS_PROVIDER: 'Twilio;Mada:+35987', OTP_SMS_RETRY: 'true', OTP_SMS_MAX_RETRIES: '20' };
     const c = resolveOptions({ env });

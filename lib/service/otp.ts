@@ -27,6 +27,7 @@ import type { Channel, PhoneInput, SendOptions, SendResult, VerifiedOtp, VerifyO
 import { startRetryPoller, type RetryPoller, type RetryPollerOptions } from '../worker/retry-poller.js';
 import { providerSecrets, type OtpDeps, type Outcome } from './deps.js';
 import { attachInternals } from './internals.js';
+import { forget, purge, type ForgetResult, type PurgeOptions, type PurgeResult } from './lifecycle.js';
 import { createRoutingSource } from './routing-source.js';
 import { sendOtp } from './send.js';
 import { createTestNumberSource } from './test-numbers.js';
@@ -55,8 +56,12 @@ export interface Otp {
   setTestNumbers(list: readonly TestNumberInput[]): Promise<void>;
   /** The routing in force now (forced, or the settings row). */
   routing(): Promise<Routing>;
-  /** Starts the bundled interval poller that works through the retry table; `await poller.stop()` on shutdown. */
+  /** Starts the bundled interval poller that works through the retry table (and runs `purge` every `purgeInterval`); `await poller.stop()` on shutdown. */
   startRetryPoller(options?: RetryPollerOptions): RetryPoller;
+  /** Deletes what the `retention` option no longer keeps, in bounded batches; counts per table. Safe from many instances and from a cron job. */
+  purge(options?: PurgeOptions): Promise<PurgeResult>;
+  /** Erases everything the kit holds about one number (a data-subject request); its pending deliveries are cancelled. */
+  forget(phone: PhoneInput): Promise<ForgetResult>;
   /** Closes the database connection if the kit opened it. */
   close(): Promise<void>;
 }
@@ -133,7 +138,12 @@ export function createOtp(options: OtpOptions = {}): Otp {
     },
     routing: () => deps.routing.current(),
     startRetryPoller: (pollerOptions) =>
-      startRetryPoller({ delivery: deps.delivery, knex, tables: config.tables, instanceId: deps.instanceId, routing: () => deps.routing.current() }, pollerOptions),
+      startRetryPoller(
+        { delivery: deps.delivery, knex, tables: config.tables, instanceId: deps.instanceId, routing: () => deps.routing.current(), purge: (signal) => purge(deps, { signal }) },
+        pollerOptions,
+      ),
+    purge: (opts) => purge(deps, opts),
+    forget: (phone) => forget(deps, phone),
     async close() {
       await deps.store.drain();
       if (ownsDb) await knex.destroy();

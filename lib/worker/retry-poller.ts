@@ -19,6 +19,7 @@ import type { RequestRow } from '../storage/request-row.js';
 import { claimDueRequests, extendLease, releaseClaims } from '../storage/retry-queries.js';
 import type { Logger } from '../types.js';
 import { loggableError } from '../core/safe-error.js';
+import { startPurgeTimer } from './purge-timer.js';
 
 /** What the poller works with; `createOtp` builds it, so the poller never imports the service. */
 export interface RetryPollerDeps {
@@ -29,6 +30,8 @@ export interface RetryPollerDeps {
   readonly instanceId: string;
   /** The routing in force, for the longest chain a claim's lease must cover. */
   readonly routing: () => Promise<Routing>;
+  /** The retention purge (`otp.purge`), run every `purgeInterval`. */
+  readonly purge?: (signal: AbortSignal) => Promise<unknown>;
 }
 
 export interface RetryPollerOptions {
@@ -46,6 +49,8 @@ export interface RetryPollerOptions {
    * @default chain length × providerTimeoutMs + 5000
    */
   readonly leaseMs?: number;
+  /** How often this poller runs the retention purge (`otp.purge()`), in ms; `false` leaves it to you (a cron job). @default 600000 */
+  readonly purgeInterval?: number | false;
   /** Where the poller logs claim and write failures. @default the kit's logger */
   readonly logger?: Logger;
 }
@@ -56,7 +61,7 @@ export interface RetryPoller {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const DEFAULTS = { pollInterval: 1000, batchSize: 50, concurrency: 50 } as const;
+const DEFAULTS: { pollInterval: number; batchSize: number; concurrency: number; purgeInterval: number | false } = { pollInterval: 1000, batchSize: 50, concurrency: 50, purgeInterval: 600_000 };
 /** Longest wait between polls after repeated claim failures (database down). */
 const MAX_ERROR_BACKOFF_MS = 30_000;
 
@@ -65,6 +70,7 @@ const schema = Joi.object<RetryPollerOptions>({
   batchSize: Joi.number().integer().min(1).max(1000),
   concurrency: Joi.number().integer().min(1).max(1000),
   leaseMs: Joi.number().integer().min(1000).max(600_000),
+  purgeInterval: Joi.alternatives(Joi.valid(false), Joi.number().integer().min(10).max(86_400_000)),
   logger: Joi.object({ warn: Joi.function().required(), error: Joi.function().required() }).unknown(true),
 });
 
@@ -77,7 +83,7 @@ function resolvePollerOptions(options: RetryPollerOptions): Required<Omit<RetryP
     const detail = error.details[0];
     const path = detail?.path.join('.') ?? '';
     if (detail?.type === 'object.unknown') {
-      throw configError(`startRetryPoller: unknown option \`${path}\`; known options: pollInterval, batchSize, concurrency, leaseMs, logger`);
+      throw configError(`startRetryPoller: unknown option \`${path}\`; known options: pollInterval, batchSize, concurrency, leaseMs, purgeInterval, logger`);
     }
     const got: unknown = detail?.context?.value;
     throw configError(`startRetryPoller: option \`${path}\` ${(detail?.message ?? error.message).replace(/^"[^"]*" /, '')} (got ${typeof got === 'function' ? 'a function' : (JSON.stringify(got) ?? 'undefined')})`);
@@ -225,12 +231,14 @@ export function startRetryPoller(deps: RetryPollerDeps, options: RetryPollerOpti
   }
 
   schedule(0);
+  const purgeTimer = deps.purge !== undefined && opts.purgeInterval !== false ? startPurgeTimer(deps.purge, opts.purgeInterval, logger) : undefined;
 
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       stopping = true;
       clearTimeout(timer);
       timer = undefined;
+      await purgeTimer?.stop();
       await polling;
       await Promise.all(inFlight);
     })();
