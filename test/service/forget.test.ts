@@ -29,7 +29,7 @@ async function dumpAll(knex: Knex, kind: DbKind): Promise<string[]> {
     for (const row of (await knex(table).select()) as Record<string, unknown>[]) {
       for (const [column, value] of Object.entries(row)) {
         if (value === null || value === undefined) continue;
-        const text = Buffer.isBuffer(value) ? value.toString('utf8') : typeof value === 'object' ? JSON.stringify(value) : String(value as string | number | bigint | boolean);
+        const text = Buffer.isBuffer(value) ? value.toString('utf8') : typeof value === 'string' ? value : JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
         cells.push(`${table}.${column}=${text}`);
       }
     }

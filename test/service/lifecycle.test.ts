@@ -185,7 +185,7 @@ forEachDatabase('retention and purge', (db, kind) => {
       await db().knex(t).where({ phone: phone(60) }).update({ id: big });
     }
     await kit.otp.sendSms(phone(61));
-    const row = (await db().knex(t).where({ phone: phone(61) }).first('id')) as { id: unknown };
+    const row = await db().knex(t).where({ phone: phone(61) }).first<{ id: unknown }>('id');
     assert.ok(Number(row.id) > 2 ** 32, `id ${String(row.id)}`);
     assert.equal((await kit.otp.verify(phone(61), kit.lastCode())).codeValid, true);
   });
@@ -215,14 +215,15 @@ forEachDatabase('retention and purge', (db, kind) => {
     kit.clock.advance(1_000);
     const poller = kit.otp.startRetryPoller({ pollInterval: 10, purgeInterval: false });
     try {
-      for (let i = 0; i < 200 && ((await db().knex(t).where({ request_id: retried.requestId }).first('status')) as { status: string }).status !== 'sent'; i += 1) await new Promise((r) => setTimeout(r, 10));
+      const status = async (): Promise<string | undefined> => (await db().knex(t).where({ request_id: retried.requestId }).first<{ status: string } | undefined>('status'))?.status;
+      for (let i = 0; i < 200 && (await status()) !== 'sent'; i += 1) await new Promise((r) => setTimeout(r, 10));
     } finally {
       await poller.stop();
     }
-    const kept = (await db().knex(t).where({ request_id: retried.requestId }).first('status', 'provider_request')) as { status: string; provider_request: string | null };
+    const kept = await db().knex(t).where({ request_id: retried.requestId }).first<{ status: string; provider_request: string | null }>('status', 'provider_request');
     assert.deepEqual(kept, { status: 'sent', provider_request: '{"to":"masked"}' });
     const always = await clean(await createTestKit(db(), { ...options, retention: { providerPayloads: 'always' } }), db());
     const logged = await always.otp.sendSms(phone(72));
-    assert.equal(((await db().knex(t).where({ request_id: logged.requestId }).first('provider_request')) as { provider_request: string }).provider_request, '{"to":"masked"}');
+    assert.equal((await db().knex(t).where({ request_id: logged.requestId }).first<{ provider_request: string }>('provider_request')).provider_request, '{"to":"masked"}');
   });
 });
