@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { it } from 'node:test';
 import express from 'express';
 import request from 'supertest';
-import { otpMetrics, otpStatusRouter, type OtpProvider, type PurgeResult } from '../../lib/index.js';
+import { otpMetrics, otpMigrationSource, otpStatusRouter, type OtpProvider, type PurgeResult } from '../../lib/index.js';
 import { ProviderError } from '../../lib/providers/provider-error.js';
 import { forEachDatabase, type TestDatabase } from '../helpers/db.js';
 import { createTestKit, type TestKit } from '../helpers/kit.js';
@@ -188,6 +188,25 @@ forEachDatabase('retention and purge', (db, kind) => {
     const row = await db().knex(t).where({ phone: phone(61) }).first<{ id: unknown }>('id');
     assert.ok(Number(row.id) > 2 ** 32, `id ${String(row.id)}`);
     assert.equal((await kit.otp.verify(phone(61), kit.lastCode())).codeValid, true);
+  });
+
+  it('0003_otp_lifecycle migrates existing tables with their rows', async () => {
+    const tables = { requests: 'legacy_requests', limits: 'legacy_limits', failures: 'legacy_failures' };
+    const config = { migrationSource: otpMigrationSource(tables), tableName: 'legacy_knex_migrations' };
+    await db().knex.migrate.up(config);
+    await db().knex.migrate.up(config);
+    const kit = await createTestKit(db(), { tables });
+    await kit.otp.sendSms(phone(80));
+    await db().knex.migrate.latest(config);
+    assert.equal(await rowCount(db(), tables.requests), 1);
+    assert.equal((await kit.otp.verify(phone(80), kit.lastCode())).codeValid, true);
+    if (kind === 'mysql') {
+      const [columns] = (await db().knex.raw("SHOW COLUMNS FROM legacy_requests WHERE Field = 'id'")) as [Array<{ Type: string }>];
+      assert.match(columns[0]?.Type ?? '', /^bigint/);
+    } else if (kind === 'postgres') {
+      const types = await db().knex.raw<{ rows: Array<{ data_type: string }> }>("SELECT data_type FROM information_schema.columns WHERE table_name = 'legacy_requests' AND column_name = 'id'");
+      assert.equal(types.rows[0]?.data_type, 'bigint');
+    }
   });
 
   it('keeps the redacted provider payloads only of deliveries that needed a retry or failover', async () => {
