@@ -11,55 +11,75 @@
  * - SQLite: `DELETE … WHERE pk IN (SELECT pk … LIMIT n)`, one statement under its write lock.
  */
 import type { Knex } from 'knex';
+import { retryConflicts } from './batcher.js';
 import { counterRowKey } from './counter-store.js';
 import { dialectOf } from './db.js';
 import type { OtpTableNames } from './migrations.js';
-import { num, type Raw } from './sql.js';
+import { changedRows, num, type Raw } from './sql.js';
 
-type Where = (q: Knex.QueryBuilder) => Knex.QueryBuilder;
+/** One batch to delete: `where` is SQL with `??` for identifiers and `?` for values. */
+interface Batch {
+  readonly table: string;
+  readonly pk: string;
+  /** The index the batch walks, oldest first; MySQL is told to use it (FORCE INDEX). */
+  readonly index: string;
+  readonly orderBy: string;
+  readonly where: string;
+  readonly bindings: readonly Knex.RawBinding[];
+}
 
-/** Deletes at most `limit` rows of `table` matching `where`, oldest `orderBy` first. Returns how many went. */
-async function deleteBatch(knex: Knex, table: string, pk: string, orderBy: string, where: Where, limit: number): Promise<number> {
+/**
+ * Deletes at most `limit` rows of one batch. Returns how many went. On MySQL the locking read must
+ * walk the index: a table scan with a sort would lock every matching row it reads, not only the
+ * `limit` it returns. A deadlock (InnoDB can still report one between concurrent purgers) rolls
+ * the batch back; it is run again.
+ */
+async function deleteBatch(knex: Knex, b: Batch, limit: number): Promise<number> {
   const dialect = dialectOf(knex);
   if (dialect === 'mysql') {
-    const deleted = await knex.transaction(
-      async (trx): Promise<number> => {
-        const rows = (await where(trx(table).select(pk)).orderBy(orderBy, 'asc').limit(limit).forUpdate().skipLocked()) as Raw[];
-        if (rows.length === 0) return 0;
-        return trx(table)
-          .whereIn(
-            pk,
-            rows.map((r) => r[pk] as Knex.Value),
-          )
-          .del();
-      },
-      { isolationLevel: 'read committed' },
+    const pick = `SELECT ?? FROM ?? FORCE INDEX (??) WHERE ${b.where} ORDER BY ?? LIMIT ? FOR UPDATE SKIP LOCKED`;
+    const deleted = await retryConflicts(() =>
+      knex.transaction(
+        async (trx): Promise<number> => {
+          const [rows] = (await trx.raw(pick, [b.pk, b.table, b.index, ...b.bindings, b.orderBy, limit])) as [Raw[]];
+          if (rows.length === 0) return 0;
+          return trx(b.table)
+            .whereIn(
+              b.pk,
+              rows.map((r) => r[b.pk] as Knex.Value),
+            )
+            .del();
+        },
+        { isolationLevel: 'read committed' },
+      ),
     );
     return deleted ?? 0;
   }
-  const picked = where(knex(table).select(pk)).orderBy(orderBy, 'asc').limit(limit);
-  if (dialect === 'postgres') void picked.forUpdate().skipLocked();
-  return knex(table).whereIn(pk, picked).del();
+  // PostgreSQL locks only the rows the LIMIT lets through (and skips those another purger holds).
+  const lock = dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+  const sql = `DELETE FROM ?? WHERE ?? IN (SELECT ?? FROM ?? WHERE ${b.where} ORDER BY ?? LIMIT ?${lock})`;
+  return changedRows(dialect, await knex.raw(sql, [b.table, b.pk, b.pk, b.table, ...b.bindings, b.orderBy, limit]));
 }
 
 /** One batch of request rows whose code expired before `expiredBefore` (the `expires_at` index). */
 export function purgeRequestBatch(knex: Knex, t: OtpTableNames, expiredBefore: number, limit: number): Promise<number> {
-  return deleteBatch(knex, t.requests, 'id', 'expires_at', (q) => q.where('expires_at', '<', expiredBefore), limit);
+  return deleteBatch(knex, { table: t.requests, pk: 'id', index: `${t.requests}_expires_idx`, orderBy: 'expires_at', where: '?? < ?', bindings: ['expires_at', expiredBefore] }, limit);
 }
 
 /** One batch of failure-budget rows whose lock has lapsed (the `locked_until` index). */
 export function purgeLapsedLockBatch(knex: Knex, t: OtpTableNames, endedBy: number, limit: number): Promise<number> {
-  return deleteBatch(knex, t.failures, 'phone', 'locked_until', (q) => q.whereNotNull('locked_until').andWhere('locked_until', '<=', endedBy), limit);
+  return deleteBatch(knex, { table: t.failures, pk: 'phone', index: `${t.failures}_locked_idx`, orderBy: 'locked_until', where: '?? <= ?', bindings: ['locked_until', endedBy] }, limit);
 }
 
 /** One batch of unlocked failure-budget rows with no wrong code since `idleBefore` (the `updated_at` index). */
 export function purgeIdleFailureBatch(knex: Knex, t: OtpTableNames, idleBefore: number, limit: number): Promise<number> {
-  return deleteBatch(knex, t.failures, 'phone', 'updated_at', (q) => q.where('updated_at', '<', idleBefore).whereNull('locked_until'), limit);
+  const where = '?? < ? AND ?? IS NULL';
+  return deleteBatch(knex, { table: t.failures, pk: 'phone', index: `${t.failures}_updated_idx`, orderBy: 'updated_at', where, bindings: ['updated_at', idleBefore, 'locked_until'] }, limit);
 }
 
 /** One batch of counter rows whose window (or block) has ended (the `expire` index). Wall clock, like the counters. */
 export function purgeCounterBatch(knex: Knex, t: OtpTableNames, endedBefore: number, limit: number): Promise<number> {
-  return deleteBatch(knex, t.limits, 'key', 'expire', (q) => q.whereNotNull('expire').andWhere('expire', '<', endedBefore), limit);
+  return deleteBatch(knex, { table: t.limits, pk: 'key', index: `${t.limits}_expire_idx`, orderBy: 'expire', where: '?? < ?', bindings: ['expire', endedBefore] }, limit);
 }
 
 /** What one number's request rows are doing right now, read before they are erased. */
@@ -80,7 +100,7 @@ export async function pendingOfNumber(knex: Knex, t: OtpTableNames, phone: strin
 
 /** One batch of a number's request rows (the `(phone, id)` index). Deleting a row also revokes its lease. */
 export function eraseRequestBatch(knex: Knex, t: OtpTableNames, phone: string, limit: number): Promise<number> {
-  return deleteBatch(knex, t.requests, 'id', 'id', (q) => q.where({ phone }), limit);
+  return deleteBatch(knex, { table: t.requests, pk: 'id', index: `${t.requests}_phone_idx`, orderBy: 'id', where: '?? = ?', bindings: ['phone', phone] }, limit);
 }
 
 /** The number's failure-budget row. */

@@ -141,6 +141,17 @@ forEachDatabase('retention and purge', (db, kind) => {
     assert.equal(await rowCount(db(), kit.otp.config.tables.requests), 2);
   });
 
+  it('instances purging at once share the work: every row deleted once, no error', async () => {
+    const kit = await clean(await createTestKit(db(), { retention: { batchSize: 40, pauseMs: 0 } }), db());
+    const other = await createTestKit(db(), { retention: { batchSize: 40, pauseMs: 0 } });
+    await kit.otp.sendSms(phone(35));
+    await seedOld(kit, db(), 600, 40 * DAY);
+    other.clock.set(kit.clock.now());
+    const results = await Promise.all([kit.otp.purge(), other.otp.purge(), kit.otp.purge()]);
+    assert.equal(results.reduce((n, r) => n + r.requests, 0), 600);
+    assert.equal(await rowCount(db(), kit.otp.config.tables.requests), 1);
+  });
+
   it('retention: false purges nothing', async () => {
     const kit = await clean(await createTestKit(db(), { retention: false }), db());
     await kit.otp.sendSms(phone(40));
