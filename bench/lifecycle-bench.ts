@@ -3,7 +3,7 @@
  * verify throughput of the kit on an empty request table, then with BENCH_LIFECYCLE_ROWS (2,000,000)
  * old rows in it, then with a second process purging those rows (`otp.purge()`, default retention)
  * beside the same load. Targets: old rows cost at most 10 % of the throughput, the purge beside the
- * load at most 15 %. It writes its own section of docs/benchmarks.md (between the lifecycle markers).
+ * load at most 15 % (against the conditions just before and after it, the purge paused). It writes its own section of docs/benchmarks.md (between the lifecycle markers).
  *
  * BENCH_LIFECYCLE=0 skips it; BENCH_ONLY=lifecycle (`npm run bench:lifecycle`) runs only it.
  * BENCH_LIFECYCLE_ROWS, BENCH_LIFECYCLE_MAX_SECONDS (900: the whole phase, seeding included; the
@@ -42,6 +42,8 @@ export interface LifecycleBenchResult {
   readonly empty: Condition;
   readonly old: Condition;
   readonly purging: Condition;
+  /** The old rows left, with the purge paused, measured right after `purging`. */
+  readonly paused: Condition | undefined;
   /** The table once the purge is done (nearly empty again): the machine's drift over the phase. */
   readonly after: Condition | undefined;
   /** What the purging process had deleted when the load ended, and how long it had run. */
@@ -152,16 +154,25 @@ export async function runLifecycleBench(o: LifecycleBenchOptions): Promise<Lifec
     const purgeStarted = performance.now();
     await purger.call('start');
     const purging = await condition('old rows, purge beside');
-    const status = await purger.call<{ result?: PurgeResult; seconds?: number }>('status');
-    const during = { requests: o.rows - (await countRequests(knex, true)), seconds: (performance.now() - purgeStarted) / 1000, finished: status.result !== undefined };
+    const first = await purger.call<{ result?: PurgeResult; seconds?: number }>('stop');
+    const during = { requests: o.rows - (await countRequests(knex, true)), seconds: (performance.now() - purgeStarted) / 1000, finished: first.result?.complete === true };
+    // The same table with the purge paused, right after: what the machine gives without it now.
+    const paused = during.finished ? undefined : await condition('old rows, purge paused');
+    const restarted = performance.now();
+    if (!during.finished) await purger.call('start');
+    let status: { result?: PurgeResult; seconds?: number } = during.finished ? first : {};
     while (status.result === undefined && Date.now() < deadline) {
       await sleep(1_000);
-      Object.assign(status, await purger.call<{ result?: PurgeResult; seconds?: number }>('status'));
+      status = await purger.call<{ result?: PurgeResult; seconds?: number }>('status');
     }
-    const purge = await purger.call<LifecycleBenchResult['purge']>('stop');
+    await purger.call('stop');
+    const seconds = during.seconds + (during.finished ? 0 : (performance.now() - restarted) / 1000);
+    const second = during.finished ? undefined : status.result;
+    const total = first.result === undefined ? second : { ...first.result, requests: first.result.requests + (second?.requests ?? 0), complete: (second ?? first.result).complete };
+    const purge = { ...(total === undefined ? {} : { result: total }), seconds };
     const left = await countRequests(knex);
     const after = purge.result?.complete === true && Date.now() < deadline ? await condition('after the purge') : undefined;
-    return { rows: o.rows, seedSeconds, empty, old, purging, after, purgeDuringLoad: during, purge, left, minutes: (Date.now() - started) / 60_000 };
+    return { rows: o.rows, seedSeconds, empty, old, purging, paused, after, purgeDuringLoad: during, purge, left, minutes: (Date.now() - started) / 60_000 };
   } finally {
     await purger?.exit();
     await kit?.exit();
@@ -182,26 +193,30 @@ export function renderLifecycle(r: LifecycleBenchResult, date: string): string {
   const judge = (ok: boolean): string => (ok ? 'met' : '**missed**');
   const oldSend = r.old.send.rps / r.empty.send.rps;
   const oldVerify = r.old.verify.rps / r.empty.verify.rps;
-  const purgeSend = r.purging.send.rps / r.old.send.rps;
-  const purgeVerify = r.purging.verify.rps / r.old.verify.rps;
+  // Without the purge: the mean of the conditions just before and just after it.
+  const without = (kind: 'send' | 'verify'): number => (r.paused === undefined ? r.old[kind].rps : (r.old[kind].rps + r.paused[kind].rps) / 2);
+  const purgeSend = r.purging.send.rps / without('send');
+  const purgeVerify = r.purging.verify.rps / without('verify');
   const purgeRate = r.purge.result !== undefined && r.purge.seconds !== undefined ? `${(r.purge.result.requests / r.purge.seconds).toFixed(0)} rows/s` : 'not finished';
   return [
     '## Data lifecycle: old rows and the purge beside the load',
     '',
     `Measured ${date} by the lifecycle phase of \`npm run bench\` (\`npm run bench:lifecycle\` alone; bench/lifecycle-bench.ts), in ${r.minutes.toFixed(1)} minutes on MariaDB, ` +
       'one kit process under the same load as above, conditions one after the other in one process. The purge runs in a second process with the default retention ' +
-      '(batches of 5,000 rows walked along the `expires_at` index, a 10 ms pause between batches).',
+      '(batches of 5,000 rows walked along the `expires_at` index, each followed by a pause of three times its duration: `busyShare` 0.25).',
     '',
     '| condition | send req/s | send p99 ms | verify req/s | verify p99 ms | DB cores (send / verify) |',
     '|---|---|---|---|---|---|',
     row('empty table', r.empty),
     row(`${r.rows.toLocaleString('en')} old rows`, r.old),
     row('old rows, purge beside', r.purging),
+    ...(r.paused === undefined ? [] : [row('old rows left, purge paused', r.paused)]),
     ...(r.after === undefined ? [] : [row('after the purge (empty again)', r.after)]),
     '',
     `- ${r.rows.toLocaleString('en')} old rows seeded in ${r.seedSeconds.toFixed(0)} s (INSERT … SELECT from the sequence engine, 100,000 rows a statement).`,
     `- Old rows vs. empty table: send ${pct(r.old.send.rps, r.empty.send.rps)}, verify ${pct(r.old.verify.rps, r.empty.verify.rps)} (target: within 10 %: ${judge(oldSend >= 0.9 && oldVerify >= 0.9)}).`,
-    `- Purge beside the load vs. the same table without it: send ${pct(r.purging.send.rps, r.old.send.rps)}, verify ${pct(r.purging.verify.rps, r.old.verify.rps)} (target: at most 15 % less: ${judge(purgeSend >= 0.85 && purgeVerify >= 0.85)}).`,
+    `- Purge beside the load vs. the same table without it (${r.paused === undefined ? 'the old-rows condition' : 'mean of the conditions just before and after'}): send ${pct(r.purging.send.rps, without('send'))}, verify ${pct(r.purging.verify.rps, without('verify'))} (target: at most 15 % less: ${judge(purgeSend >= 0.85 && purgeVerify >= 0.85)}).`,
+    '- The machine is shared (2 cores, other work running): compare neighbouring rows, and the DB cores column, rather than single figures.',
     `- While the load ran (${r.purgeDuringLoad.seconds.toFixed(0)} s) the purge deleted ${r.purgeDuringLoad.requests.toLocaleString('en')} rows${r.purgeDuringLoad.finished ? ' and finished' : ''}; ` +
       `in all it deleted ${(r.purge.result?.requests ?? 0).toLocaleString('en')} rows in ${(r.purge.seconds ?? 0).toFixed(0)} s (${purgeRate}); ${r.left.toLocaleString('en')} rows were left (the live ones).`,
   ].join('\n');

@@ -13,13 +13,15 @@ async function main(): Promise<void> {
   const knex = knexFromUrl(url, { max: 2 });
   const retention = JSON.parse(process.env.BENCH_RETENTION ?? '{}') as Record<string, unknown>;
   const otp = createOtp({ db: knex, secret, providers: ['Console'], console: { write: () => undefined }, logger: silentLogger, retention });
-  const abort = new AbortController();
+  let abort = new AbortController();
   let running: Promise<void> | undefined;
   let outcome: { result?: PurgeResult; error?: string; seconds?: number } = {};
   await serveChild(
     undefined,
     {
       start: () => {
+        abort = new AbortController();
+        outcome = {};
         const started = performance.now();
         running = otp.purge({ signal: abort.signal }).then(
           (result) => {

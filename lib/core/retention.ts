@@ -25,8 +25,14 @@ export interface RetentionOptions {
   readonly providerPayloads?: 'failures' | 'always';
   /** Rows deleted per statement; each batch is its own short transaction. @default 5000 */
   readonly batchSize?: number;
-  /** Pause between two batches in ms, so a large purge leaves room to live traffic. @default 10 */
+  /** Shortest pause between two batches in ms. @default 10 */
   readonly pauseMs?: number;
+  /**
+   * Share of a purge's time spent in its statements (0-1]: after a batch that took `d` ms it waits
+   * `d × (1 − busyShare) / busyShare` (at least `pauseMs`), so a large backlog leaves the database
+   * to live traffic; 1 purges flat out. @default 0.25
+   */
+  readonly busyShare?: number;
 }
 
 export interface ResolvedRetention {
@@ -37,6 +43,7 @@ export interface ResolvedRetention {
   readonly providerPayloads: 'failures' | 'always';
   readonly batchSize: number;
   readonly pauseMs: number;
+  readonly busyShare: number;
 }
 
 export const RETENTION_DEFAULTS: Omit<ResolvedRetention, 'enabled'> = {
@@ -45,6 +52,7 @@ export const RETENTION_DEFAULTS: Omit<ResolvedRetention, 'enabled'> = {
   providerPayloads: 'failures',
   batchSize: 5000,
   pauseMs: 10,
+  busyShare: 0.25,
 };
 
 export const retentionOptionsSchema = Joi.alternatives(
@@ -55,6 +63,7 @@ export const retentionOptionsSchema = Joi.alternatives(
     providerPayloads: Joi.valid('failures', 'always'),
     batchSize: Joi.number().integer().min(1).max(50_000),
     pauseMs: Joi.number().integer().min(0).max(60_000),
+    busyShare: Joi.number().greater(0).max(1),
   }),
 );
 
@@ -67,6 +76,7 @@ export function resolveRetention(options: RetentionOptions | false | undefined):
     providerPayloads: options?.providerPayloads ?? RETENTION_DEFAULTS.providerPayloads,
     batchSize: options?.batchSize ?? RETENTION_DEFAULTS.batchSize,
     pauseMs: options?.pauseMs ?? RETENTION_DEFAULTS.pauseMs,
+    busyShare: options?.busyShare ?? RETENTION_DEFAULTS.busyShare,
   };
 }
 
@@ -88,6 +98,11 @@ export function purgeCutoffs(retention: ResolvedRetention, now: number, tokenTtl
     failuresIdleBefore: now - retention.failureDays * DAY_MS,
     locksEndedBy: now,
   };
+}
+
+/** The pause after a batch that took `batchMs`: the purge stays within its share of the time. */
+export function pauseAfter(retention: Pick<ResolvedRetention, 'pauseMs' | 'busyShare'>, batchMs: number): number {
+  return Math.max(retention.pauseMs, Math.round((batchMs * (1 - retention.busyShare)) / retention.busyShare));
 }
 
 /** Whether a delivery that succeeded keeps the provider's redacted request and response. */

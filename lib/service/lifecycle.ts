@@ -6,7 +6,7 @@
  */
 import { setTimeout as wait } from 'node:timers/promises';
 import { maskPhone } from '../core/phone.js';
-import { purgeCutoffs } from '../core/retention.js';
+import { pauseAfter, purgeCutoffs } from '../core/retention.js';
 import { configError } from '../errors.js';
 import { NUMBER_KEYED_COUNTERS } from '../limits/counters.js';
 import {
@@ -93,12 +93,14 @@ export async function purge(deps: OtpDeps, options: PurgeOptions = {}): Promise<
         complete = false;
         break run;
       }
+      const batchStarted = performance.now();
       const deleted = await step();
       batches += 1;
       counts[table] += deleted;
       // A short batch: nothing more is due (or another instance holds the rest and deletes it).
       if (deleted < size) break;
-      if (retention.pauseMs > 0) await wait(retention.pauseMs);
+      const pause = pauseAfter(retention, performance.now() - batchStarted);
+      if (pause > 0) await wait(pause);
     }
   }
   events.emit('purged', { ...counts, durationMs: Date.now() - started, complete });
