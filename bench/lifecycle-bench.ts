@@ -216,7 +216,8 @@ export function renderLifecycle(r: LifecycleBenchResult, date: string): string {
     `- ${r.rows.toLocaleString('en')} old rows seeded in ${r.seedSeconds.toFixed(0)} s (INSERT … SELECT from the sequence engine, 100,000 rows a statement).`,
     `- Old rows vs. empty table: send ${pct(r.old.send.rps, r.empty.send.rps)}, verify ${pct(r.old.verify.rps, r.empty.verify.rps)} (target: within 10 %: ${judge(oldSend >= 0.9 && oldVerify >= 0.9)}).`,
     `- Purge beside the load vs. the same table without it (${r.paused === undefined ? 'the old-rows condition' : 'mean of the conditions just before and after'}): send ${pct(r.purging.send.rps, without('send'))}, verify ${pct(r.purging.verify.rps, without('verify'))} (target: at most 15 % less: ${judge(purgeSend >= 0.85 && purgeVerify >= 0.85)}).`,
-    '- The machine is shared (2 cores, other work running): compare neighbouring rows, and the DB cores column, rather than single figures.',
+    '- The machine is shared (2 cores, other work running): compare neighbouring rows, and the DB cores column, rather than single figures.' +
+      (r.after === undefined ? '' : ` The same nearly empty table at the start and at the end of the run differed by send ${pct(r.after.send.rps, r.empty.send.rps)}, verify ${pct(r.after.verify.rps, r.empty.verify.rps)}: the run's noise.`),
     `- While the load ran (${r.purgeDuringLoad.seconds.toFixed(0)} s) the purge deleted ${r.purgeDuringLoad.requests.toLocaleString('en')} rows${r.purgeDuringLoad.finished ? ' and finished' : ''}; ` +
       `in all it deleted ${(r.purge.result?.requests ?? 0).toLocaleString('en')} rows in ${(r.purge.seconds ?? 0).toFixed(0)} s (${purgeRate}); ${r.left.toLocaleString('en')} rows were left (the live ones).`,
   ].join('\n');
