@@ -12,7 +12,8 @@
  * BENCH_CONNECTIONS (50), BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_PG_URL
  * (postgres://postgres@127.0.0.1:5432/postgres), BENCH_POLLER_ROWS (10000), BENCH_POLLER_OPTIONS
  * (JSON for startRetryPoller), BENCH_POLLER_MAX_SECONDS (60), BENCH_PROFILE=0 to skip the CPU
- * profile (BENCH_PROFILE_KEEP=<file> keeps the raw .cpuprofile, BENCH_PROFILE_APP=floor profiles the floor), BENCH_POLLER=0 / BENCH_EXPLAIN=0 to skip those parts, BENCH_WRITE=0 to only print.
+ * profile (BENCH_PROFILE_KEEP=<file> keeps the raw .cpuprofile, BENCH_PROFILE_APP=floor profiles the floor), BENCH_POLLER=0 / BENCH_EXPLAIN=0 /
+ * BENCH_LIFECYCLE=0 to skip those parts (BENCH_ONLY=lifecycle runs only the lifecycle phase, bench/lifecycle-bench.ts), BENCH_WRITE=0 to only print.
  */
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -31,6 +32,7 @@ import { runPollerBench, type PollerBenchResult } from './poller-bench.js';
 import { summariseProfile, type ProfileSummary } from './profile.js';
 import { renderReport, typical, writeReport, type AppResult, type BenchReport, type BenchRound, type StatementSample } from './report.js';
 import { createSeeder } from './seed.js';
+import { renderLifecycle, runLifecycleBench, writeLifecycle } from './lifecycle-bench.js';
 
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 const env = process.env;
@@ -210,7 +212,17 @@ async function mysqlVersion(knex: Knex): Promise<string> {
   return rows[0]?.v ?? 'unknown';
 }
 
+/** The lifecycle phase (bench/lifecycle-bench.ts) in a database of its own; BENCH_LIFECYCLE=0 skips it. */
+async function lifecyclePhase(): Promise<void> {
+  const result = await runLifecycleBench({ server: MYSQL_SERVER, secret: SECRET, rows: num('BENCH_LIFECYCLE_ROWS', 2_000_000), duration: DURATION, warmup: WARMUP, connections: CONNECTIONS, maxSeconds: num('BENCH_LIFECYCLE_MAX_SECONDS', 900), log });
+  const markdown = renderLifecycle(result, new Date().toISOString());
+  console.log(markdown);
+  if (env.BENCH_WRITE !== '0') writeLifecycle(markdown, here('../docs/benchmarks.md'));
+}
+
 async function main(): Promise<void> {
+  // BENCH_ONLY=lifecycle (`npm run bench:lifecycle`): only the lifecycle phase.
+  if (env.BENCH_ONLY === 'lifecycle') return lifecyclePhase();
   const started = Date.now();
   const load = loadavg();
   const name = `otp_bench_${randomBytes(4).toString('hex')}`;
@@ -288,6 +300,7 @@ async function main(): Promise<void> {
       const file = writeReport(markdown, here('../docs/benchmarks.md'));
       log(`wrote ${file}`);
     }
+    if (env.BENCH_LIFECYCLE !== '0') await lifecyclePhase();
   } finally {
     await knex.destroy();
     await admin.raw(`DROP DATABASE IF EXISTS ${name}`);

@@ -9,6 +9,7 @@ export const HINTS: Readonly<Record<string, string>> = {
   secret: 'use at least 32 random characters, e.g. `openssl rand -base64 32`',
   messageTemplate: 'the text must contain _CODE_ where the code goes',
   limits: 'each limit is an object of whole numbers, or false to switch it off (docs/security.md)',
+  retention: 'retention takes whole days ({ requestDays: 30, failureDays: 30 }), or false to keep everything',
   destinations: 'countries are ISO 3166-1 alpha-2 codes such as "BG"; number types are libphonenumber-js types such as "PREMIUM_RATE"',
 };
 

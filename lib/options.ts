@@ -25,6 +25,7 @@ import type { ProviderSettings } from './providers/index.js';
 import { testNumbersOptionsSchema, type TestNumbersOptions } from './core/test-numbers.js';
 import { resolveWebhooks, webhookOptionsSchema, type ResolvedWebhooks, type WebhookOptions } from './core/webhook-options.js';
 import { resolveTextOptions, textOptionKeys, type ResolvedTextOptions, type TextOptions } from './core/text-options.js';
+import { resolveRetention, retentionOptionsSchema, type ResolvedRetention, type RetentionOptions } from './core/retention.js';
 import { DEFAULT_TABLES, type OtpTableNames } from './storage/migrations.js';
 import type { Logger, OtpProvider } from './types.js';
 
@@ -108,6 +109,8 @@ export interface OtpOptions extends ProviderSettings, TextOptions {
   readonly groupCommit?: boolean;
   /** Signed webhooks (Standard Webhooks) of delivery and verification events; docs/webhooks.md. Env `OTP_WEBHOOK_URL`, `OTP_WEBHOOK_SECRET`. @default none */
   readonly webhooks?: WebhookOptions | false;
+  /** How long stored rows are kept (lib/core/retention.ts); `false` keeps everything. @default requests 30 days after expiry, failure rows 30 days idle, payloads only of failed or retried deliveries */
+  readonly retention?: RetentionOptions | false;
   /** pino-compatible logger. @default warnings and errors to stderr */
   readonly logger?: Logger;
   /** Epoch milliseconds (inject in tests). @default Date.now */
@@ -144,6 +147,7 @@ export interface ResolvedOtpConfig extends ResolvedTextOptions {
   readonly testNumbers: TestNumbersOptions | undefined;
   readonly groupCommit: boolean;
   readonly webhooks: ResolvedWebhooks | undefined;
+  readonly retention: ResolvedRetention;
   readonly logger: Logger;
   readonly clock: () => number;
   readonly env: Env;
@@ -183,6 +187,7 @@ const schema = Joi.object<OtpOptions>({
   groupCommit: Joi.boolean(),
   webhooks: webhookOptionsSchema,
   ...textOptionKeys,
+  retention: retentionOptionsSchema,
   twilio: Joi.object().unknown(true),
   sinch: Joi.object().unknown(true),
   mada: Joi.object().unknown(true),
@@ -278,6 +283,7 @@ export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
     testNumbers: options.testNumbers,
     groupCommit: options.groupCommit ?? true,
     webhooks: resolveWebhooks(options.webhooks, env),
+    retention: resolveRetention(options.retention),
     logger,
     clock: options.clock ?? Date.now,
     env,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createOtp } from '../lib/index.js';
+import { pauseAfter } from '../lib/core/retention.js';
 import { resolveOptions } from '../lib/options.js';
 
 const fails = (options: Parameters<typeof resolveOptions>[0], pattern: RegExp) =>
@@ -22,6 +23,20 @@ describe('createOtp options', () => {
     fails({ env: {}, messageTemplate: 'no placeholder' }, /`messageTemplate`.*_CODE_/);
     fails({ env: {}, codeLenght: 6 } as never, /unknown option `codeLenght` \(did you mean `codeLength`\?\)/);
     fails({ env: {}, sms: { maxRetries: -1 } }, /`sms.maxRetries`/);
+  });
+
+  it('retention: privacy defaults, validated like every option, false keeps everything', () => {
+    assert.deepEqual(resolveOptions({ env: {} }).retention, { enabled: true, requestDays: 30, failureDays: 30, providerPayloads: 'failures', batchSize: 5000, pauseMs: 10, busyShare: 0.25 });
+    assert.equal(resolveOptions({ env: {}, retention: false }).retention.enabled, false);
+    assert.equal(resolveOptions({ env: {}, retention: { requestDays: 7 } }).retention.requestDays, 7);
+    fails({ env: {}, retention: { requestDays: 0 } }, /`retention.requestDays`.*greater than or equal to 1.*got 0.*whole days/);
+    fails({ env: {}, retention: { providerPayloads: 'never' } as never }, /`retention.providerPayloads`.*failures, always/);
+    fails({ env: {}, retention: true as never }, /`retention` must be one of \[false, object\]/);
+    fails({ env: {}, retention: { days: 3 } as never }, /unknown option `retention.days`/);
+    fails({ env: {}, retention: { busyShare: 0 } }, /`retention.busyShare` must be greater than 0/);
+    // A batch of 40 ms at a quarter share waits 120 ms; flat out only the shortest pause.
+    assert.equal(pauseAfter({ pauseMs: 10, busyShare: 0.25 }, 40), 120);
+    assert.equal(pauseAfter({ pauseMs: 10, busyShare: 1 }, 40), 10);
   });
 
   it('reads the environment under explicit options', () => {

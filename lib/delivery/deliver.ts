@@ -9,6 +9,7 @@ import { retryDelayMs } from '../core/backoff.js';
 import { parseChainStep } from '../core/channels.js';
 import { decryptCode, renderMessage } from '../core/code.js';
 import { withOneTap, type ResolvedWebOtp } from '../core/webotp.js';
+import { keepsProviderPayloads, type ResolvedRetention } from '../core/retention.js';
 import { redactText, redactToJson } from '../core/redact.js';
 import { coerceError } from '../errors.js';
 import { ProviderError } from '../providers/provider-error.js';
@@ -35,6 +36,8 @@ export interface DeliveryConfig {
   readonly webhooks: ResolvedWebhooks | undefined;
   /** One-tap entry: the WebOTP line and app hash for kit-owned text messages. */
   readonly webOtp: ResolvedWebOtp | undefined;
+  /** Which deliveries keep the redacted provider payloads. */
+  readonly retention: Pick<ResolvedRetention, 'providerPayloads'>;
 }
 
 /** Everything a delivery attempt uses; built once by createOtp, shared by the send path and the poller. */
@@ -42,7 +45,7 @@ export interface DeliveryDeps {
   readonly config: DeliveryConfig;
   readonly events: OtpEvents;
   readonly registry: ProviderRegistry;
-  readonly store: Pick<RequestStore, 'markSent' | 'finish'>;
+  readonly store: Pick<RequestStore, 'markSent' | 'finish' | 'holdsLease'>;
   /** Opens sealed codes (first key current, the others for rotation). */
   readonly cipherKeys: readonly Buffer[];
   /** Provider credentials, blanked out of anything stored or logged. */
@@ -93,6 +96,9 @@ export function leaseMsFor(providerTimeoutMs: number, chainLength: number): numb
 /**
  * `plainCode` is the code the caller sealed into `row` a moment ago (the send path), so the first
  * attempt need not open the seal again; the poller leaves it out and the sealed code is opened.
+ * A row read from the table (no `plainCode`) may have been erased by `otp.forget()` (or taken over)
+ * since it was claimed: before each provider call the lease is checked, and a row no longer held
+ * is never sent.
  */
 export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: string, plainCode?: string): Promise<DeliveryOutcome> {
   const { config, events, store } = ctx;
@@ -128,6 +134,8 @@ export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: st
       errors.push(new ProviderError({ provider: name, kind: 'rejected', retryable: false, message: 'the sealed code cannot be opened with the configured secrets' }));
       break;
     }
+    // Lease fencing before the send, not only at the write: a forgotten number is never sent to.
+    if (plainCode === undefined && !(await store.holdsLease(row.id, leaseToken))) return { status: 'lost-lease', provider: null, channel, codeOwner: row.codeOwner, errors };
     const started = config.clock();
     try {
       const text = textFor(config, row.messageTemplate, code, channel);
@@ -138,6 +146,8 @@ export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: st
       const redactCtx = { phone: row.phone, code, secrets };
       const codeOwner = provider.ownsCode ? 'provider' : 'kit';
       const lastError = errors.length === 0 ? null : errors.map((e) => redactText(e.summary(), redactCtx, 160)).join('; ').slice(0, 500);
+      // Data minimisation: a clean first delivery keeps nothing of the provider traffic.
+      const keep = keepsProviderPayloads(config.retention, attempt, errors.length);
       const mark = {
         id: row.id,
         leaseToken,
@@ -147,8 +157,8 @@ export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: st
         providerRef: result.ref?.slice(0, 128) ?? null,
         codeOwner,
         lastError,
-        providerRequest: redactToJson(result.request, redactCtx),
-        providerResponse: redactToJson(result.response, redactCtx),
+        providerRequest: keep ? redactToJson(result.request, redactCtx) : null,
+        providerResponse: keep ? redactToJson(result.response, redactCtx) : null,
       } as const;
       const at = config.clock();
       const hooks = webhookEntries(config.webhooks, 'otp.sent', () => ({ requestId: row.requestId, phone: row.phone, channel, provider: name, extra: { attempt } }), at);

@@ -29,6 +29,7 @@ import { startRetryPoller, type RetryPoller, type RetryPollerOptions } from '../
 import { startWebhookPoller, type WebhookPoller, type WebhookPollerOptions } from '../worker/webhook-poller.js';
 import { assertSecretFits, providerSecrets, type OtpDeps, type Outcome } from './deps.js';
 import { attachInternals } from './internals.js';
+import { forget, purge, type ForgetResult, type PurgeOptions, type PurgeResult } from './lifecycle.js';
 import { createRoutingSource } from './routing-source.js';
 import { resendOtp } from './resend.js';
 import { sendOtp } from './send.js';
@@ -62,10 +63,14 @@ export interface Otp {
   setTestNumbers(list: readonly TestNumberInput[]): Promise<void>;
   /** The routing in force now (forced, or the settings row). */
   routing(): Promise<Routing>;
-  /** Starts the bundled interval poller that works through the retry table; `await poller.stop()` on shutdown. */
+  /** Starts the bundled interval poller that works through the retry table (and runs `purge` every `purgeInterval`); `await poller.stop()` on shutdown. */
   startRetryPoller(options?: RetryPollerOptions): RetryPoller;
   /** Starts the bundled poller that delivers the webhook outbox (needs the `webhooks` option); `await poller.stop()` on shutdown. */
   startWebhookPoller(options?: WebhookPollerOptions): WebhookPoller;
+  /** Deletes what the `retention` option no longer keeps, in bounded batches; counts per table. Safe from many instances and from a cron job. */
+  purge(options?: PurgeOptions): Promise<PurgeResult>;
+  /** Erases everything the kit holds about one number (a data-subject request); its pending deliveries are cancelled. */
+  forget(phone: PhoneInput): Promise<ForgetResult>;
   /** Closes the database connection if the kit opened it. */
   close(): Promise<void>;
 }
@@ -159,13 +164,18 @@ export function createOtp(options: OtpOptions = {}): Otp {
     },
     routing: () => deps.routing.current(),
     startRetryPoller: (pollerOptions) =>
-      startRetryPoller({ delivery: deps.delivery, knex, tables: config.tables, instanceId: deps.instanceId, routing: () => deps.routing.current() }, pollerOptions),
+      startRetryPoller(
+        { delivery: deps.delivery, knex, tables: config.tables, instanceId: deps.instanceId, routing: () => deps.routing.current(), purge: (signal) => purge(deps, { signal }) },
+        pollerOptions,
+      ),
     startWebhookPoller(pollerOptions) {
       const { webhooks } = config;
       if (webhooks === undefined) throw configError('startWebhookPoller: no webhook is configured: set the `webhooks` option (or OTP_WEBHOOK_URL and OTP_WEBHOOK_SECRET)');
       const delivery = { webhooks, knex, tables: config.tables, clock: config.clock };
       return startWebhookPoller({ delivery, instanceId: deps.instanceId, logger: config.logger }, pollerOptions);
     },
+    purge: (opts) => purge(deps, opts),
+    forget: (phone) => forget(deps, phone),
     async close() {
       await deps.store.drain();
       if (ownsDb) await knex.destroy();

@@ -106,3 +106,12 @@ export async function finishSentMany(knex: Knex, t: OtpTableNames, marks: readon
   return marks.map((m) => mine.has(m.id));
 }
 
+
+/**
+ * Whether `leaseToken` still holds the row: false once it was taken over, or erased by
+ * `otp.forget()`. Asked before a row read from the table goes to a provider.
+ */
+export async function leaseHeld(knex: Knex, t: OtpTableNames, id: number, leaseToken: string): Promise<boolean> {
+  const row: Raw | undefined = await knex<Raw>(t.requests).where({ id, lease_token: leaseToken }).first('id');
+  return row !== undefined;
+}

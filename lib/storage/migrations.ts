@@ -5,6 +5,7 @@
  * databases and testable with an injected clock.
  */
 import type { Knex } from 'knex';
+import { dialectOf } from './db.js';
 
 export interface OtpTableNames {
   /** Key/value settings table; it may be the app's own table (it is then left as it is). @default 'otp_settings' */
@@ -122,6 +123,39 @@ function migrations(t: OtpTableNames): OtpMigration[] {
       async down(knex) {
         await knex.schema.dropTableIfExists(t.failures);
         await knex.schema.dropTableIfExists(t.limits);
+      },
+    },
+    {
+      name: '0003_otp_lifecycle',
+      async up(knex) {
+        // Request ids as 64-bit integers. SQLite's INTEGER PRIMARY KEY already is; MariaDB/MySQL had
+        // `int unsigned` and PostgreSQL `serial` (an integer column and sequence). On MariaDB this
+        // rebuilds the table (ALGORITHM=COPY): on a large table run it in a quiet moment.
+        const dialect = dialectOf(knex);
+        if (dialect === 'mysql') await knex.raw('ALTER TABLE ?? MODIFY ?? BIGINT UNSIGNED NOT NULL AUTO_INCREMENT', [t.requests, 'id']);
+        if (dialect === 'postgres') {
+          await knex.raw('ALTER TABLE ?? ALTER COLUMN ?? TYPE BIGINT', [t.requests, 'id']);
+          const result = await knex.raw<{ rows: Array<{ s: string | null }> }>('SELECT pg_get_serial_sequence(?, ?) AS s', [t.requests, 'id']);
+          const sequence = result.rows[0]?.s;
+          if (typeof sequence === 'string' && /^[A-Za-z0-9_."]+$/.test(sequence)) await knex.raw(`ALTER SEQUENCE ${sequence} AS BIGINT`);
+        }
+        // What the purge walks (lib/storage/purge-queries.ts), oldest first, in bounded batches.
+        await knex.schema.alterTable(t.requests, (table) => {
+          table.index(['expires_at'], `${t.requests}_expires_idx`);
+        });
+        await knex.schema.alterTable(t.failures, (table) => {
+          table.index(['locked_until'], `${t.failures}_locked_idx`);
+          table.index(['updated_at'], `${t.failures}_updated_idx`);
+        });
+      },
+      async down(knex) {
+        await knex.schema.alterTable(t.failures, (table) => {
+          table.dropIndex(['updated_at'], `${t.failures}_updated_idx`);
+          table.dropIndex(['locked_until'], `${t.failures}_locked_idx`);
+        });
+        await knex.schema.alterTable(t.requests, (table) => {
+          table.dropIndex(['expires_at'], `${t.requests}_expires_idx`);
+        });
       },
     },
     webhooksMigration(t),

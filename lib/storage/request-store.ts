@@ -13,7 +13,7 @@
 import type { Knex } from 'knex';
 import { createBatcher, retryConflicts } from './batcher.js';
 import { supportsReturning } from './db.js';
-import { finishAttempt, finishSentMany, type DeliveryPatch, type SentMark } from './delivery-queries.js';
+import { finishAttempt, finishSentMany, leaseHeld, type DeliveryPatch, type SentMark } from './delivery-queries.js';
 import type { OtpTableNames } from './migrations.js';
 import { insertOutbox, withOutbox, type OutboxEntry } from './outbox-queries.js';
 import { insertRequest, insertRequests, latestRequestsWithLocks, requestByRequestId, supersedeOlder, supersedeOlderMany, type LockJoin, type NewRequest, type RequestWithLocks } from './request-queries.js';
@@ -40,6 +40,8 @@ export interface RequestStore {
   markSent(mark: SentMark, leaseExpiresAt: number | null, now: number, events?: readonly OutboxEntry[]): Promise<boolean>;
   /** Writes any outcome of a delivery attempt, fenced by the lease token; false when it was lost. `events` as for markSent. */
   finish(id: number, leaseToken: string, patch: DeliveryPatch, events?: readonly OutboxEntry[]): Promise<boolean>;
+  /** Whether the lease token still holds the row (not taken over, not erased by `forget`). */
+  holdsLease(id: number, leaseToken: string): Promise<boolean>;
   /** The newest request of the number (the only one that can be live), with the number's lock rows. */
   latest(phone: string): Promise<RequestWithLocks | undefined>;
   byRequestId(requestId: string): Promise<RequestRow | undefined>;
@@ -144,6 +146,7 @@ export function createRequestStore(knex: Knex, tables: OtpTableNames, options: R
       return batching && roomy ? marks.add({ mark, now, events }) : markAlone(mark, now, events);
     },
     finish: (id, leaseToken, patch, events = []) => finishWith(id, leaseToken, patch, events),
+    holdsLease: (id, leaseToken) => leaseHeld(knex, tables, id, leaseToken),
     async latest(phone) {
       if (batching) return (await lookups.add(phone)) ?? undefined;
       return (await latestRequestsWithLocks(knex, tables, [phone], locks)).get(phone);

@@ -20,6 +20,7 @@ import { claimDueRequests, extendLease, releaseClaims } from '../storage/retry-q
 import { startPollLoop } from './poll-loop.js';
 import type { Logger } from '../types.js';
 import { loggableError } from '../core/safe-error.js';
+import { startPurgeTimer } from './purge-timer.js';
 
 /** What the poller works with; `createOtp` builds it, so the poller never imports the service. */
 export interface RetryPollerDeps {
@@ -30,6 +31,8 @@ export interface RetryPollerDeps {
   readonly instanceId: string;
   /** The routing in force, for the longest chain a claim's lease must cover. */
   readonly routing: () => Promise<Routing>;
+  /** The retention purge (`otp.purge`), run every `purgeInterval`. */
+  readonly purge?: (signal: AbortSignal) => Promise<unknown>;
 }
 
 export interface RetryPollerOptions {
@@ -47,6 +50,8 @@ export interface RetryPollerOptions {
    * @default chain length × providerTimeoutMs + 5000
    */
   readonly leaseMs?: number;
+  /** How often this poller runs the retention purge (`otp.purge()`), in ms; `false` leaves it to you (a cron job). @default 600000 */
+  readonly purgeInterval?: number | false;
   /** Where the poller logs claim and write failures. @default the kit's logger */
   readonly logger?: Logger;
 }
@@ -57,13 +62,14 @@ export interface RetryPoller {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const DEFAULTS = { pollInterval: 1000, batchSize: 50, concurrency: 50 } as const;
+const DEFAULTS: { pollInterval: number; batchSize: number; concurrency: number; purgeInterval: number | false } = { pollInterval: 1000, batchSize: 50, concurrency: 50, purgeInterval: 600_000 };
 
 const schema = Joi.object<RetryPollerOptions>({
   pollInterval: Joi.number().integer().min(10).max(600_000),
   batchSize: Joi.number().integer().min(1).max(1000),
   concurrency: Joi.number().integer().min(1).max(1000),
   leaseMs: Joi.number().integer().min(1000).max(600_000),
+  purgeInterval: Joi.alternatives(Joi.valid(false), Joi.number().integer().min(10).max(86_400_000)),
   logger: Joi.object({ warn: Joi.function().required(), error: Joi.function().required() }).unknown(true),
 });
 
@@ -76,7 +82,7 @@ function resolvePollerOptions(options: RetryPollerOptions): Required<Omit<RetryP
     const detail = error.details[0];
     const path = detail?.path.join('.') ?? '';
     if (detail?.type === 'object.unknown') {
-      throw configError(`startRetryPoller: unknown option \`${path}\`; known options: pollInterval, batchSize, concurrency, leaseMs, logger`);
+      throw configError(`startRetryPoller: unknown option \`${path}\`; known options: pollInterval, batchSize, concurrency, leaseMs, purgeInterval, logger`);
     }
     const got: unknown = detail?.context?.value;
     throw configError(`startRetryPoller: option \`${path}\` ${(detail?.message ?? error.message).replace(/^"[^"]*" /, '')} (got ${typeof got === 'function' ? 'a function' : (JSON.stringify(got) ?? 'undefined')})`);
@@ -168,5 +174,14 @@ export function startRetryPoller(deps: RetryPollerDeps, options: RetryPollerOpti
     release,
     run: (c) => attempt(c.row, c.leaseToken, c.leasedMs),
   });
-  return { stop: loop.stop, [Symbol.asyncDispose]: loop.stop };
+  const purgeTimer = deps.purge !== undefined && opts.purgeInterval !== false ? startPurgeTimer(deps.purge, opts.purgeInterval, logger) : undefined;
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      await purgeTimer?.stop();
+      await loop.stop();
+    })();
+    return stopped;
+  };
+  return { stop, [Symbol.asyncDispose]: stop };
 }

@@ -194,7 +194,7 @@ let kits = 0;
  * `createOtp({ db, env })` plus the example app: providers, routing and secret come from `env`
  * only. `options` are the test seams (clock, timeout, settings refresh).
  */
-export function startKit(knex: Knex, env: Record<string, string>, options: Pick<OtpOptions, 'clock' | 'providerTimeoutMs' | 'settingsRefreshSeconds'> = {}): Kit {
+export function startKit(knex: Knex, env: Record<string, string>, options: Pick<OtpOptions, 'clock' | 'providerTimeoutMs' | 'settingsRefreshSeconds' | 'retention'> = {}): Kit {
   const logger = recordingLogger();
   const otp = createOtp({ db: knex, env, logger, ...options });
   const app = createExampleApp(otp, env);

@@ -57,7 +57,8 @@ forEachDatabase('redaction of stored provider traffic and logs', (get) => {
   afterEach(() => fakes().assertNoProtocolProblems());
 
   it('Twilio: the stored request/response keep the masked number, channel and sid only', async () => {
-    const kit = startKit(get().knex, fakeEnv(fakes(), 'Twilio'));
+    // Every delivery keeps its payloads here, so their redaction can be checked (the default keeps only retried ones).
+    const kit = startKit(get().knex, fakeEnv(fakes(), 'Twilio'), { retention: { providerPayloads: 'always' } });
     const to = phone('+35989');
     const requestId = await sendAccepted(kit.app, 'sms', to);
     const row = await storedRequest(get().knex, requestId);
@@ -73,7 +74,7 @@ forEachDatabase('redaction of stored provider traffic and logs', (get) => {
   });
 
   it('Sinch: the stored request/response keep method, reference and verification id only', async () => {
-    const kit = startKit(get().knex, fakeEnv(fakes(), 'Sinch'));
+    const kit = startKit(get().knex, fakeEnv(fakes(), 'Sinch'), { retention: { providerPayloads: 'always' } });
     const to = phone('+4670');
     const requestId = await sendAccepted(kit.app, 'call', to);
     const row = await storedRequest(get().knex, requestId);
@@ -88,7 +89,7 @@ forEachDatabase('redaction of stored provider traffic and logs', (get) => {
   });
 
   it('Mada: the stored request holds the masked destination, never the text or the code', async () => {
-    const kit = startKit(get().knex, fakeEnv(fakes(), 'Mada'));
+    const kit = startKit(get().knex, fakeEnv(fakes(), 'Mada'), { retention: { providerPayloads: 'always' } });
     const to = phone('+35987');
     const requestId = await sendAccepted(kit.app, 'sms', to);
     const row = await storedRequest(get().knex, requestId);

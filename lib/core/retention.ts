@@ -1,0 +1,111 @@
+/**
+ * How long the kit keeps what it stores (GDPR art. 5(1)(e): no longer than needed): the
+ * `retention` option of createOtp, its defaults, its joi schema, and the cut-off times a purge
+ * deletes below. Pure: the clock is an argument.
+ */
+import Joi from 'joi';
+
+export interface RetentionOptions {
+  /**
+   * Days a request row is kept once it stopped mattering: after its code expired and every token
+   * it issued could no longer be spent (expiry + `tokenTtlSeconds`). At least 1 day, so the
+   * pumping breaker's hour of history is always there. @default 30
+   */
+  readonly requestDays?: number;
+  /**
+   * Days a failure-budget row without a lock is kept after its last wrong code (a correct code
+   * deletes it at once; a locked row goes when its lock ends). @default 30
+   */
+  readonly failureDays?: number;
+  /**
+   * Which deliveries keep the redacted provider request/response (`provider_request`,
+   * `provider_response`): `'failures'` only those that succeeded after a failed or retried attempt
+   * (where they help to debug a provider), `'always'` every delivery. @default 'failures'
+   */
+  readonly providerPayloads?: 'failures' | 'always';
+  /** Rows deleted per statement; each batch is its own short transaction. @default 5000 */
+  readonly batchSize?: number;
+  /** Shortest pause between two batches in ms. @default 10 */
+  readonly pauseMs?: number;
+  /**
+   * Share of a purge's time spent in its statements (0-1]: after a batch that took `d` ms it waits
+   * `d × (1 − busyShare) / busyShare` (at least `pauseMs`), so a large backlog leaves the database
+   * to live traffic; 1 purges flat out. @default 0.25
+   */
+  readonly busyShare?: number;
+}
+
+export interface ResolvedRetention {
+  /** False with `retention: false`: `purge()` deletes nothing. */
+  readonly enabled: boolean;
+  readonly requestDays: number;
+  readonly failureDays: number;
+  readonly providerPayloads: 'failures' | 'always';
+  readonly batchSize: number;
+  readonly pauseMs: number;
+  readonly busyShare: number;
+}
+
+export const RETENTION_DEFAULTS: Omit<ResolvedRetention, 'enabled'> = {
+  requestDays: 30,
+  failureDays: 30,
+  providerPayloads: 'failures',
+  batchSize: 5000,
+  pauseMs: 10,
+  busyShare: 0.25,
+};
+
+export const retentionOptionsSchema = Joi.alternatives(
+  Joi.valid(false),
+  Joi.object({
+    requestDays: Joi.number().integer().min(1).max(3650),
+    failureDays: Joi.number().integer().min(1).max(3650),
+    providerPayloads: Joi.valid('failures', 'always'),
+    batchSize: Joi.number().integer().min(1).max(50_000),
+    pauseMs: Joi.number().integer().min(0).max(60_000),
+    busyShare: Joi.number().greater(0).max(1),
+  }),
+);
+
+export function resolveRetention(options: RetentionOptions | false | undefined): ResolvedRetention {
+  if (options === false) return { ...RETENTION_DEFAULTS, enabled: false };
+  return {
+    enabled: true,
+    requestDays: options?.requestDays ?? RETENTION_DEFAULTS.requestDays,
+    failureDays: options?.failureDays ?? RETENTION_DEFAULTS.failureDays,
+    providerPayloads: options?.providerPayloads ?? RETENTION_DEFAULTS.providerPayloads,
+    batchSize: options?.batchSize ?? RETENTION_DEFAULTS.batchSize,
+    pauseMs: options?.pauseMs ?? RETENTION_DEFAULTS.pauseMs,
+    busyShare: options?.busyShare ?? RETENTION_DEFAULTS.busyShare,
+  };
+}
+
+const DAY_MS = 86_400_000;
+
+export interface PurgeCutoffs {
+  /** Request rows whose `expires_at` is below this go (kit clock). */
+  readonly requestsExpiredBefore: number;
+  /** Unlocked failure rows whose `updated_at` is below this go (kit clock). */
+  readonly failuresIdleBefore: number;
+  /** Locked failure rows whose `locked_until` is at or below this go: the lock has lapsed (kit clock). */
+  readonly locksEndedBy: number;
+}
+
+/** The cut-offs of a purge at `now` (kit clock): a row below them can no longer change any answer. */
+export function purgeCutoffs(retention: ResolvedRetention, now: number, tokenTtlSeconds: number): PurgeCutoffs {
+  return {
+    requestsExpiredBefore: now - tokenTtlSeconds * 1000 - retention.requestDays * DAY_MS,
+    failuresIdleBefore: now - retention.failureDays * DAY_MS,
+    locksEndedBy: now,
+  };
+}
+
+/** The pause after a batch that took `batchMs`: the purge stays within its share of the time. */
+export function pauseAfter(retention: Pick<ResolvedRetention, 'pauseMs' | 'busyShare'>, batchMs: number): number {
+  return Math.max(retention.pauseMs, Math.round((batchMs * (1 - retention.busyShare)) / retention.busyShare));
+}
+
+/** Whether a delivery that succeeded keeps the provider's redacted request and response. */
+export function keepsProviderPayloads(retention: Pick<ResolvedRetention, 'providerPayloads'>, attempt: number, earlierFailures: number): boolean {
+  return retention.providerPayloads === 'always' || attempt > 1 || earlierFailures > 0;
+}

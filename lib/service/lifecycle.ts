@@ -1,0 +1,127 @@
+/**
+ * The data lifecycle: `otp.purge()` deletes what the `retention` option no longer keeps, and
+ * `otp.forget(phone)` erases everything the kit holds about one number (a data-subject request,
+ * GDPR art. 17). Both delete in bounded batches (lib/storage/purge-queries.ts) while traffic goes
+ * on, and are safe to run from any number of instances at once.
+ */
+import { setTimeout as wait } from 'node:timers/promises';
+import { maskPhone } from '../core/phone.js';
+import { pauseAfter, purgeCutoffs } from '../core/retention.js';
+import { configError } from '../errors.js';
+import { NUMBER_KEYED_COUNTERS } from '../limits/counters.js';
+import {
+  eraseCounters,
+  eraseFailures,
+  eraseRequestBatch,
+  pendingOfNumber,
+  purgeCounterBatch,
+  purgeIdleFailureBatch,
+  purgeLapsedLockBatch,
+  purgeRequestBatch,
+} from '../storage/purge-queries.js';
+import type { PhoneInput } from '../types.js';
+import type { OtpDeps } from './deps.js';
+import { parsePhone } from './inputs.js';
+
+export interface PurgeOptions {
+  /** Stop after this many batches (a run bounded in time, e.g. from a cron job); the rest waits for the next run. @default no bound */
+  readonly maxBatches?: number;
+  /** Stops between two batches once aborted (the poller's `stop()` uses it). */
+  readonly signal?: AbortSignal;
+}
+
+export interface PurgeResult {
+  /** Request rows deleted (`otp_requests`). */
+  readonly requests: number;
+  /** Failure-budget rows deleted (`otp_failures`): lapsed locks and idle counts. */
+  readonly failures: number;
+  /** Counter rows deleted (`otp_limits`) whose window had ended. */
+  readonly limits: number;
+  /** False when `maxBatches` or the signal stopped the run before everything due was deleted. */
+  readonly complete: boolean;
+}
+
+export interface ForgetResult {
+  /** Request rows erased. */
+  readonly requests: number;
+  /** Of those, deliveries that were still pending (queued or being sent): cancelled, never sent again. */
+  readonly cancelled: number;
+  /**
+   * Of the cancelled, rows under a live lease when `forget` ran: an attempt that had already reached
+   * its provider may still have been delivered; none is started afterwards.
+   */
+  readonly leased: number;
+  /** The failure-budget row (0 or 1). */
+  readonly failures: number;
+  /** Counter rows keyed by the number (`sc`, `sn`, `vl`, `vv`). */
+  readonly limits: number;
+}
+
+type Table = 'requests' | 'failures' | 'limits';
+
+function checkPurgeOptions(options: PurgeOptions): void {
+  if (typeof options !== 'object' || options === null) throw configError('purge: options must be an object, e.g. otp.purge({ maxBatches: 100 })');
+  const { maxBatches } = options;
+  if (maxBatches !== undefined && (!Number.isInteger(maxBatches) || maxBatches < 1)) {
+    throw configError(`purge: option \`maxBatches\` must be a whole number of at least 1 (got ${JSON.stringify(maxBatches)})`);
+  }
+}
+
+export async function purge(deps: OtpDeps, options: PurgeOptions = {}): Promise<PurgeResult> {
+  checkPurgeOptions(options);
+  const { config, knex, events } = deps;
+  const { retention, tables: t } = config;
+  const counts: Record<Table, number> = { requests: 0, failures: 0, limits: 0 };
+  if (!retention.enabled) return { ...counts, complete: true };
+  const started = Date.now();
+  const cut = purgeCutoffs(retention, config.clock(), config.tokenTtlSeconds);
+  // Counter windows run on the wall clock (lib/storage/counter-store.ts), the rest on the kit's.
+  const wallNow = Date.now();
+  const size = retention.batchSize;
+  const steps: ReadonlyArray<readonly [Table, () => Promise<number>]> = [
+    ['requests', () => purgeRequestBatch(knex, t, cut.requestsExpiredBefore, size)],
+    ['failures', () => purgeLapsedLockBatch(knex, t, cut.locksEndedBy, size)],
+    ['failures', () => purgeIdleFailureBatch(knex, t, cut.failuresIdleBefore, size)],
+    ['limits', () => purgeCounterBatch(knex, t, wallNow, size)],
+  ];
+  const maxBatches = options.maxBatches ?? Number.POSITIVE_INFINITY;
+  let batches = 0;
+  let complete = true;
+  run: for (const [table, step] of steps) {
+    for (;;) {
+      if (options.signal?.aborted === true || batches >= maxBatches) {
+        complete = false;
+        break run;
+      }
+      const batchStarted = performance.now();
+      const deleted = await step();
+      batches += 1;
+      counts[table] += deleted;
+      // A short batch: nothing more is due (or another instance holds the rest and deletes it).
+      if (deleted < size) break;
+      const pause = pauseAfter(retention, performance.now() - batchStarted);
+      if (pause > 0) await wait(pause);
+    }
+  }
+  events.emit('purged', { ...counts, durationMs: Date.now() - started, complete });
+  return { ...counts, complete };
+}
+
+export async function forget(deps: OtpDeps, phone: PhoneInput): Promise<ForgetResult> {
+  const { config, knex, events } = deps;
+  const t = config.tables;
+  const e164 = parsePhone(phone, config.defaultCountry).e164;
+  const pending = await pendingOfNumber(knex, t, e164, config.clock());
+  let requests = 0;
+  for (;;) {
+    // Deleting a row revokes its lease: a claimed row is checked before it goes to a provider.
+    const deleted = await eraseRequestBatch(knex, t, e164, config.retention.batchSize);
+    requests += deleted;
+    if (deleted < config.retention.batchSize) break;
+  }
+  const failures = await eraseFailures(knex, t, e164);
+  const limits = await eraseCounters(knex, t, e164, NUMBER_KEYED_COUNTERS);
+  const result: ForgetResult = { requests, cancelled: Math.min(pending.pending, requests), leased: Math.min(pending.leased, requests), failures, limits };
+  events.emit('forgotten', { phone: maskPhone(e164), requests, cancelled: result.cancelled, failures, limits });
+  return result;
+}
