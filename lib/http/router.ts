@@ -9,17 +9,17 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type Joi from 'joi';
 import { OtpError, refusalError } from '../errors.js';
 import { routedNames } from '../core/routing.js';
-import type { OtpDeps } from '../service/deps.js';
+import type { OtpDeps, Outcome } from '../service/deps.js';
 import { internalsOf } from '../service/internals.js';
 import { createOtp, type Otp } from '../service/otp.js';
 import { resendOtp } from '../service/resend.js';
 import { sendOtp } from '../service/send.js';
 import { verifyOtp } from '../service/verify.js';
-import type { Channel, SendOptions } from '../types.js';
+import type { Channel, SendOptions, SendResult } from '../types.js';
 import { forwardErrors } from './async-handler.js';
 import { otpOpenApiDocument } from './openapi.js';
 import { proxyCheck } from './proxy-check.js';
-import { renderError, sendError } from './respond.js';
+import { renderError, sendError, type RespondOptions } from './respond.js';
 import { resendBodySchema, sendBodySchema, verifyBodySchema, type HttpBody } from './schemas.js';
 
 export interface OtpRouterOptions {
@@ -49,7 +49,24 @@ function localeOptions(req: Request, body: HttpBody): Pick<SendOptions, 'locale'
 }
 
 /** The 202 of a send or resend. */
-function renderAccepted(res: Response, result: { requestId: string; channel: Channel; status: string; expiresAt: Date }): void {
+/** What a send or resend passes on from the request: purpose, client IP, challenge answer, locale. */
+function sendOptionsOf(req: Request, body: HttpBody): SendOptions {
+  const challengeToken = req.get('x-otp-challenge');
+  return {
+    ...(body.purpose === undefined ? {} : { purpose: body.purpose }),
+    ...(req.ip === undefined ? {} : { ip: req.ip }),
+    ...(challengeToken === undefined ? {} : { challengeToken: challengeToken.slice(0, 4096) }),
+    ...localeOptions(req, body),
+  };
+}
+
+/** 202 with what a client may see of a send, or the refusal (429, 428) with its headers. */
+function answerSend(res: Response, outcome: Outcome<SendResult>, options: RespondOptions): void {
+  if (outcome.refusal !== undefined) {
+    sendError(res, refusalError(outcome.refusal), options);
+    return;
+  }
+  const { result } = outcome;
   res.setHeader('Cache-Control', 'no-store');
   res.status(202).json({ requestId: result.requestId, channel: result.channel, status: result.status, expiresAt: result.expiresAt.toISOString() });
 }
@@ -115,18 +132,7 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
   const sendHandler = (channel: Channel) =>
     forwardErrors(async function otpSend(req: Request, res: Response) {
       const body = validate(sendBodySchema, req.body);
-      const challengeToken = req.get('x-otp-challenge');
-      const { result, refusal } = await sendOtp(deps, body.phone, channel, {
-        ...(body.purpose === undefined ? {} : { purpose: body.purpose }),
-        ...(req.ip === undefined ? {} : { ip: req.ip }),
-        ...(challengeToken === undefined ? {} : { challengeToken: challengeToken.slice(0, 4096) }),
-        ...localeOptions(req, body),
-      });
-      if (refusal !== undefined) {
-        sendError(res, refusalError(refusal), options);
-        return;
-      }
-      renderAccepted(res, result);
+      answerSend(res, await sendOtp(deps, body.phone, channel, sendOptionsOf(req, body)), options);
     });
 
   router.get('/openapi.json', forwardErrors(async function otpOpenApi(req: Request, res: Response) {
@@ -138,18 +144,7 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
   router.post('/whatsapp', sendHandler('whatsapp'));
   router.post('/resend', forwardErrors(async function otpResend(req: Request, res: Response) {
     const body = validate(resendBodySchema, req.body);
-    const challengeToken = req.get('x-otp-challenge');
-    const { result, refusal } = await resendOtp(deps, body.phone, body.channel ?? 'sms', {
-      ...(body.purpose === undefined ? {} : { purpose: body.purpose }),
-      ...(req.ip === undefined ? {} : { ip: req.ip }),
-      ...(challengeToken === undefined ? {} : { challengeToken: challengeToken.slice(0, 4096) }),
-      ...localeOptions(req, body),
-    });
-    if (refusal !== undefined) {
-      sendError(res, refusalError(refusal), options);
-      return;
-    }
-    renderAccepted(res, result);
+    answerSend(res, await resendOtp(deps, body.phone, body.channel ?? 'sms', sendOptionsOf(req, body)), options);
   }));
   async function otpVerify(req: Request, res: Response): Promise<void> {
     const body = validate(verifySchema, req.body);

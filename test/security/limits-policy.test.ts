@@ -116,6 +116,7 @@ describe('limits and destinations options', () => {
     const c = resolveOptions({ env: {} });
     assert.deepEqual(c.limits, {
       sendCooldownSeconds: 60,
+      channelSwitchCooldownSeconds: 30,
       sendsPerNumber: { max: 5, windowSeconds: 600 },
       sendsPerIp: { max: 30, windowSeconds: 300 },
       sendsPerPrefix: { max: 20, windowSeconds: 3600, hiddenDigits: 4 },

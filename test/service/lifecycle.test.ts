@@ -201,15 +201,24 @@ forEachDatabase('retention and purge', (db, kind) => {
     assert.equal((await kit.otp.verify(phone(61), kit.lastCode())).codeValid, true);
   });
 
-  it('0003_otp_lifecycle migrates existing tables with their rows', async () => {
-    const tables = { requests: 'legacy_requests', limits: 'legacy_limits', failures: 'legacy_failures' };
+  it('0003_otp_lifecycle (and the migrations after it) migrate existing tables with their rows', async () => {
+    const tables = { requests: 'legacy_requests', limits: 'legacy_limits', failures: 'legacy_failures', webhooks: 'legacy_webhooks' };
     const config = { migrationSource: otpMigrationSource(tables), tableName: 'legacy_knex_migrations' };
     await db().knex.migrate.up(config);
     await db().knex.migrate.up(config);
+    // A row as the kit wrote it before 0003 (the 0001 columns only).
+    const now = Date.now();
+    await db().knex(tables.requests).insert({
+      request_id: '00000000-0000-4000-8000-000000000001', phone: phone(81), channel: 'sms', purpose: 'default', chain: 'Console', code_owner: 'kit',
+      code_digest: 'd'.repeat(64), code_cipher: null, message_template: 'Your _APP_ code is _CODE_', status: 'sent', send_attempts: 1,
+      verify_status: 'pending', attempts: 0, expires_at: now + 300_000, created_at: now, updated_at: now,
+    });
+    await db().knex.migrate.latest(config);
+    assert.equal(await rowCount(db(), tables.requests), 1, 'the old row is kept');
+    // The kit then works on the migrated tables.
     const kit = await createTestKit(db(), { tables });
     await kit.otp.sendSms(phone(80));
-    await db().knex.migrate.latest(config);
-    assert.equal(await rowCount(db(), tables.requests), 1);
+    assert.equal(await rowCount(db(), tables.requests), 2);
     assert.equal((await kit.otp.verify(phone(80), kit.lastCode())).codeValid, true);
     if (kind === 'mysql') {
       const [columns] = (await db().knex.raw("SHOW COLUMNS FROM legacy_requests WHERE Field = 'id'")) as [Array<{ Type: string }>];
