@@ -48,7 +48,6 @@ function localeOptions(req: Request, body: HttpBody): Pick<SendOptions, 'locale'
   return header === undefined ? {} : { acceptLanguage: header };
 }
 
-/** The 202 of a send or resend. */
 /** What a send or resend passes on from the request: purpose, client IP, challenge answer, locale. */
 function sendOptionsOf(req: Request, body: HttpBody): SendOptions {
   const challengeToken = req.get('x-otp-challenge');
