@@ -34,16 +34,23 @@ export interface RequestRow {
   readonly createdAt: number;
 }
 
-/** pg returns BIGINT as strings and the drivers differ in naming; one mapping for all three. */
-export function toRequestRow(r: Raw): RequestRow {
+/** The columns every view of a request shows: who, what for, and through which providers. */
+export function requestIdentity(r: Raw): Pick<RequestRow, 'requestId' | 'phone' | 'channel' | 'purpose' | 'chain' | 'provider'> {
   return {
-    id: num(r.id),
     requestId: String(r.request_id),
     phone: String(r.phone),
     channel: String(r.channel) as Channel,
     purpose: String(r.purpose),
     chain: String(r.chain).split(',').filter(Boolean),
     provider: strOrNull(r.provider),
+  };
+}
+
+/** pg returns BIGINT as strings and the drivers differ in naming; one mapping for all three. */
+export function toRequestRow(r: Raw): RequestRow {
+  return {
+    id: num(r.id),
+    ...requestIdentity(r),
     providerRef: strOrNull(r.provider_ref),
     codeOwner: r.code_owner === 'provider' ? 'provider' : 'kit',
     codeDigest: String(r.code_digest),

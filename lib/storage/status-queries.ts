@@ -4,9 +4,9 @@
  * the sealed code, the provider's copies of the request/response or the client IP.
  */
 import type { Knex } from 'knex';
-import type { Channel, DeliveryStatus } from '../types.js';
+import type { DeliveryStatus } from '../types.js';
 import type { OtpTableNames } from './migrations.js';
-import type { RequestRow } from './request-row.js';
+import { requestIdentity, type RequestRow } from './request-row.js';
 import { num, numOrNull, strOrNull, type Raw } from './sql.js';
 
 /** What the status views read of a request row. `phone` is the full number: mask it before it leaves the process. */
@@ -40,12 +40,7 @@ const PENDING_STATUSES: readonly DeliveryStatus[] = ['sending', 'queued'];
 
 function toStatusRow(r: Raw): RequestStatusRow {
   return {
-    requestId: String(r.request_id),
-    phone: String(r.phone),
-    channel: String(r.channel) as Channel,
-    purpose: String(r.purpose),
-    chain: String(r.chain).split(',').filter(Boolean),
-    provider: strOrNull(r.provider),
+    ...requestIdentity(r),
     status: String(r.status) as DeliveryStatus,
     sendAttempts: num(r.send_attempts),
     nextAttemptAt: numOrNull(r.next_attempt_at),

@@ -2,69 +2,18 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, beforeEach, describe, it } from 'node:test';
-import type { ProviderContext } from '../../lib/providers/context.js';
-import { madaProvider, type MadaOptions } from '../../lib/providers/mada.js';
-import type { ProviderError } from '../../lib/providers/provider-error.js';
+import { beforeEach, describe, it } from 'node:test';
+import { madaProvider } from '../../lib/providers/mada.js';
 import { expectProviderError } from '../helpers/providers.js';
+import { assertNoSecrets, CODE, context, input, PHONE, recordingLogger, useMadaFake } from './helpers/mada.js';
 import { callProvider } from '../../lib/providers/timeout.js';
-import type { Logger, ProviderSendInput } from '../../lib/types.js';
-import { startMadaFake, type MadaFake } from '../helpers/fakes/mada-fake.js';
-
-interface LogEntry {
-  readonly level: string;
-  readonly obj: object | string;
-  readonly msg: string | undefined;
-}
-
-function recordingLogger(): Logger & { entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const at = (level: string) => (obj: object | string, msg?: string) => {
-    entries.push({ level, obj, msg });
-  };
-  return { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
-
-function context(logger: Logger = recordingLogger()): ProviderContext {
-  return { logger, timeoutMs: 5000, env: {} };
-}
-
-const PHONE = '+359871234567';
-const CODE = '48213';
-
-function input(overrides: Partial<ProviderSendInput> = {}): ProviderSendInput {
-  return {
-    requestId: 'req-1',
-    phone: PHONE,
-    channel: 'sms',
-    code: CODE,
-    text: `Your code is ${CODE}`,
-    signal: AbortSignal.timeout(5000),
-    ...overrides,
-  };
-}
-
-
-/** No error message may carry the password, the text or the code. */
-function assertNoSecrets(error: ProviderError, options: MadaOptions): void {
-  for (const secret of [options.password, CODE, 'Your code is']) {
-    assert.ok(!error.message.includes(secret), `error message leaks ${secret}: ${error.message}`);
-    assert.ok(!error.summary().includes(secret), `error summary leaks ${secret}`);
-  }
-}
+import { type MadaFake } from '../helpers/fakes/mada-fake.js';
 
 describe('Mada provider', { timeout: 20_000 }, () => {
+  const madaFake = useMadaFake();
   let fake: MadaFake;
-
-  before(async () => {
-    fake = await startMadaFake({ password: 'p@ss<&>"word' });
-  });
-  after(async () => {
-    await fake.close();
-  });
   beforeEach(() => {
-    fake.reset();
-    fake.setReplies([], 0);
+    fake = madaFake();
   });
 
   it('is an SMS-only provider that does not own the code', () => {

@@ -6,25 +6,15 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ProviderContext } from '../../lib/providers/context.js';
 import { expectProviderError } from '../helpers/providers.js';
+import { checkInput, ctx, sendInput, useSinch } from './helpers/sinch.js';
 import { sinchOptionsFromEnv, sinchOptionsSchema, sinchProvider, type SinchOptions } from '../../lib/providers/sinch.js';
 import { callProvider } from '../../lib/providers/timeout.js';
-import type { OtpProvider, ProviderCheckInput, ProviderSendInput } from '../../lib/types.js';
-import { startSinchFake, type SinchFake, type SinchFakeBehaviour } from '../helpers/fakes/sinch-fake.js';
+import type { OtpProvider } from '../../lib/types.js';
+import { type SinchFake, type SinchFakeBehaviour } from '../helpers/fakes/sinch-fake.js';
 
-const noop = (): void => undefined;
-const ctx: ProviderContext = { logger: { debug: noop, info: noop, warn: noop, error: noop }, timeoutMs: 2000, env: {} };
-const PHONE = '+46700000001';
-
-function sendInput(over: Partial<ProviderSendInput> = {}): ProviderSendInput {
-  return { requestId: 'req-1', phone: PHONE, channel: 'sms', code: '000000', text: 'unused', signal: new AbortController().signal, ...over };
-}
-function checkInput(code: string, over: Partial<ProviderCheckInput> = {}): ProviderCheckInput {
-  return { requestId: 'req-1', phone: PHONE, channel: 'sms', code, signal: new AbortController().signal, ...over };
-}
 
 
 /** A port nothing listens on: bind one, then close it. */
@@ -37,23 +27,12 @@ async function closedPort(): Promise<number> {
 }
 
 describe('Sinch provider failures', { timeout: 20_000 }, () => {
+  const sinch = useSinch();
   let fake: SinchFake;
   let provider: OtpProvider;
-  const options = (): SinchOptions => ({ applicationKey: fake.applicationKey, applicationSecret: fake.applicationSecret, baseUrl: fake.url });
-
-  before(async () => {
-    fake = await startSinchFake();
-    provider = sinchProvider(options(), ctx);
-  });
-  after(async () => {
-    await fake.close();
-  });
+  let options: () => SinchOptions;
   beforeEach(() => {
-    fake.reset();
-  });
-  afterEach(() => {
-    // Every request the SDK sent matched the documented protocol (path, headers, signature, body).
-    assert.deepEqual(fake.problems, []);
+    ({ fake, provider, options } = sinch());
   });
 
   describe('errors', () => {

@@ -6,43 +6,20 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, beforeEach, describe, it } from 'node:test';
-import type { ProviderContext } from '../../lib/providers/context.js';
-import type { ProviderError } from '../../lib/providers/provider-error.js';
-import { expectProviderError } from '../helpers/providers.js';
+import { beforeEach, describe, it } from 'node:test';
+import { checkInput, ctx, failure, sendInput, useTwilio } from './helpers/twilio.js';
 import { callProvider } from '../../lib/providers/timeout.js';
 import { twilioOptionsFromEnv, twilioOptionsSchema, twilioProvider, type TwilioOptions } from '../../lib/providers/twilio.js';
-import type { OtpProvider, ProviderCheckInput, ProviderSendInput } from '../../lib/types.js';
-import { startTwilioFake, type TwilioFake } from '../helpers/fakes/twilio-fake.js';
-
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
-const ctx: ProviderContext = { logger: silent, timeoutMs: 1500, env: {} };
-const PHONE = '+14155550100';
-
-function sendInput(over: Partial<ProviderSendInput> = {}): ProviderSendInput {
-  return { requestId: 'req-1', phone: PHONE, channel: 'sms', code: '000000', text: 'unused', signal: AbortSignal.timeout(1500), ...over };
-}
-function checkInput(code: string, over: Partial<ProviderCheckInput> = {}): ProviderCheckInput {
-  return { requestId: 'req-1', phone: PHONE, channel: 'sms', code, signal: AbortSignal.timeout(1500), ...over };
-}
-
-const failure = (promise: Promise<unknown>): Promise<ProviderError> => expectProviderError(promise, 'Twilio');
+import type { OtpProvider } from '../../lib/types.js';
+import { type TwilioFake } from '../helpers/fakes/twilio-fake.js';
 
 describe('Twilio provider failures against a loopback Twilio Verify fake', () => {
+  const twilio = useTwilio();
   let fake: TwilioFake;
   let provider: OtpProvider;
   let options: TwilioOptions;
-
-  before(async () => {
-    fake = await startTwilioFake();
-    options = { accountSid: fake.accountSid, authToken: fake.authToken, verifyServiceSid: fake.serviceSid, baseUrl: fake.url };
-  });
-  after(async () => {
-    await fake.close();
-  });
   beforeEach(() => {
-    fake.reset();
-    provider = twilioProvider(options, ctx);
+    ({ fake, provider, options } = twilio());
   });
 
   // The send rows of the mapping table in docs/providers.md: HTTP status first, then known codes.

@@ -4,44 +4,19 @@
  * decides; `valid` true, false, null or absent only cross-checks), 60202/60203 number locks.
  */
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
-import type { ProviderContext } from '../../lib/providers/context.js';
-import type { ProviderError } from '../../lib/providers/provider-error.js';
-import { expectProviderError } from '../helpers/providers.js';
+import { beforeEach, describe, it } from 'node:test';
+import { checkInput, ctx, failure, PHONE, sendInput, useTwilio } from './helpers/twilio.js';
 import { twilioProvider, type TwilioOptions } from '../../lib/providers/twilio.js';
-import type { OtpProvider, ProviderCheckInput, ProviderSendInput } from '../../lib/types.js';
-import { startTwilioFake, type TwilioFake } from '../helpers/fakes/twilio-fake.js';
-
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
-const ctx: ProviderContext = { logger: silent, timeoutMs: 1500, env: {} };
-const PHONE = '+14155550100';
-
-function sendInput(over: Partial<ProviderSendInput> = {}): ProviderSendInput {
-  return { requestId: 'req-1', phone: PHONE, channel: 'sms', code: '000000', text: 'unused', signal: AbortSignal.timeout(1500), ...over };
-}
-function checkInput(code: string, over: Partial<ProviderCheckInput> = {}): ProviderCheckInput {
-  return { requestId: 'req-1', phone: PHONE, channel: 'sms', code, signal: AbortSignal.timeout(1500), ...over };
-}
-
-/** Asserts a rejection is a ProviderError of Twilio and returns it for further checks. */
-const failure = (promise: Promise<unknown>): Promise<ProviderError> => expectProviderError(promise, 'Twilio');
+import type { OtpProvider } from '../../lib/types.js';
+import { type TwilioFake } from '../helpers/fakes/twilio-fake.js';
 
 describe('Twilio provider against a loopback Twilio Verify fake', () => {
+  const twilio = useTwilio();
   let fake: TwilioFake;
   let provider: OtpProvider;
   let options: TwilioOptions;
-
-  before(async () => {
-    fake = await startTwilioFake();
-    options = { accountSid: fake.accountSid, authToken: fake.authToken, verifyServiceSid: fake.serviceSid, baseUrl: fake.url };
-  });
-  after(async () => {
-    await fake.close();
-  });
   beforeEach(() => {
-    fake.reset();
-    // A fresh provider per test: it remembers numbers Twilio locked (60202/60203).
-    provider = twilioProvider(options, ctx);
+    ({ fake, provider, options } = twilio());
   });
 
   it('declares its name, channels, that it owns the code, and the codes it issues (4-10 digits)', () => {
