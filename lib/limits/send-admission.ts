@@ -25,10 +25,11 @@ import type { CounterSet, Taken } from './counters.js';
 import { latencySampler, sleep } from './decoy-timing.js';
 import { destinationRefusal } from './destination.js';
 import { ipBucket, prefixBucket } from './keys.js';
+import { blockOn, withLockEvent, type LockEventSettings } from './lock-events.js';
 import { lockRefusal } from './locks.js';
 import { loggableError } from '../core/safe-error.js';
 
-export interface SendAdmissionSettings {
+export interface SendAdmissionSettings extends LockEventSettings {
   readonly limits: ResolvedLimits;
   readonly destinations: ResolvedDestinations;
   readonly challenge: ChallengeHook | undefined;
@@ -152,7 +153,10 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     const since = clock() - breaker.windowSeconds * 1000;
     const { sent, verified } = known ?? (await conversionSince(knex, tables, range, since));
     if (sent < breaker.minSends || verified / sent >= breaker.minRatio) return;
-    await set.counters.conversionBreaker?.block(range, breaker.holdSeconds);
+    const counter = set.counters.conversionBreaker;
+    if (counter === undefined) return;
+    const facts = { extra: { range, sent, verified, holdSeconds: breaker.holdSeconds } };
+    await withLockEvent(knex, settings, 'otp.range_held', (db) => blockOn(db, tables.limits, counter, range, breaker.holdSeconds), () => facts);
     logger.error({ range, sent, verified, holdSeconds: breaker.holdSeconds }, 'otp sends to a number range are held: few of its codes are verified (SMS pumping?)');
     events.emit('range-held', { range, sent, verified, holdSeconds: breaker.holdSeconds });
   }

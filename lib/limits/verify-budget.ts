@@ -21,11 +21,12 @@ import type { Logger } from '../types.js';
 import type { ResolvedLimits } from './config.js';
 import type { CounterSet } from './counters.js';
 import { ipBucket } from './keys.js';
+import { blockOn, withLockEvent, type LockEventSettings } from './lock-events.js';
 import { budgetRefusal, budgetSpent, lockRefusal } from './locks.js';
 import { lockSecondsFor } from './policy.js';
 import { loggableError } from '../core/safe-error.js';
 
-export interface VerifyBudgetSettings {
+export interface VerifyBudgetSettings extends LockEventSettings {
   readonly limits: ResolvedLimits;
   readonly tables: OtpTableNames;
   readonly maxAttempts: number;
@@ -99,7 +100,11 @@ export function createVerifyBudget(knex: Knex, settings: VerifyBudgetSettings, s
     const masked = maskPhone(phone);
     if (budget !== false) {
       const now = clock();
-      if (await lockWhenSpent(knex, tables.failures, phone, budget.failures, now + budget.lockSeconds * 1000, now)) {
+      const lockedUntil = now + budget.lockSeconds * 1000;
+      const locked = await withLockEvent(knex, settings, 'otp.number_locked', (db) => lockWhenSpent(db, tables.failures, phone, budget.failures, lockedUntil, now), (done) =>
+        done ? { phone, extra: { lock: 'failureBudget', failures: budget.failures, lockSeconds: budget.lockSeconds } } : undefined,
+      );
+      if (locked) {
         logger.warn({ phone: masked, failures: budget.failures, lockSeconds: budget.lockSeconds }, 'otp failure budget spent: number disabled');
         events.emit('number-locked', { lock: 'failureBudget', phone: masked, failures: budget.failures, lockSeconds: budget.lockSeconds });
       }
@@ -110,7 +115,8 @@ export function createVerifyBudget(knex: Knex, settings: VerifyBudgetSettings, s
       if (counted.consumed === limits.verifyLock.failures) {
         const level = await lockLevel.add(phone);
         const lockSeconds = lockSecondsFor(level.consumed, limits.verifyLock);
-        await verifyLock.block(phone, lockSeconds);
+        const failures = limits.verifyLock.failures;
+        await withLockEvent(knex, settings, 'otp.number_locked', (db) => blockOn(db, tables.limits, verifyLock, phone, lockSeconds), () => ({ phone, extra: { lock: 'verifyLock', failures, lockSeconds } }));
         logger.warn({ phone: masked, failures: limits.verifyLock.failures, lockSeconds }, 'otp wrong codes: number locked');
         events.emit('number-locked', { lock: 'verifyLock', phone: masked, failures: limits.verifyLock.failures, lockSeconds });
       }

@@ -24,7 +24,7 @@ async function admission(db: TestDatabase, limits: LimitOptions, challenge?: Cha
   const events = new OtpEvents(silentLogger);
   const resolved = resolveLimits(limits);
   const set = createCounterSet(db.knex, { limits: resolved, tables: DEFAULT_TABLES, logger: silentLogger, batching: true }, events);
-  const settings = { limits: resolved, destinations: resolveDestinations({ deny: ['RU'] }), challenge, tables: DEFAULT_TABLES, ttlSeconds: 300, clock: Date.now, logger: silentLogger };
+  const settings = { limits: resolved, destinations: resolveDestinations({ deny: ['RU'] }), challenge, tables: DEFAULT_TABLES, ttlSeconds: 300, clock: Date.now, logger: silentLogger, webhooks: undefined };
   return { admission: createSendAdmission(db.knex, settings, set, events), events };
 }
 

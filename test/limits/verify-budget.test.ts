@@ -22,7 +22,7 @@ async function budgetOf(db: TestDatabase, limits: LimitOptions): Promise<VerifyB
   const events = new OtpEvents(silentLogger);
   const resolved = resolveLimits(limits);
   const set = createCounterSet(db.knex, { limits: resolved, tables: DEFAULT_TABLES, logger: silentLogger, batching: false }, events);
-  return createVerifyBudget(db.knex, { limits: resolved, tables: DEFAULT_TABLES, maxAttempts: 5, clock: Date.now, logger: silentLogger }, set, events);
+  return createVerifyBudget(db.knex, { limits: resolved, tables: DEFAULT_TABLES, maxAttempts: 5, clock: Date.now, logger: silentLogger, webhooks: undefined }, set, events);
 }
 
 const failures = async (db: TestDatabase): Promise<number | undefined> => (await readFailureState(db.knex, DEFAULT_TABLES.failures, PHONE))?.failures;
