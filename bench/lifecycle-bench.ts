@@ -203,7 +203,7 @@ export function renderLifecycle(r: LifecycleBenchResult, date: string): string {
     '',
     `Measured ${date} by the lifecycle phase of \`npm run bench\` (\`npm run bench:lifecycle\` alone; bench/lifecycle-bench.ts), in ${r.minutes.toFixed(1)} minutes on MariaDB, ` +
       'one kit process under the same load as above, conditions one after the other in one process. The purge runs in a second process with the default retention ' +
-      '(batches of 5,000 rows walked along the `expires_at` index, each followed by a pause of three times its duration: `busyShare` 0.25).',
+      '(batches of 5,000 rows walked along the `expires_at` index, each followed by a pause of nine times its duration: `busyShare` 0.1).',
     '',
     '| condition | send req/s | send p99 ms | verify req/s | verify p99 ms | DB cores (send / verify) |',
     '|---|---|---|---|---|---|',

@@ -30,7 +30,7 @@ export interface RetentionOptions {
   /**
    * Share of a purge's time spent in its statements (0-1]: after a batch that took `d` ms it waits
    * `d × (1 − busyShare) / busyShare` (at least `pauseMs`), so a large backlog leaves the database
-   * to live traffic; 1 purges flat out. @default 0.25
+   * to live traffic; 1 purges flat out. @default 0.1
    */
   readonly busyShare?: number;
 }
@@ -52,7 +52,7 @@ export const RETENTION_DEFAULTS: Omit<ResolvedRetention, 'enabled'> = {
   providerPayloads: 'failures',
   batchSize: 5000,
   pauseMs: 10,
-  busyShare: 0.25,
+  busyShare: 0.1,
 };
 
 export const retentionOptionsSchema = Joi.alternatives(
