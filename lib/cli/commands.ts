@@ -130,5 +130,15 @@ export function routingSetCommand({ io, json, args }: CommandInput): Promise<Exi
   });
 }
 
-// PURGE: `purgeCommand` goes here once otp.purge() exists (added by another change); register it in
-// run.ts COMMANDS next to the PURGE marker there. Not implemented on purpose.
+/** `otp.purge()` once, for a cron job: what the `retention` option no longer keeps, in bounded batches. */
+export function purgeCommand({ io, json }: CommandInput): Promise<ExitCode> {
+  return withOtp(io, async (otp) => {
+    const missing = await firstMissingTable(otp.knex, [otp.config.tables.requests, otp.config.tables.limits, otp.config.tables.failures]);
+    if (missing !== undefined) throw new OtpError('CONFIG_INVALID', `table "${missing}" does not exist: run \`express-otp-kit migrate\` first`);
+    const purged = await otp.purge();
+    print(io, json, { database: databaseOf(io), ...purged }, [
+      `Purged ${purged.requests} request row(s), ${purged.failures} failure-budget row(s) and ${purged.limits} counter row(s) on ${databaseOf(io)}${purged.complete ? '.' : ' (stopped early; run again).'}`,
+    ]);
+    return EXIT.ok;
+  });
+}

@@ -5,7 +5,7 @@
  */
 import { safeErrorSummary } from '../core/safe-error.js';
 import { OtpError } from '../errors.js';
-import { migrateCommand, routingGetCommand, routingSetCommand, statusCommand, type CommandInput } from './commands.js';
+import { migrateCommand, purgeCommand, routingGetCommand, routingSetCommand, statusCommand, type CommandInput } from './commands.js';
 import { EXIT, type CliIo, type ExitCode } from './io.js';
 
 interface Command {
@@ -22,8 +22,7 @@ const COMMANDS: readonly Command[] = [
   { words: ['status'], params: [], summary: 'migrations, routing, requests per delivery status, and whether the service would start', run: statusCommand },
   { words: ['routing', 'get'], params: [], summary: 'print the routing in force and where it comes from', run: routingGetCommand },
   { words: ['routing', 'set'], params: ['<routing>'], summary: 'validate a routing string and store it in the otp_sms_provider settings row', run: routingSetCommand },
-  // PURGE: `purge` belongs here once otp.purge() exists (added by another change), as
-  //   { words: ['purge'], params: [], summary: '…', run: purgeCommand } with purgeCommand in commands.ts.
+  { words: ['purge'], params: [], summary: 'delete what the retention option no longer keeps (what otp.purge() does; for a cron job)', run: purgeCommand },
 ];
 
 const OPTIONS = ['--json', '--help', '-h'];

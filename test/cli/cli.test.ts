@@ -45,8 +45,8 @@ it('usage: help, unknown commands and options, missing arguments (no database to
   assert.equal((await cli(['routing', 'set', '--help'], env)).code, EXIT.ok);
   const unknown = await cli(['migrat'], env);
   assert.deepEqual([unknown.code, unknown.err[0]], [EXIT.usage, 'express-otp-kit: unknown command "migrat"']);
-  const purge = await cli(['purge'], env);
-  assert.equal(purge.code, EXIT.usage, 'purge is not there yet');
+  assert.ok(help.out.join('\n').includes('purge'), 'purge is listed');
+  assert.equal((await cli(['purge', 'now'], env)).code, EXIT.usage, 'purge takes no argument');
   const flag = await cli(['status', '--verbose'], env);
   assert.deepEqual([flag.code, flag.err[0]], [EXIT.usage, 'express-otp-kit: unknown option --verbose']);
   const group = await cli(['routing'], env);
@@ -128,6 +128,22 @@ forEachDatabase('cli', (db) => {
     assert.equal(set.code, EXIT.ok);
     assert.match(set.err.join('\n'), /warning: OTP_SMS_PROVIDER is set here and overrides the row/);
     assert.equal(((await db().knex('otp_settings').where({ key: 'otp_sms_provider' }).first()) as { value: string }).value, 'Mada:+35987;Console');
+  });
+
+  it('purge deletes what retention no longer keeps and says how much, as lines or JSON', async () => {
+    const old = Date.now() - 90 * 86_400_000;
+    await db().knex('otp_requests').insert({
+      request_id: '00000000-0000-4000-8000-0000000000aa', phone: '+359871250001', channel: 'sms', purpose: 'default', chain: 'Console', code_owner: 'kit',
+      code_digest: 'd'.repeat(64), code_cipher: null, message_template: 't', status: 'sent', send_attempts: 1, verify_status: 'superseded', attempts: 0,
+      expires_at: old, created_at: old, updated_at: old,
+    });
+    const ran = await cli(['purge', '--json'], env());
+    assert.equal(ran.code, EXIT.ok, ran.err.join('\n'));
+    const report = JSON.parse(ran.out[0] ?? '{}') as { requests: number; complete: boolean };
+    assert.deepEqual([report.requests, report.complete], [1, true]);
+    assert.equal(await db().knex('otp_requests').where({ phone: '+359871250001' }).first(), undefined);
+    const again = await cli(['purge'], env());
+    assert.match(again.out.join('\n'), /^Purged 0 request row\(s\)/);
   });
 
   it('status: a routed provider that cannot start is exit 3 with the reason', async () => {
