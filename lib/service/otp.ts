@@ -108,7 +108,7 @@ function buildDeps(options: OtpOptions): OtpDeps {
   const routing = createRoutingSource(config, knex, registry.names, buildAll);
   // Forced routing is known now: build its providers so missing credentials fail at startup.
   if (config.forcedRouting !== undefined) buildAll(parseRouting(config.forcedRouting.value, registry.names));
-  if (config.usingDevSecret) logger.warn('OTP_SECRET is not set: using a fixed development secret (refused when NODE_ENV=production)');
+  if (config.usingDevSecret) logger.warn('OTP_SECRET is not set: using a fixed development secret (only while every routed provider is Console; refused when NODE_ENV=production)');
   const store = createRequestStore(knex, tables, { batching: config.groupCommit, locks: budget.lockJoin });
   const cipher = config.secrets.map((s) => deriveKey(s, 'code-cipher'));
   return {
