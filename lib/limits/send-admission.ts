@@ -8,7 +8,8 @@
  * Every counter of a send goes to the database in one statement and the number's lock rows in
  * another, both shared with the sends in flight; the order of the checks is applied to the results.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { uuidV7 } from '../core/request-id.js';
 import { performance } from 'node:perf_hooks';
 import type { Knex } from 'knex';
 import type { CountryCode } from 'libphonenumber-js/max';
@@ -130,7 +131,7 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     events.emit('send-refused', { reason: refused.reason, channel: check.channel, phone: masked, country: refused.country, type: refused.type });
     logger.info({ reason: refused.reason, channel: check.channel, phone: masked, country: refused.country, type: refused.type }, 'otp send to a refused destination answered with a decoy');
     // Its expiry is fixed where a real send fixes it (before the provider call), then it waits as long as one.
-    const decoy: SendResult = { requestId: randomUUID(), channel: check.channel, provider: null, status: 'sent', expiresAt: new Date(clock() + settings.ttlSeconds * 1000) };
+    const decoy: SendResult = { requestId: uuidV7(clock(), randomBytes(10)), channel: check.channel, provider: null, status: 'sent', expiresAt: new Date(clock() + settings.ttlSeconds * 1000) };
     await sleep(latency.pick());
     return { decoy };
   }

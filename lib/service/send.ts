@@ -20,7 +20,7 @@ import type { RequestRow } from '../storage/request-row.js';
 import type { Channel, PhoneInput, SendOptions, SendResult } from '../types.js';
 import { assertSecretFits, type OtpDeps, type Outcome } from './deps.js';
 import { assertChannel, parsePhone, purposeOf, wantedLocales } from './inputs.js';
-import { nextIv } from './iv-pool.js';
+import { newRequestId, nextIv } from './iv-pool.js';
 import { loggableError } from '../core/safe-error.js';
 
 function serves(deps: OtpDeps, name: string, channel: Channel): boolean {
@@ -76,7 +76,7 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
   if ('decoy' in admission) return { result: admission.decoy };
 
   const now = config.clock();
-  const requestId = randomUUID();
+  const requestId = newRequestId(now);
   const code = generateCode(config.codeLength, randomInt);
   const leaseToken = randomUUID();
   const leaseExpiresAt = now + leaseMsFor(config.providerTimeoutMs, chain.length);
@@ -130,7 +130,7 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
 async function sendToTestNumber(deps: OtpDeps, e164: string, channel: Channel, purpose: string, code: string, ip: string | undefined): Promise<SendResult> {
   const { config, store } = deps;
   const now = config.clock();
-  const requestId = randomUUID();
+  const requestId = newRequestId(now);
   const leaseToken = randomUUID();
   const expiresAt = now + config.ttlSeconds * 1000;
   const id = await store.insert({

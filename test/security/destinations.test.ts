@@ -10,7 +10,8 @@ import type { Response } from 'supertest';
 import { onAttackDatabases, postSend, requestRows, attackAppStarter } from './helpers/attack-app.js';
 import { BLOCKED_SAMPLES, freshMobile } from './helpers/numbers.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** A UUID version 7 (time-ordered), as every request id is: a decoy's too. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 /** Headers that differ between any two responses (time, per-response hash). */
 const VARYING = new Set(['date', 'etag']);
 
