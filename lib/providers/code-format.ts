@@ -28,10 +28,14 @@ export function providerCodeFormat(provider: Pick<OtpProvider, 'codeFormat'>): P
   return provider.codeFormat ?? PROVIDER_CODE_FALLBACK;
 }
 
-/** Does `code` have a shape `provider` can have issued? A string only (a number loses leading zeros). */
-export function isProviderCode(provider: Pick<OtpProvider, 'codeFormat'>, code: unknown): code is string {
+/**
+ * Could `provider` have issued something of this shape? An input check only, before the provider is
+ * asked: it compares no secret (the provider compares the code itself). A string only (a number
+ * loses leading zeros).
+ */
+export function isProviderCode(provider: Pick<OtpProvider, 'codeFormat'>, submitted: unknown): submitted is string {
   const format = providerCodeFormat(provider);
-  return typeof code === 'string' && code.length <= format.maxLength && format.pattern.test(code);
+  return typeof submitted === 'string' && submitted.length <= format.maxLength && format.pattern.test(submitted);
 }
 
 /** Checks a declared format: an anchored RegExp without the g/y flags and a 1-32 `maxLength`. */

@@ -38,14 +38,18 @@ export function wantedLocales(opts: Pick<SendOptions, 'locale' | 'acceptLanguage
   return parseAcceptLanguage(typeof opts.acceptLanguage === 'string' ? opts.acceptLanguage : undefined);
 }
 
-/** A kit-owned code: a string of exactly `length` digits (JS callers may pass anything). */
-export function isKitCode(code: unknown, length: number): code is string {
-  return typeof code === 'string' && codePattern(length).test(code);
+/**
+ * Has the submitted value the shape of a kit-owned code (a string of exactly `length` digits; JS
+ * callers may pass anything)? An input check, not a comparison: the secret is compared only as HMAC
+ * digests in constant time (`codeMatches`, lib/core/code.ts).
+ */
+export function isKitCode(submitted: unknown, length: number): submitted is string {
+  return typeof submitted === 'string' && codePattern(length).test(submitted);
 }
 
-/** Before the request is known: a kit-shaped code, or at least a bounded code a provider could issue. */
-export function assertCodeShape(code: unknown, length: number): asserts code is string {
-  if (!isKitCode(code, length) && !(typeof code === 'string' && ANY_CODE_PATTERN.test(code))) throw invalidCode(codeRule(length));
+/** Before the request is known: at least a bounded code a provider could issue (kit codes included). */
+export function assertCodeShape(submitted: unknown, length: number): asserts submitted is string {
+  if (typeof submitted !== 'string' || !ANY_CODE_PATTERN.test(submitted)) throw invalidCode(codeRule(length));
 }
 
 export function invalidCode(message: string): OtpError {

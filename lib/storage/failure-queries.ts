@@ -46,26 +46,22 @@ async function insertFirst(knex: Knex, table: string, phone: string, now: number
 }
 
 /**
- * Takes one unit of the budget for a guess about to be compared. False when the number is locked
- * or its budget is spent (counting guesses still in flight). `known` is what the caller's lookup
- * saw: with it, the common case is one statement (insert the first unit, or increment).
- */
-export async function reserveFailure(knex: Knex, table: string, phone: string, max: number, now: number, known: 'absent' | 'present' | 'unknown' = 'unknown'): Promise<boolean> {
-  return takeFailureUnit(knex, table, phone, max, now, known);
-}
-
-/**
  * Charges a failure that already happened (its attempt was counted on the request first): like a
  * reservation, but never refused by the count; false only while the number is locked.
  */
 export async function chargeFailure(knex: Knex, table: string, phone: string, now: number, known: 'absent' | 'present' | 'unknown' = 'unknown'): Promise<boolean> {
-  return takeFailureUnit(knex, table, phone, NO_CAP, now, known);
+  return reserveFailure(knex, table, phone, NO_CAP, now, known);
 }
 
 /** Stands for "no cap": within every INT column (a JS MAX_SAFE_INTEGER binding overflows PostgreSQL's). */
 const NO_CAP = 2_000_000_000;
 
-async function takeFailureUnit(knex: Knex, table: string, phone: string, max: number, now: number, known: 'absent' | 'present' | 'unknown'): Promise<boolean> {
+/**
+ * Takes one unit of the budget for a guess about to be compared. False when the number is locked
+ * or its budget is spent (counting guesses still in flight). `known` is what the caller's lookup
+ * saw: with it, the common case is one statement (insert the first unit, or increment).
+ */
+export async function reserveFailure(knex: Knex, table: string, phone: string, max: number, now: number, known: 'absent' | 'present' | 'unknown' = 'unknown'): Promise<boolean> {
   if (known === 'absent' && (await insertFirst(knex, table, phone, now))) return true;
   // A concurrent success may delete the row between our statements: then start over (bounded).
   for (let round = 0; round < 5; round += 1) {

@@ -109,12 +109,6 @@ export async function supersedeOlderMany(knex: Knex, t: OtpTableNames, fresh: Re
   return changedRows(dialect, await knex.raw(sql, bindings));
 }
 
-/** The newest request for a number (the only one that can be live). */
-export async function latestRequest(knex: Knex, t: OtpTableNames, phone: string): Promise<RequestRow | undefined> {
-  const row = (await knex(t.requests).where({ phone }).orderBy('id', 'desc').first()) as Raw | undefined;
-  return row === undefined ? undefined : toRequestRow(row);
-}
-
 /** Lock rows read along with each request: counters (by name) of the number, and its failure-budget row. */
 export interface LockJoin {
   /** Counter names whose `<name>:<phone>` rows are read (letters only). */
