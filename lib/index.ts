@@ -1,6 +1,7 @@
 /** express-otp-kit: one-time passcodes for Express. Everything public is exported here. */
 export { createOtp, type Otp } from './service/otp.js';
 export type { TokenCheckOptions } from './service/token-check.js';
+export type { ResendOptions } from './service/resend.js';
 export type { ForgetResult, PurgeOptions, PurgeResult } from './service/lifecycle.js';
 export type { RetentionOptions } from './core/retention.js';
 export { DEFAULT_PURPOSE } from './core/patterns.js';

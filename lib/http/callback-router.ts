@@ -3,9 +3,11 @@
  *
  *   POST /sinch  Sinch Verification callbacks, application-signed (lib/webhooks/inbound.ts);
  *                `VerificationSmsDeliveredEvent` becomes a delivery report, a
- *                `VerificationRequestEvent` is answered `{ "action": "allow" }`, others `200 {}`
+ *                `VerificationRequestEvent` is answered `{ "action": "allow" }` for a live request
+ *                the kit started and `{ "action": "deny" }` otherwise (lib/service/sinch-request.ts),
+ *                others `200 {}`. Only with Sinch credentials: without them there is no route (404).
  *   POST /mada   Mada delivery reports (`messageId`, `status`; JSON or a form) with
- *                `Authorization: Bearer <token>`
+ *                `Authorization: Bearer <token>`; only with a token (else 404)
  *
  * An unsigned, wrongly signed or stale callback is 401 `CALLBACK_UNAUTHORIZED` and changes nothing.
  * Each report is recorded on its request row and, with webhooks on, sent as `otp.delivered` or
@@ -16,9 +18,12 @@ import express, { raw as rawBodyParser, type NextFunction, type Request, type Re
 import { configError, OtpError } from '../errors.js';
 import { sinchOptionsFromEnv } from '../providers/sinch.js';
 import { reportDelivery } from '../service/delivery-report.js';
+import type { OtpDeps } from '../service/deps.js';
 import { internalsOf } from '../service/internals.js';
 import type { Otp } from '../service/otp.js';
+import { sinchRequestAllowed } from '../service/sinch-request.js';
 import { bearerMatches, madaReport, sinchCallbackProblem, sinchReport } from '../webhooks/inbound.js';
+import { forwardErrors } from './async-handler.js';
 import { renderError } from './respond.js';
 
 export interface OtpCallbackRouterOptions {
@@ -44,6 +49,39 @@ function parseJson(body: Buffer): unknown {
   }
 }
 
+interface SinchCredentials {
+  readonly applicationKey: string;
+  readonly applicationSecret: string;
+}
+
+/** The answer to a signed Sinch event: allow or deny for a verification request, else `{}`. */
+async function sinchAnswer(deps: OtpDeps, event: unknown): Promise<Record<string, string>> {
+  if ((event as { event?: unknown } | null)?.event !== 'VerificationRequestEvent') return {};
+  if (await sinchRequestAllowed(deps, event)) return { action: 'allow' };
+  deps.config.logger.warn({ method: String((event as { method?: unknown }).method).slice(0, 16) }, 'otp denied a Sinch verification request the kit did not start');
+  return { action: 'deny' };
+}
+
+/** POST /sinch, for a router that has the Sinch credentials. */
+function sinchCallbackHandler(deps: OtpDeps, sinch: SinchCredentials, toleranceMs: number): RequestHandler {
+  return forwardErrors(async function sinchCallback(req: Request, res: Response) {
+    const body = rawBody(req);
+    const problem = sinchCallbackProblem(
+      sinch,
+      { method: req.method, path: req.originalUrl, contentType: req.get('content-type'), authorization: req.get('authorization'), timestamp: req.get('x-timestamp'), body },
+      deps.config.clock(),
+      toleranceMs,
+    );
+    if (problem !== undefined) throw unauthorized(problem);
+    const event = parseJson(body);
+    const report = sinchReport(event);
+    if (report !== undefined) await reportDelivery(deps, { provider: 'Sinch', ...report });
+    const answer = await sinchAnswer(deps, event);
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(200).json(answer);
+  });
+}
+
 export function otpCallbackRouter(otp: Otp, options: Readonly<OtpCallbackRouterOptions> = {}): Router {
   const deps = internalsOf(otp);
   const { config } = deps;
@@ -60,23 +98,6 @@ export function otpCallbackRouter(otp: Otp, options: Readonly<OtpCallbackRouterO
   const router = express.Router();
   router.use(rawBodyParser({ type: () => true, limit: '16kb' }));
 
-  const sinchCallback: RequestHandler = async function sinchCallback(req, res) {
-    if (sinch === undefined) throw new OtpError('CONFIG_INVALID', 'Sinch callbacks need the Sinch application key and secret');
-    const body = rawBody(req);
-    const problem = sinchCallbackProblem(
-      sinch,
-      { method: req.method, path: req.originalUrl, contentType: req.get('content-type'), authorization: req.get('authorization'), timestamp: req.get('x-timestamp'), body },
-      config.clock(),
-      tolerance * 1000,
-    );
-    if (problem !== undefined) throw unauthorized(problem);
-    const event = parseJson(body);
-    const report = sinchReport(event);
-    if (report !== undefined) await reportDelivery(deps, { provider: 'Sinch', ...report });
-    res.setHeader('Cache-Control', 'no-store');
-    res.status(200).json((event as { event?: unknown } | null)?.event === 'VerificationRequestEvent' ? { action: 'allow' } : {});
-  };
-
   const madaDeliveryReport: RequestHandler = async function madaDeliveryReport(req, res) {
     if (madaToken === undefined || !bearerMatches(req.get('authorization'), madaToken)) throw unauthorized('no or a wrong Bearer token');
     const body = rawBody(req);
@@ -90,7 +111,8 @@ export function otpCallbackRouter(otp: Otp, options: Readonly<OtpCallbackRouterO
     res.status(200).json({});
   };
 
-  router.post('/sinch', sinchCallback);
+  // Audit 23.7: without credentials nothing can be authenticated, so there is no route (404, no log line).
+  if (sinch !== undefined) router.post('/sinch', sinchCallbackHandler(deps, sinch, tolerance * 1000));
   if (madaToken !== undefined) router.post('/mada', madaDeliveryReport);
   router.use(function callbackErrors(error: unknown, _req: Request, res: Response, _next: NextFunction) {
     renderError(res, error, config.logger);

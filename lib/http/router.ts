@@ -143,7 +143,8 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
   router.post('/whatsapp', sendHandler('whatsapp'));
   router.post('/resend', forwardErrors(async function otpResend(req: Request, res: Response) {
     const body = validate(resendBodySchema, req.body);
-    answerSend(res, await resendOtp(deps, body.phone, body.channel ?? 'sms', sendOptionsOf(req, body)), options);
+    // Audit 23.1: a number without a live code gets the answer a live one would (a look-alike 202 or the same 429).
+    answerSend(res, await resendOtp(deps, body.phone, body.channel ?? 'sms', { ...sendOptionsOf(req, body), hideMissing: true }), options);
   }));
   async function otpVerify(req: Request, res: Response): Promise<void> {
     const body = validate(verifySchema, req.body);

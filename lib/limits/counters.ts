@@ -48,6 +48,12 @@ export interface CounterSet {
   readonly counters: Readonly<Record<CounterName, Counter | undefined>>;
   /** A take of `name` for `key`, or undefined when the limit is off or there is no key. */
   named(name: CounterName, key: string | undefined, shownKey: string): NamedTake | undefined;
+  /**
+   * A direct send's take of the switch gap (`sw:<number>`, audit 23.3): no direct send within a
+   * switch's cooldown, no switch within min(send, switch cooldown) of a direct send. Undefined
+   * unless both cooldowns are on.
+   */
+  switchGap(phone: string, shownKey: string): NamedTake | undefined;
   /** Takes one unit of each in one statement (shared with concurrent requests); results in order. */
   take(wanted: ReadonlyArray<NamedTake | undefined>): Promise<Taken[]>;
   /** Gives back the units of takes that a refusal made void. Never throws. */
@@ -79,7 +85,7 @@ function buildCounters(store: CounterStore, limits: ResolvedLimits): Record<Coun
     limit === false ? undefined : store.counter(name, limit.max, limit.windowSeconds);
   return {
     sendCooldownSeconds: limits.sendCooldownSeconds === false ? undefined : store.counter('sc', 1, limits.sendCooldownSeconds),
-    // One channel switch per number per window, across processes (the live request's age is checked too).
+    // No code within a switch's window, across processes (the live request's age is checked too); direct sends take it through `switchGap`.
     channelSwitchCooldownSeconds: limits.channelSwitchCooldownSeconds === false ? undefined : store.counter('sw', 1, limits.channelSwitchCooldownSeconds),
     sendsPerNumber: window('sn', limits.sendsPerNumber),
     sendsPerIp: window('si', limits.sendsPerIp),
@@ -96,15 +102,26 @@ function buildCounters(store: CounterStore, limits: ResolvedLimits): Record<Coun
   };
 }
 
+/** The switch counter as a direct send takes it: same rows, the shorter of the two cooldowns as its window. */
+function switchGapCounter(store: CounterStore, limits: ResolvedLimits): Counter | undefined {
+  const { sendCooldownSeconds: send, channelSwitchCooldownSeconds: gap } = limits;
+  return send === false || gap === false ? undefined : store.counter('sw', 1, Math.min(send, gap));
+}
+
 export function createCounterSet(knex: Knex, settings: CounterSetSettings, events: OtpEvents): CounterSet {
   const { limits, logger } = settings;
   const store = createCounterStore(knex, settings.tables.limits, { batching: settings.batching });
   const counters = buildCounters(store, limits);
+  const gapCounter = switchGapCounter(store, limits);
   let lastSweep = 0;
 
   function named(name: CounterName, key: string | undefined, shownKey: string): NamedTake | undefined {
     const counter = counters[name];
     return counter === undefined || key === undefined ? undefined : { name, counter, key, shownKey };
+  }
+
+  function switchGap(phone: string, shownKey: string): NamedTake | undefined {
+    return gapCounter === undefined ? undefined : { name: 'channelSwitchCooldownSeconds', counter: gapCounter, key: phone, shownKey };
   }
 
   async function take(wanted: ReadonlyArray<NamedTake | undefined>): Promise<Taken[]> {
@@ -145,5 +162,5 @@ export function createCounterSet(knex: Knex, settings: CounterSetSettings, event
     });
   }
 
-  return { store, counters, named, take, giveBack, firstRefusal, sweepNow };
+  return { store, counters, named, switchGap, take, giveBack, firstRefusal, sweepNow };
 }

@@ -3,7 +3,9 @@
  * cooldown and cap → number locked by wrong codes → destination policy → per-prefix, per-country
  * and daily budget → pumping breaker. Refused destinations meet every limit like any number (so
  * 429s cannot tell them apart, audit 19.5) but give their unit of the global daily budget back,
- * and they get a look-alike answer (`decoy`) with no row and no provider call.
+ * and they get a look-alike answer (`decoy`) with no row and no provider call; so does a resend
+ * without a live code (`decoy: true`, audit 23.1), whose client unit `countClient` took before the
+ * lookup. A direct send also restarts the channel-switch gap (audit 23.3).
  *
  * Every counter of a send goes to the database in one statement and the number's lock rows in
  * another, both shared with the sends in flight; the order of the checks is applied to the results.
@@ -49,6 +51,10 @@ export interface SendCheck {
   readonly challengeToken: string | undefined;
   /** A resend on another channel ("call me instead"): its own cooldown replaces the per-number cooldown. */
   readonly channelSwitch?: boolean;
+  /** The client's `sendsPerIp` unit was already taken (`countClient`, before a resend's lookup). */
+  readonly ipCounted?: boolean;
+  /** Answer a look-alike even for an allowed destination (a resend without a live code, audit 23.1). */
+  readonly decoy?: boolean;
 }
 
 /** The answer: refused (a result, not an exception), a decoy to answer with, or admitted. */
@@ -59,6 +65,8 @@ export type Admission =
 
 export interface SendAdmission {
   admit(check: SendCheck): Promise<Admission>;
+  /** Takes the client's `sendsPerIp` unit alone: a refusal, or undefined (also without an address or with the limit off). */
+  countClient(ip: string | undefined): Promise<Refusal | undefined>;
 }
 
 const NO_LOCKS: LockState = { counters: new Map(), failures: undefined };
@@ -94,8 +102,10 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     const masked = maskPhone(phone);
     const ip = ipBucket(check.ip, limits.ipv6Subnet);
     const refused = destinationRefusal({ country, type }, check.channel, destinations);
-    const cooldown = check.channelSwitch === true ? 'channelSwitchCooldownSeconds' : 'sendCooldownSeconds';
-    const first = [set.named('sendsPerIp', ip, ip ?? ''), set.named(cooldown, phone, masked), set.named('sendsPerNumber', phone, masked)];
+    const switching = check.channelSwitch === true;
+    // A switch takes its own cooldown; a direct send takes the per-number cooldown and restarts the switch gap (audit 23.3).
+    const cooldowns = switching ? [set.named('channelSwitchCooldownSeconds', phone, masked)] : [set.named('sendCooldownSeconds', phone, masked), set.switchGap(phone, masked)];
+    const first = [check.ipCounted === true ? undefined : set.named('sendsPerIp', ip, ip ?? ''), ...cooldowns, set.named('sendsPerNumber', phone, masked)];
     const prefix = limits.sendsPerPrefix === false ? undefined : prefixBucket(phone, limits.sendsPerPrefix.hiddenDigits);
     const region = country ?? 'non-geographic';
     const breaker = limits.conversionBreaker;
@@ -119,7 +129,7 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     const overBudget = await set.firstRefusal(costTaken);
     if (overBudget !== undefined) return { refusal: overBudget };
     await judgeWhenDue(costTaken, range, refused !== undefined);
-    if (refused === undefined) {
+    if (refused === undefined && check.decoy !== true) {
       return {
         admitted: true,
         sent() {
@@ -128,8 +138,12 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
       };
     }
     await set.giveBack(costTaken.filter((t) => t.take.name === 'dailySendBudget'));
-    events.emit('send-refused', { reason: refused.reason, channel: check.channel, phone: masked, country: refused.country, type: refused.type });
-    logger.info({ reason: refused.reason, channel: check.channel, phone: masked, country: refused.country, type: refused.type }, 'otp send to a refused destination answered with a decoy');
+    if (refused === undefined) {
+      logger.info({ channel: check.channel, phone: masked }, 'otp resend without a live code answered with a decoy');
+    } else {
+      events.emit('send-refused', { reason: refused.reason, channel: check.channel, phone: masked, country: refused.country, type: refused.type });
+      logger.info({ reason: refused.reason, channel: check.channel, phone: masked, country: refused.country, type: refused.type }, 'otp send to a refused destination answered with a decoy');
+    }
     // Its expiry is fixed where a real send fixes it (before the provider call), then it waits as long as one.
     const decoy: SendResult = { requestId: uuidV7(clock(), randomBytes(10)), channel: check.channel, provider: null, status: 'sent', expiresAt: new Date(clock() + settings.ttlSeconds * 1000) };
     await sleep(latency.pick());
@@ -162,5 +176,10 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     events.emit('range-held', { range, sent, verified, holdSeconds: breaker.holdSeconds });
   }
 
-  return { admit };
+  async function countClient(ip: string | undefined): Promise<Refusal | undefined> {
+    const bucket = ipBucket(ip, limits.ipv6Subnet);
+    return set.firstRefusal(await set.take([set.named('sendsPerIp', bucket, bucket ?? '')]));
+  }
+
+  return { admit, countClient };
 }

@@ -31,7 +31,7 @@ import { assertSecretFits, providerSecrets, type OtpDeps, type Outcome } from '.
 import { attachInternals } from './internals.js';
 import { forget, purge, type ForgetResult, type PurgeOptions, type PurgeResult } from './lifecycle.js';
 import { createRoutingSource } from './routing-source.js';
-import { resendOtp } from './resend.js';
+import { resendOtp, type ResendOptions } from './resend.js';
 import { sendOtp } from './send.js';
 import { createTestNumberSource } from './test-numbers.js';
 import { checkToken, type TokenCheckOptions } from './token-check.js';
@@ -51,8 +51,8 @@ export interface Otp {
   call(phone: PhoneInput, options?: SendOptions): Promise<SendResult>;
   /** A code by WhatsApp (Twilio Verify, Sinch); 422 CHANNEL_UNSUPPORTED when no routed provider has it. */
   sendWhatsapp(phone: PhoneInput, options?: SendOptions): Promise<SendResult>;
-  /** "Call me instead": resend the live request's code on `channel` (lib/service/resend.ts); it supersedes the live request. */
-  resend(phone: PhoneInput, channel: Channel, options?: SendOptions): Promise<SendResult>;
+  /** "Call me instead": resend the live request's code on `channel` (lib/service/resend.ts); it supersedes the live request. 422 `OTP_NOT_FOUND` without one, unless `hideMissing`. */
+  resend(phone: PhoneInput, channel: Channel, options?: ResendOptions): Promise<SendResult>;
   send(phone: PhoneInput, channel: Channel, options?: SendOptions): Promise<SendResult>;
   verify(phone: PhoneInput, code: string, options?: VerifyOptions): Promise<VerifyResult>;
   /** Checks a verification token (used by `requireVerifiedOtp`); throws OtpError 401/403. */

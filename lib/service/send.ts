@@ -37,7 +37,7 @@ function serves(deps: OtpDeps, name: string, channel: Channel): boolean {
  * the destination policy allows for the number (stored as `call:Twilio` steps). None left is an
  * honest refusal, never a fake success.
  */
-async function deliverableChain(deps: OtpDeps, number: CanonicalPhone, channel: Channel): Promise<string[]> {
+export async function deliverableChain(deps: OtpDeps, number: CanonicalPhone, channel: Channel): Promise<string[]> {
   const routed = chainFor(await deps.routing.current(), number.e164);
   assertSecretFits(deps.config, routed);
   const steps: ChainStep[] = routed.filter((name) => serves(deps, name, channel)).map((provider) => ({ provider, channel }));
@@ -57,6 +57,8 @@ export interface SendInternals {
   readonly channelSwitch?: boolean;
   /** The superseded request's locale, used when the resend names none. */
   readonly locale?: string | null;
+  /** The resend took the client's `sendsPerIp` unit before its lookup. */
+  readonly ipCounted?: boolean;
 }
 
 export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel, opts: SendOptions = {}, internals: SendInternals = {}): Promise<Outcome<SendResult>> {
@@ -71,7 +73,7 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
   if (testNumber !== undefined) return { result: await sendToTestNumber(deps, e164, channel, purpose, testNumber.code, opts.ip) };
   const chain = await deliverableChain(deps, number, channel);
   const challengeToken = typeof opts.challengeToken === 'string' ? opts.challengeToken : undefined;
-  const admission = await deps.admission.admit({ number, channel, purpose, ip: opts.ip, challengeToken, channelSwitch: internals.channelSwitch === true });
+  const admission = await deps.admission.admit({ number, channel, purpose, ip: opts.ip, challengeToken, channelSwitch: internals.channelSwitch === true, ipCounted: internals.ipCounted === true });
   if ('refusal' in admission) return { refusal: admission.refusal };
   if ('decoy' in admission) return { result: admission.decoy };
 

@@ -265,10 +265,13 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
     takeAll,
     async giveBack(takes) {
       if (takes.length === 0) return;
+      // A window whose last unit is given back ends with it, so a voided take never moves the start
+      // of the next real window earlier (audit 23.3). `expire` is assigned first: MySQL evaluates
+      // assignments left to right, and it must see the old `points` as the others do.
       await knex(table)
         .whereIn('key', takes.map(({ counter, key }) => rowKey(counter, key)))
         .andWhere('points', '>', 0)
-        .update({ points: knex.raw('?? - 1', ['points']) });
+        .update({ expire: knex.raw('CASE WHEN ?? <= 1 THEN ? ELSE ?? END', ['points', Math.trunc(Date.now()), 'expire']), points: knex.raw('?? - 1', ['points']) });
     },
     stateOf,
     async forget(list) {
