@@ -9,7 +9,6 @@ import type { Channel } from '../types.js';
 import { errorResponse, json, noStore, ref, type Schema } from './openapi-parts.js';
 
 const SEND_CODES = ['CHANNEL_UNSUPPORTED'] as const satisfies readonly OtpErrorCode[];
-const RESEND_CODES = ['CHANNEL_UNSUPPORTED', 'OTP_NOT_FOUND'] as const satisfies readonly OtpErrorCode[];
 
 const OPERATIONS: Readonly<Record<Channel, { id: string; summary: string }>> = {
   sms: { id: 'sendSms', summary: 'Send a code by text message' },
@@ -50,7 +49,7 @@ function operation(id: string, summary: string, description: string, body: strin
         content: json(ref('SendAccepted')),
       },
       ...common,
-      '422': errorResponse(codes, 'No configured provider can deliver on this channel (or a fallback channel) to this number; /resend: no live request.'),
+      '422': errorResponse(codes, 'No configured provider can deliver on this channel (or a fallback channel) to this number.'),
       '428': errorResponse(['CHALLENGE_REQUIRED'], 'A `challenge` hook is configured and refused the send (or failed): show the bot challenge and send its answer in `X-OTP-Challenge`.'),
       '503': errorResponse(['PROVIDER_UNAVAILABLE'], 'Every routed provider (and fallback channel) failed and retries are off.'),
     },
@@ -72,11 +71,12 @@ export function sendPaths(common: Schema): Schema {
       'resend',
       'Resend the live code request on a channel ("call me instead")',
       'Supersedes the number\'s live request with a new code on `channel`, for the same purpose. On the live request\'s channel the ' +
-        'resend cooldown applies; on another channel `channelSwitchCooldownSeconds` (30 s by default) counted from the live request. ' +
-        'Every other send limit counts it. 422 `OTP_NOT_FOUND` when the number has no live request.',
+        'resend cooldown applies; on another channel `channelSwitchCooldownSeconds` (30 s by default) counted from the latest code. ' +
+        'Every other send limit counts it. A number without a live request (or with one of another purpose) gets the same answer, ' +
+        'a 202 after as long as a send takes or the same 429, and nothing is sent: the answer never tells whether a code is live.',
       'ResendRequest',
       common,
-      RESEND_CODES,
+      SEND_CODES,
     ),
   };
   return paths;

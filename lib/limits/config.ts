@@ -59,7 +59,7 @@ export interface FailureBudget {
 export interface LimitOptions {
   /** Seconds before one number can get another code (any channel). @default 60 */
   readonly sendCooldownSeconds?: number | false;
-  /** `POST /resend` on another channel ("call me instead"): seconds after the live code was sent, instead of the cooldown. @default 30 */
+  /** `POST /resend` on another channel ("call me instead"): seconds after the latest code, instead of the cooldown; no code follows a switch sooner. @default 30 */
   readonly channelSwitchCooldownSeconds?: number | false;
   /** Sends per number. @default { max: 5, windowSeconds: 600 } */
   readonly sendsPerNumber?: Partial<WindowLimit> | false;

@@ -74,11 +74,11 @@ export interface CounterSetSettings {
 
 
 /**
- * Store names of the counters keyed by the phone number itself (cooldown, sends per number, the
- * wrong-code lock and its level): what `otp.forget(phone)` erases. The others are keyed by an IP
+ * Store names of the counters keyed by the phone number itself (cooldown, switch gap, sends per
+ * number, the wrong-code lock and its level): what `otp.forget(phone)` erases. The others are keyed by an IP
  * bucket, a number range, a country or nothing, shared by many people.
  */
-export const NUMBER_KEYED_COUNTERS: readonly string[] = ['sc', 'sn', 'vl', 'vv'];
+export const NUMBER_KEYED_COUNTERS: readonly string[] = ['sc', 'sw', 'sn', 'vl', 'vv'];
 
 function buildCounters(store: CounterStore, limits: ResolvedLimits): Record<CounterName, Counter | undefined> {
   const window = (name: string, limit: { max: number; windowSeconds: number } | false): Counter | undefined =>

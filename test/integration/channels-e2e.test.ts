@@ -13,6 +13,8 @@ import { createOtp, otpErrorHandler, otpRouter, type Otp, type OtpOptions } from
 import { forEachDatabase } from '../helpers/db.js';
 import { fakeEnv, phone, recordingLogger, testClock, useFakes, type TestClock } from './harness.js';
 
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 const fakes = useFakes();
 const TEMPLATES = { en: 'Your code is _CODE_', de: 'Dein Code lautet _CODE_', 'pt-BR': 'Seu código é _CODE_' };
 const APP_HASH = 'FA+9qCX9VSu';
@@ -106,26 +108,34 @@ forEachDatabase('channels, fallback, locales and one-tap entry', (db) => {
   });
 
   it('POST /resend on another channel: own cooldown, counted against the same limits, supersedes the first code', async () => {
-    await start('Mada:+35987;Twilio', { limits: { sendsPerNumber: { max: 2, windowSeconds: 600 } } });
+    // A 3 s switch cooldown: its counter runs on the wall clock, so the test waits for real.
+    await start('Mada:+35987;Twilio', { limits: { sendsPerNumber: { max: 2, windowSeconds: 600 }, channelSwitchCooldownSeconds: 3 } });
+    const hits: string[] = [];
+    otp.events.on('limit-hit', (e) => hits.push(e.limit));
+    // No live request: the same 202 a live one would get (audit 23.1), and nothing is sent.
+    await post('/resend', { phone: phone('+35987'), channel: 'call' }).expect(202);
+    assert.equal(fakes().twilio.requests.length + fakes().mada.requests.length, 0);
     const to = phone('+35987');
-    await post('/resend', { phone: to, channel: 'call' }).expect(422).expect((r) => assert.equal(r.body.error.code, 'OTP_NOT_FOUND'));
     await post('/sms', { phone: to }).expect(202);
     const smsCode = fakes().codeFor('Mada', to);
-    // The regular 60 s cooldown still holds for another SMS; a switch waits 30 s from the first code.
+    // The regular 60 s cooldown still holds for another SMS; a switch waits 3 s from the first code.
     await post('/sms', { phone: to }).expect(429);
-    clock.advance(10_000);
+    clock.advance(1_000);
     const early = await post('/resend', { phone: to, channel: 'call' }).expect(429);
-    assert.equal(early.headers['retry-after'], '20');
-    clock.advance(20_000);
+    assert.equal(early.headers['retry-after'], '2');
+    await sleep(3_100);
+    clock.advance(2_100);
     const switched = await post('/resend', { phone: to, channel: 'call' }).expect(202);
     assert.equal(switched.body.channel, 'call');
     assert.equal(fakes().twilio.requests.at(-1)?.form.Channel, 'call');
     // The first code is superseded: the SMS code is no longer accepted, the call's is.
     const old = await post('/verify', { phone: to, code: smsCode });
     assert.equal(old.status, 422);
-    // The switch counted against sendsPerNumber (max 2): a third send is refused.
-    clock.advance(31_000);
+    // Once the switch's own window is over, the switch still counted against sendsPerNumber (max 2): a third send is refused.
+    await sleep(3_100);
+    clock.advance(3_100);
     await post('/resend', { phone: to, channel: 'sms' }).expect(429);
+    assert.equal(hits.at(-1), 'sendsPerNumber');
     await post('/verify', { phone: to, code: fakes().codeFor('Twilio', to) }).expect(200);
   });
 

@@ -82,10 +82,13 @@ forEachDatabase('provider callbacks', (db) => {
     assert.equal((await requestRow('Sinch-2'))?.delivery_report, 'undelivered');
   });
 
-  it('a Sinch request event is allowed; other signed events are acknowledged', async () => {
+  it('a Sinch request event for a verification the kit never started is denied (audit 23.7); other signed events are acknowledged', async () => {
     const body = JSON.stringify({ id: 'x', event: 'VerificationRequestEvent', method: 'sms', identity: { type: 'number', endpoint: '+359871239003' } });
     const res = await request(app).post(PATH).set(signed(body)).send(body);
-    assert.deepEqual([res.status, res.body], [200, { action: 'allow' }]);
+    assert.deepEqual([res.status, res.body], [200, { action: 'deny' }]);
+    const other = JSON.stringify({ id: 'y', event: 'VerificationResultEvent', method: 'sms', identity: { type: 'number', endpoint: '+359871239003' }, status: 'SUCCESSFUL' });
+    const ack = await request(app).post(PATH).set(signed(other)).send(other);
+    assert.deepEqual([ack.status, ack.body], [200, {}]);
   });
 
   it('a Mada report with the bearer token marks the request undelivered; without it, 401', async () => {
