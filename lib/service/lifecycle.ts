@@ -8,7 +8,7 @@ import { setTimeout as wait } from 'node:timers/promises';
 import { maskPhone } from '../core/phone.js';
 import { pauseAfter, purgeCutoffs } from '../core/retention.js';
 import { configError } from '../errors.js';
-import { NUMBER_KEYED_COUNTERS } from '../limits/counters.js';
+import { counterStoresOfNumber } from '../limits/keys.js';
 import {
   eraseCounters,
   eraseFailures,
@@ -53,7 +53,7 @@ export interface ForgetResult {
   readonly leased: number;
   /** The failure-budget row (0 or 1). */
   readonly failures: number;
-  /** Counter rows keyed by the number (`sc`, `sn`, `vl`, `vv`). */
+  /** Counter rows keyed by the number, of every limit (`sc`, `sw`, `sn`, `vl`, `vv`…: lib/limits/keys.ts). */
   readonly limits: number;
 }
 
@@ -120,7 +120,8 @@ export async function forget(deps: OtpDeps, phone: PhoneInput): Promise<ForgetRe
     if (deleted < config.retention.batchSize) break;
   }
   const failures = await eraseFailures(knex, t, e164);
-  const limits = await eraseCounters(knex, t, e164, NUMBER_KEYED_COUNTERS);
+  // Every registered limit's row for the number, whichever limit made it (issue 23.5).
+  const limits = await eraseCounters(knex, t, e164, counterStoresOfNumber());
   const result: ForgetResult = { requests, cancelled: Math.min(pending.pending, requests), leased: Math.min(pending.leased, requests), failures, limits };
   events.emit('forgotten', { phone: maskPhone(e164), requests, cancelled: result.cancelled, failures, limits });
   return result;
