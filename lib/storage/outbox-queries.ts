@@ -17,6 +17,8 @@ export interface OutboxEntry {
   readonly webhookId: string;
   readonly eventType: string;
   readonly requestId: string | null;
+  /** Keyed digest of the number the event is about (lib/core/outbox-subject.ts), for `forget`; never the number. */
+  readonly phoneKey: string | null;
   readonly body: string;
 }
 
@@ -38,6 +40,7 @@ function toOutboxRow(r: Raw): OutboxRow {
     webhookId: String(r.webhook_id),
     eventType: String(r.event_type),
     requestId: strOrNull(r.request_id),
+    phoneKey: strOrNull(r.phone_key),
     body: String(r.body),
     status: String(r.status) as OutboxStatus,
     attempts: num(r.attempts),
@@ -56,6 +59,7 @@ export async function insertOutbox(knex: Knex, t: OtpTableNames, entries: readon
       webhook_id: e.webhookId,
       event_type: e.eventType,
       request_id: e.requestId,
+      phone_key: e.phoneKey,
       body: e.body,
       status: 'pending',
       attempts: 0,
