@@ -16,7 +16,10 @@ const NAMES = Object.keys(COUNTER_KEYS) as CounterName[];
 const ALL_LIMITS = { sendsPerCountry: { max: 1000, windowSeconds: 3600 } } as const;
 
 forEachDatabase('forget erases every counter keyed by the number', (db) => {
-  const limitKeys = async (): Promise<string[]> => ((await db().knex('otp_limits').select('key')) as { key: string }[]).map((r) => r.key);
+  const limitKeys = async (): Promise<string[]> => {
+    const rows: Array<Record<string, unknown>> = await db().knex('otp_limits').select('key');
+    return rows.map((r) => String(r.key));
+  };
 
   it('after a send, a channel switch and a wrong-code lock, no counter row of the number is left', async () => {
     const kit = await createTestKit(db(), { limits: { ...ALL_LIMITS, verifyLock: { failures: 2 } } });

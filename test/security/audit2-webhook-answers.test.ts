@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createGzip } from 'node:zlib';
 import { after, before, it } from 'node:test';
 import type { Otp } from '../../lib/index.js';
@@ -43,12 +43,12 @@ interface Receiver {
 }
 
 async function startReceiver(bomb: Buffer): Promise<Receiver> {
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
   const receiver = { answer: 'bomb-200' as Answer, seen: [] as Receiver['seen'] };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     req.resume();
     req.on('end', () => {
-      const entry = { answer: receiver.answer, written: 0, closed: false, acceptEncoding: String(req.headers['accept-encoding'] ?? '') };
+      const entry = { answer: receiver.answer, written: 0, closed: false, acceptEncoding: req.headers['accept-encoding'] ?? '' };
       receiver.seen.push(entry);
       res.on('close', () => {
         entry.closed = true;
