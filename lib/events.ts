@@ -46,7 +46,7 @@ export interface OtpEventMap {
   /** Wrong codes locked a number (`verifyLock`: a short, doubling lock; `failureBudget`: the NIST cap). `phone` is masked. */
   'number-locked': { lock: 'verifyLock' | 'failureBudget'; phone: string; failures: number; lockSeconds: number };
   /** A purge (`otp.purge()`, or the poller's interval) deleted rows that retention no longer keeps: rows per table. */
-  purged: { requests: number; failures: number; limits: number; durationMs: number; complete: boolean };
+  purged: { requests: number; failures: number; limits: number; webhooks?: number; durationMs: number; complete: boolean };
   /** `otp.forget(phone)` erased a number's data (a data-subject request). `phone` is masked. */
   forgotten: { phone: string; requests: number; cancelled: number; failures: number; limits: number };
 }

@@ -282,7 +282,7 @@ export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
     challenge: options.challenge,
     testNumbers: options.testNumbers,
     groupCommit: options.groupCommit ?? true,
-    webhooks: resolveWebhooks(options.webhooks, env),
+    webhooks: resolveWebhooks(options.webhooks, env, secrets),
     retention: resolveRetention(options.retention),
     logger,
     clock: options.clock ?? Date.now,

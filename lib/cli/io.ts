@@ -1,4 +1,5 @@
 /** What the CLI talks to: the environment and two output streams (injected by tests). */
+import { credentialFreeUrl } from '../core/url-redact.js';
 import type { Env } from '../env.js';
 import type { Logger } from '../types.js';
 
@@ -36,7 +37,7 @@ export function cliLogger(io: CliIo): Logger {
   };
 }
 
-/** A database URL without its credentials, for output. */
+/** A database URL without its credentials (userinfo, query parameters), for output. */
 export function redactedUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
+  return credentialFreeUrl(url);
 }

@@ -2,6 +2,7 @@
  * Redaction of provider requests/responses and error text before they are stored or logged:
  * credentials by key name, the code and the full phone number by value. Pure.
  */
+import { maskNumberForms } from './number-forms.js';
 import { maskPhone } from './phone.js';
 
 const SECRET_KEYS = /pass(word)?|secret|token|auth|signature|api[-_]?key|credential|cookie|^pin$/i;
@@ -25,6 +26,8 @@ function redactString(text: string, ctx: RedactContext): string {
     out = out.split(ctx.phone).join(maskPhone(ctx.phone));
     out = out.split(encodeURIComponent(ctx.phone)).join(maskPhone(ctx.phone));
     out = out.split(digits).join(maskPhone(ctx.phone).slice(1));
+    // National, 00-international, spaced, dashed, dotted, parenthesised (issue 23.9).
+    out = maskNumberForms(out, ctx.phone);
   }
   if (ctx.code) {
     out = out.replace(new RegExp(`(?<![0-9])${ctx.code}(?![0-9])`, 'g'), '[code]');

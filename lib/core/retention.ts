@@ -18,6 +18,11 @@ export interface RetentionOptions {
    */
   readonly failureDays?: number;
   /**
+   * Days a webhook outbox row is kept once it ended (delivered, or failed for good), from its last
+   * attempt. A pending event is kept until it ends, whatever its age. @default 7
+   */
+  readonly webhookDays?: number;
+  /**
    * Which deliveries keep the redacted provider request/response (`provider_request`,
    * `provider_response`): `'failures'` only those that succeeded after a failed or retried attempt
    * (where they help to debug a provider), `'always'` every delivery. @default 'failures'
@@ -40,6 +45,7 @@ export interface ResolvedRetention {
   readonly enabled: boolean;
   readonly requestDays: number;
   readonly failureDays: number;
+  readonly webhookDays: number;
   readonly providerPayloads: 'failures' | 'always';
   readonly batchSize: number;
   readonly pauseMs: number;
@@ -49,6 +55,7 @@ export interface ResolvedRetention {
 export const RETENTION_DEFAULTS: Omit<ResolvedRetention, 'enabled'> = {
   requestDays: 30,
   failureDays: 30,
+  webhookDays: 7,
   providerPayloads: 'failures',
   batchSize: 5000,
   pauseMs: 10,
@@ -60,6 +67,7 @@ export const retentionOptionsSchema = Joi.alternatives(
   Joi.object({
     requestDays: Joi.number().integer().min(1).max(3650),
     failureDays: Joi.number().integer().min(1).max(3650),
+    webhookDays: Joi.number().integer().min(1).max(3650),
     providerPayloads: Joi.valid('failures', 'always'),
     batchSize: Joi.number().integer().min(1).max(50_000),
     pauseMs: Joi.number().integer().min(0).max(60_000),
@@ -73,6 +81,7 @@ export function resolveRetention(options: RetentionOptions | false | undefined):
     enabled: true,
     requestDays: options?.requestDays ?? RETENTION_DEFAULTS.requestDays,
     failureDays: options?.failureDays ?? RETENTION_DEFAULTS.failureDays,
+    webhookDays: options?.webhookDays ?? RETENTION_DEFAULTS.webhookDays,
     providerPayloads: options?.providerPayloads ?? RETENTION_DEFAULTS.providerPayloads,
     batchSize: options?.batchSize ?? RETENTION_DEFAULTS.batchSize,
     pauseMs: options?.pauseMs ?? RETENTION_DEFAULTS.pauseMs,
@@ -89,6 +98,8 @@ export interface PurgeCutoffs {
   readonly failuresIdleBefore: number;
   /** Locked failure rows whose `locked_until` is at or below this go: the lock has lapsed (kit clock). */
   readonly locksEndedBy: number;
+  /** Ended (delivered or failed) outbox rows whose `updated_at` is below this go (kit clock). */
+  readonly webhooksEndedBefore: number;
 }
 
 /** The cut-offs of a purge at `now` (kit clock): a row below them can no longer change any answer. */
@@ -97,6 +108,7 @@ export function purgeCutoffs(retention: ResolvedRetention, now: number, tokenTtl
     requestsExpiredBefore: now - tokenTtlSeconds * 1000 - retention.requestDays * DAY_MS,
     failuresIdleBefore: now - retention.failureDays * DAY_MS,
     locksEndedBy: now,
+    webhooksEndedBefore: now - retention.webhookDays * DAY_MS,
   };
 }
 

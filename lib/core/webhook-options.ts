@@ -5,6 +5,7 @@
  */
 import Joi from 'joi';
 import { configError } from '../errors.js';
+import { outboxSubjectKeys } from './outbox-subject.js';
 
 /** The event types sent to the webhook endpoint (`type` in the body). */
 export const WEBHOOK_EVENT_TYPES = ['otp.sent', 'otp.failed', 'otp.delivered', 'otp.undelivered', 'otp.number_locked', 'otp.range_held'] as const;
@@ -36,6 +37,8 @@ export interface ResolvedWebhooks {
   readonly maxAttempts: number;
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
+  /** Keys of the outbox rows' `phone_key` (lib/core/outbox-subject.ts), from the kit's secrets, current first. */
+  readonly subjectKeys: readonly Buffer[];
 }
 
 const SECRET_PREFIX = 'whsec_';
@@ -66,7 +69,7 @@ export function webhookKey(secret: string, option = 'webhooks.secret'): Buffer {
 }
 
 /** The webhooks in force: the option, else the environment; undefined when none is configured. */
-export function resolveWebhooks(option: WebhookOptions | false | undefined, env: Readonly<Record<string, string | undefined>>): ResolvedWebhooks | undefined {
+export function resolveWebhooks(option: WebhookOptions | false | undefined, env: Readonly<Record<string, string | undefined>>, kitSecrets: readonly string[] = []): ResolvedWebhooks | undefined {
   if (option === false) return undefined;
   let url = option?.url;
   let secrets: readonly string[] | undefined = option === undefined ? undefined : typeof option.secret === 'string' ? [option.secret] : option.secret;
@@ -91,5 +94,6 @@ export function resolveWebhooks(option: WebhookOptions | false | undefined, env:
     maxAttempts: option?.maxAttempts ?? 10,
     baseDelayMs: option?.baseDelayMs ?? 5_000,
     maxDelayMs: option?.maxDelayMs ?? 3_600_000,
+    subjectKeys: outboxSubjectKeys(kitSecrets),
   };
 }

@@ -11,25 +11,14 @@ import type { OtpTableNames } from '../storage/migrations.js';
 import { createCounterStore, type Counter, type CounterStore, type CounterTake, type TakeResult } from '../storage/counter-store.js';
 import type { Logger } from '../types.js';
 import type { ResolvedLimits } from './config.js';
+import { COUNTER_KEYS, type CounterName } from './keys.js';
 import { retryAfterSeconds } from './policy.js';
 import { loggableError } from '../core/safe-error.js';
 
 const DAY_SECONDS = 86_400;
 const SWEEP_EVERY_MS = 10 * 60_000;
 
-/** Counter names as events and logs show them; the store names (`sc`, `sn`, …) are row-key prefixes. */
-export type CounterName =
-  | 'sendCooldownSeconds'
-  | 'channelSwitchCooldownSeconds'
-  | 'sendsPerNumber'
-  | 'sendsPerIp'
-  | 'sendsPerPrefix'
-  | 'sendsPerCountry'
-  | 'dailySendBudget'
-  | 'verifiesPerIp'
-  | 'verifyLock'
-  | 'conversionBreaker'
-  | 'lockLevel';
+export type { CounterName } from './keys.js';
 
 export interface NamedTake extends CounterTake {
   readonly name: CounterName;
@@ -72,33 +61,27 @@ export interface CounterSetSettings {
   readonly batching: boolean;
 }
 
-
-/**
- * Store names of the counters keyed by the phone number itself (cooldown, switch gap, sends per
- * number, the wrong-code lock and its level): what `otp.forget(phone)` erases. The others are keyed by an IP
- * bucket, a number range, a country or nothing, shared by many people.
- */
-export const NUMBER_KEYED_COUNTERS: readonly string[] = ['sc', 'sw', 'sn', 'vl', 'vv'];
-
 function buildCounters(store: CounterStore, limits: ResolvedLimits): Record<CounterName, Counter | undefined> {
-  const window = (name: string, limit: { max: number; windowSeconds: number } | false): Counter | undefined =>
-    limit === false ? undefined : store.counter(name, limit.max, limit.windowSeconds);
+  // Store names come from the one registry (lib/limits/keys.ts), which forget() iterates.
+  const make = (name: CounterName, max: number, windowSeconds: number): Counter => store.counter(COUNTER_KEYS[name].store, max, windowSeconds);
+  const window = (name: CounterName, limit: { max: number; windowSeconds: number } | false): Counter | undefined =>
+    limit === false ? undefined : make(name, limit.max, limit.windowSeconds);
   return {
-    sendCooldownSeconds: limits.sendCooldownSeconds === false ? undefined : store.counter('sc', 1, limits.sendCooldownSeconds),
-    // No code within a switch's window, across processes (the live request's age is checked too); direct sends take it through `switchGap`.
-    channelSwitchCooldownSeconds: limits.channelSwitchCooldownSeconds === false ? undefined : store.counter('sw', 1, limits.channelSwitchCooldownSeconds),
-    sendsPerNumber: window('sn', limits.sendsPerNumber),
-    sendsPerIp: window('si', limits.sendsPerIp),
-    sendsPerPrefix: window('sp', limits.sendsPerPrefix),
-    sendsPerCountry: window('sk', limits.sendsPerCountry),
-    dailySendBudget: limits.dailySendBudget === false ? undefined : store.counter('sg', limits.dailySendBudget, DAY_SECONDS),
-    verifiesPerIp: window('vi', limits.verifiesPerIp),
-    verifyLock: limits.verifyLock === false ? undefined : store.counter('vl', limits.verifyLock.failures, limits.verifyLock.windowSeconds),
+    sendCooldownSeconds: limits.sendCooldownSeconds === false ? undefined : make('sendCooldownSeconds', 1, limits.sendCooldownSeconds),
+    // One channel switch per number per window, across processes (the live request's age is checked too).
+    channelSwitchCooldownSeconds: limits.channelSwitchCooldownSeconds === false ? undefined : make('channelSwitchCooldownSeconds', 1, limits.channelSwitchCooldownSeconds),
+    sendsPerNumber: window('sendsPerNumber', limits.sendsPerNumber),
+    sendsPerIp: window('sendsPerIp', limits.sendsPerIp),
+    sendsPerPrefix: window('sendsPerPrefix', limits.sendsPerPrefix),
+    sendsPerCountry: window('sendsPerCountry', limits.sendsPerCountry),
+    dailySendBudget: limits.dailySendBudget === false ? undefined : make('dailySendBudget', limits.dailySendBudget, DAY_SECONDS),
+    verifiesPerIp: window('verifiesPerIp', limits.verifiesPerIp),
+    verifyLock: limits.verifyLock === false ? undefined : make('verifyLock', limits.verifyLock.failures, limits.verifyLock.windowSeconds),
     // Never refuses by count (the max stays within the INT column even when blocked at max + 1): only a
     // `block` from the conversion check holds a range.
-    conversionBreaker: limits.conversionBreaker === false ? undefined : store.counter('cb', 1_000_000_000, limits.conversionBreaker.windowSeconds),
+    conversionBreaker: limits.conversionBreaker === false ? undefined : make('conversionBreaker', 1_000_000_000, limits.conversionBreaker.windowSeconds),
     // Locks so far (the escalation level); `max` is never reached, only `add` is used.
-    lockLevel: limits.verifyLock === false ? undefined : store.counter('vv', 1_000_000, limits.verifyLock.escalationWindowSeconds),
+    lockLevel: limits.verifyLock === false ? undefined : make('lockLevel', 1_000_000, limits.verifyLock.escalationWindowSeconds),
   };
 }
 

@@ -103,3 +103,56 @@ export function storedClientIp(ip: string | undefined, ipv6PrefixLength = 56): s
 export function prefixBucket(e164: string, hiddenDigits = 4): string {
   return e164.slice(0, Math.max(3, e164.length - hiddenDigits));
 }
+
+/** Counter names as events and logs show them; the store names (`sc`, `sn`, …) are row-key prefixes. */
+export type CounterName =
+  | 'sendCooldownSeconds'
+  | 'channelSwitchCooldownSeconds'
+  | 'sendsPerNumber'
+  | 'sendsPerIp'
+  | 'sendsPerPrefix'
+  | 'sendsPerCountry'
+  | 'dailySendBudget'
+  | 'verifiesPerIp'
+  | 'verifyLock'
+  | 'conversionBreaker'
+  | 'lockLevel';
+
+/** What a counter's row key (`<store>:<key>`) holds after its prefix. */
+export type CounterKeyKind = 'number' | 'ip' | 'range' | 'country' | 'global';
+
+export interface CounterKey {
+  /** The row-key prefix in the limits table (letters only). */
+  readonly store: string;
+  readonly keyedBy: CounterKeyKind;
+}
+
+/**
+ * The one registry of the abuse limits' counters (issue 23.5): every counter name, the row-key
+ * prefix it stores under and what it is keyed by. Typed over every `CounterName`, so a new limit
+ * cannot be added without an entry here; the counter set builds its counters from these prefixes,
+ * and `otp.forget(phone)` erases the number's row of every entry (test/security/audit2-forget-counters).
+ */
+export const COUNTER_KEYS: Readonly<Record<CounterName, CounterKey>> = {
+  sendCooldownSeconds: { store: 'sc', keyedBy: 'number' },
+  channelSwitchCooldownSeconds: { store: 'sw', keyedBy: 'number' },
+  sendsPerNumber: { store: 'sn', keyedBy: 'number' },
+  sendsPerIp: { store: 'si', keyedBy: 'ip' },
+  sendsPerPrefix: { store: 'sp', keyedBy: 'range' },
+  sendsPerCountry: { store: 'sk', keyedBy: 'country' },
+  dailySendBudget: { store: 'sg', keyedBy: 'global' },
+  verifiesPerIp: { store: 'vi', keyedBy: 'ip' },
+  verifyLock: { store: 'vl', keyedBy: 'number' },
+  conversionBreaker: { store: 'cb', keyedBy: 'range' },
+  lockLevel: { store: 'vv', keyedBy: 'number' },
+};
+
+/**
+ * The store names whose rows `otp.forget(phone)` erases for the number (`<store>:<e164>`): every
+ * registered counter. Those keyed by the number certainly hold one; the others are keyed by an IP
+ * bucket, a range, a country or nothing and hold none, unless configured so that their key is the
+ * number itself (a range with no hidden digit), which is then the number's data too.
+ */
+export function counterStoresOfNumber(): string[] {
+  return [...new Set(Object.values(COUNTER_KEYS).map((k) => k.store))];
+}

@@ -24,7 +24,7 @@ export async function withLockEvent<T>(knex: Knex, settings: LockEventSettings, 
   const now = settings.clock();
   return withOutbox(knex, tables, work, (result) => {
     const f = facts(result);
-    return f === undefined ? [] : [webhookEntry(type, f, now)];
+    return f === undefined ? [] : [webhookEntry(type, f, now, webhooks.subjectKeys[0])];
   }, now);
 }
 

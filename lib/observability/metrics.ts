@@ -158,7 +158,7 @@ export function otpMetrics(otp: OtpMetricsSource, options: OtpMetricsOptions = {
   const unsendable = register((registers) => new Counter({ name: `${prefix}unsendable_total`, help: 'Sends that spent every retry without a delivery.', registers }), 'unsendable_total');
   const expired = register((registers) => new Counter({ name: `${prefix}expired_total`, help: 'Sends whose code expired before a delivery succeeded.', registers }), 'expired_total');
   const purged = register(
-    (registers) => new Counter({ name: `${prefix}purged_rows_total`, help: 'Rows deleted by retention purges in this process, by table (requests, failures, limits).', labelNames: ['table'], registers }),
+    (registers) => new Counter({ name: `${prefix}purged_rows_total`, help: 'Rows deleted by retention purges in this process, by table (requests, failures, limits, webhooks).', labelNames: ['table'], registers }),
     'purged_rows_total',
   );
   const queueDepth: Gauge = register(
@@ -252,6 +252,7 @@ export function otpMetrics(otp: OtpMetricsSource, options: OtpMetricsOptions = {
   });
   on('purged', (e) => {
     for (const table of ['requests', 'failures', 'limits'] as const) if (e[table] > 0) purged.inc({ table }, e[table]);
+    if ((e.webhooks ?? 0) > 0) purged.inc({ table: 'webhooks' }, e.webhooks);
   });
 
   return {

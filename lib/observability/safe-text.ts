@@ -18,8 +18,9 @@ export function safeLabel(value: unknown, fallback = 'other'): string {
 
 /**
  * Free text (a provider error, a `last_error` column) for a status view: unwraps the JSON string
- * form the kit stores, hides every run of 6+ digits (with an optional `+`) and every unmasked
- * `+digits` number, collapses control characters and truncates.
+ * form the kit stores, hides every run of 6+ digits (with an optional `+`), every unmasked
+ * `+digits` number and every grouped spelling of 7+ digits (issue 23.9), collapses control
+ * characters and truncates.
  */
 export function safeText(value: string | null | undefined, maxLength = 200): string | null {
   if (value === null || value === undefined) return null;
@@ -35,7 +36,9 @@ export function safeText(value: string | null | undefined, maxLength = 200): str
   text = text
     .replace(/[\u0000-\u001f\u007f]+/g, ' ')
     .replace(/\+?(?<![0-9])[0-9]{6,}(?![0-9])/g, '[digits]')
-    .replace(/\+[0-9][0-9 ()-]{5,}[0-9]/g, '[number]');
+    .replace(/\+[0-9][0-9 ()-]{5,}[0-9]/g, '[number]')
+    // A national or grouped spelling (`087 123 4567`, `(202) 555-0143`, `087.123.45.67`): 7+ digits with separators.
+    .replace(/\(?(?<![0-9])[0-9](?:[ .()\/-]{0,3}[0-9]){6,}(?![0-9])\)?/g, '[number]');
   return text.length > maxLength ? `${text.slice(0, maxLength - 1)}…` : text;
 }
 

@@ -1,7 +1,8 @@
 /**
  * A provider's delivery report (an inbound callback) recorded on the request it is about: the
  * request row's `delivery_report` and, when webhooks are configured, the `otp.delivered` /
- * `otp.undelivered` event, in one transaction. A repeated report changes nothing.
+ * `otp.undelivered` event, in one transaction. The first recorded outcome is final: a later
+ * report changes nothing and sends nothing.
  */
 import type { ReportOutcome } from '../webhooks/inbound.js';
 import { recordDeliveryReport } from '../storage/outbox-queries.js';
@@ -16,7 +17,7 @@ export interface DeliveryReport {
   readonly outcome: ReportOutcome;
 }
 
-/** The request id the report was recorded on, or undefined (unknown reference, or already reported so). */
+/** The request id the report was recorded on, or undefined (unknown reference, or an outcome already recorded). */
 export async function reportDelivery(deps: OtpDeps, report: DeliveryReport): Promise<string | undefined> {
   const now = deps.config.clock();
   const type = report.outcome === 'delivered' ? 'otp.delivered' : 'otp.undelivered';

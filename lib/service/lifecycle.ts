@@ -6,18 +6,21 @@
  */
 import { setTimeout as wait } from 'node:timers/promises';
 import { maskPhone } from '../core/phone.js';
+import { outboxSubject, outboxSubjectKeys } from '../core/outbox-subject.js';
 import { pauseAfter, purgeCutoffs } from '../core/retention.js';
 import { configError } from '../errors.js';
-import { NUMBER_KEYED_COUNTERS } from '../limits/counters.js';
+import { counterStoresOfNumber } from '../limits/keys.js';
 import {
   eraseCounters,
   eraseFailures,
   eraseRequestBatch,
+  eraseWebhooksOfNumber,
   pendingOfNumber,
   purgeCounterBatch,
   purgeIdleFailureBatch,
   purgeLapsedLockBatch,
   purgeRequestBatch,
+  purgeWebhookBatch,
 } from '../storage/purge-queries.js';
 import type { PhoneInput } from '../types.js';
 import type { OtpDeps } from './deps.js';
@@ -37,6 +40,8 @@ export interface PurgeResult {
   readonly failures: number;
   /** Counter rows deleted (`otp_limits`) whose window had ended. */
   readonly limits: number;
+  /** Webhook outbox rows deleted (`otp_webhooks`): delivered or failed, past `retention.webhookDays`. */
+  readonly webhooks: number;
   /** False when `maxBatches` or the signal stopped the run before everything due was deleted. */
   readonly complete: boolean;
 }
@@ -53,11 +58,13 @@ export interface ForgetResult {
   readonly leased: number;
   /** The failure-budget row (0 or 1). */
   readonly failures: number;
-  /** Counter rows keyed by the number (`sc`, `sn`, `vl`, `vv`). */
+  /** Counter rows keyed by the number, of every limit (`sc`, `sw`, `sn`, `vl`, `vv`…: lib/limits/keys.ts). */
   readonly limits: number;
+  /** The number's webhook outbox rows (events about its requests and locks). */
+  readonly webhooks: number;
 }
 
-type Table = 'requests' | 'failures' | 'limits';
+type Table = 'requests' | 'failures' | 'limits' | 'webhooks';
 
 function checkPurgeOptions(options: PurgeOptions): void {
   if (typeof options !== 'object' || options === null) throw configError('purge: options must be an object, e.g. otp.purge({ maxBatches: 100 })');
@@ -71,7 +78,7 @@ export async function purge(deps: OtpDeps, options: PurgeOptions = {}): Promise<
   checkPurgeOptions(options);
   const { config, knex, events } = deps;
   const { retention, tables: t } = config;
-  const counts: Record<Table, number> = { requests: 0, failures: 0, limits: 0 };
+  const counts: Record<Table, number> = { requests: 0, failures: 0, limits: 0, webhooks: 0 };
   if (!retention.enabled) return { ...counts, complete: true };
   const started = Date.now();
   const cut = purgeCutoffs(retention, config.clock(), config.tokenTtlSeconds);
@@ -83,6 +90,7 @@ export async function purge(deps: OtpDeps, options: PurgeOptions = {}): Promise<
     ['failures', () => purgeLapsedLockBatch(knex, t, cut.locksEndedBy, size)],
     ['failures', () => purgeIdleFailureBatch(knex, t, cut.failuresIdleBefore, size)],
     ['limits', () => purgeCounterBatch(knex, t, wallNow, size)],
+    ['webhooks', () => purgeWebhookBatch(knex, t, cut.webhooksEndedBefore, size)],
   ];
   const maxBatches = options.maxBatches ?? Number.POSITIVE_INFINITY;
   let batches = 0;
@@ -120,8 +128,11 @@ export async function forget(deps: OtpDeps, phone: PhoneInput): Promise<ForgetRe
     if (deleted < config.retention.batchSize) break;
   }
   const failures = await eraseFailures(knex, t, e164);
-  const limits = await eraseCounters(knex, t, e164, NUMBER_KEYED_COUNTERS);
-  const result: ForgetResult = { requests, cancelled: Math.min(pending.pending, requests), leased: Math.min(pending.leased, requests), failures, limits };
+  // Every registered limit's row for the number, whichever limit made it (issue 23.5).
+  const limits = await eraseCounters(knex, t, e164, counterStoresOfNumber());
+  // Its events, by the keyed digest of the number under every secret (issue 23.4): found even where webhooks are off here.
+  const webhooks = await eraseWebhooksOfNumber(knex, t, outboxSubjectKeys(config.secrets).map((key) => outboxSubject(key, e164)));
+  const result: ForgetResult = { requests, cancelled: Math.min(pending.pending, requests), leased: Math.min(pending.leased, requests), failures, limits, webhooks };
   events.emit('forgotten', { phone: maskPhone(e164), requests, cancelled: result.cancelled, failures, limits });
   return result;
 }

@@ -1,5 +1,6 @@
 /** Knex connections from a DATABASE_URL, with the same settings for every process of an app. */
 import knexFactory, { type Knex } from 'knex';
+import { credentialFreeUrl } from '../core/url-redact.js';
 import { configError } from '../errors.js';
 
 export type Dialect = 'mysql' | 'postgres' | 'sqlite';
@@ -35,7 +36,7 @@ export function knexFromUrl(url: string, pool: { min?: number; max?: number } = 
       },
     });
   }
-  throw configError(`DATABASE_URL "${url.replace(/\/\/[^@/]*@/, '//***@')}" is not understood: use mysql://user:pass@host:3306/db, postgres://user@host:5432/db or sqlite:./otp.sqlite`);
+  throw configError(`DATABASE_URL "${credentialFreeUrl(url)}" is not understood: use mysql://user:pass@host:3306/db, postgres://user@host:5432/db or sqlite:./otp.sqlite`);
 }
 
 export function dialectOf(knex: Knex): Dialect {

@@ -6,6 +6,7 @@
  */
 import type { Knex } from 'knex';
 import { dialectOf } from './db.js';
+import { auditBMigration } from './migration-audit-b.js';
 
 export interface OtpTableNames {
   /** Key/value settings table; it may be the app's own table (it is then left as it is). @default 'otp_settings' */
@@ -160,6 +161,7 @@ function migrations(t: OtpTableNames): OtpMigration[] {
     },
     webhooksMigration(t),
     channelsMigration(t),
+    auditBMigration(t),
   ];
 }
 

@@ -17,6 +17,8 @@ export interface OutboxEntry {
   readonly webhookId: string;
   readonly eventType: string;
   readonly requestId: string | null;
+  /** Keyed digest of the number the event is about (lib/core/outbox-subject.ts), for `forget`; never the number. */
+  readonly phoneKey: string | null;
   readonly body: string;
 }
 
@@ -38,6 +40,7 @@ function toOutboxRow(r: Raw): OutboxRow {
     webhookId: String(r.webhook_id),
     eventType: String(r.event_type),
     requestId: strOrNull(r.request_id),
+    phoneKey: strOrNull(r.phone_key),
     body: String(r.body),
     status: String(r.status) as OutboxStatus,
     attempts: num(r.attempts),
@@ -56,6 +59,7 @@ export async function insertOutbox(knex: Knex, t: OtpTableNames, entries: readon
       webhook_id: e.webhookId,
       event_type: e.eventType,
       request_id: e.requestId,
+      phone_key: e.phoneKey,
       body: e.body,
       status: 'pending',
       attempts: 0,
@@ -161,9 +165,9 @@ export interface ReportedRequest {
 
 /**
  * Records a provider's delivery report on the request it sent (by provider and reference), with
- * its events in the same transaction. A repeated report (same outcome) changes nothing and writes
- * no event. Answers the request, or undefined when no request has that reference or it was
- * already reported so.
+ * its events in the same transaction. The first recorded outcome is final: a later report
+ * (repeated or contradicting) changes nothing and writes no event. Answers the request, or
+ * undefined when no request has that reference or its outcome was already recorded.
  */
 export async function recordDeliveryReport(
   knex: Knex,
@@ -175,12 +179,10 @@ export async function recordDeliveryReport(
     const raw: Raw | undefined = await trx<Raw>(t.requests).where({ provider: report.provider, provider_ref: report.ref }).orderBy('id', 'desc').first('id', 'request_id', 'phone', 'channel', 'provider');
     if (raw === undefined) return undefined;
     const request: ReportedRequest = { id: num(raw.id), requestId: String(raw.request_id), phone: String(raw.phone), channel: String(raw.channel), provider: String(raw.provider) };
-    const n = await trx(t.requests)
-      .where({ id: request.id })
-      .andWhere((w) => {
-        void w.whereNull('delivery_report').orWhereNot('delivery_report', report.outcome);
-      })
-      .update({ delivery_report: report.outcome, delivery_reported_at: report.now, updated_at: report.now });
+    // Both outcomes are final: only the first report of a message is recorded (issue 23.6). The
+    // condition is checked by the UPDATE itself, so of concurrent reports from any number of
+    // processes exactly one changes the row and writes its event.
+    const n = await trx(t.requests).where({ id: request.id }).whereNull('delivery_report').update({ delivery_report: report.outcome, delivery_reported_at: report.now, updated_at: report.now });
     if (n !== 1) return undefined;
     await insertOutbox(trx, t, entriesFor(request), report.now);
     return request;

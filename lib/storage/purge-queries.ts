@@ -118,3 +118,15 @@ export async function eraseCounters(knex: Knex, t: OtpTableNames, phone: string,
     )
     .del();
 }
+
+/** One batch of ended outbox rows (delivered or failed) last changed before `endedBefore` (the `updated_at` index); pending rows stay. */
+export function purgeWebhookBatch(knex: Knex, t: OtpTableNames, endedBefore: number, limit: number): Promise<number> {
+  const where = '?? < ? AND ?? <> ?';
+  return deleteBatch(knex, { table: t.webhooks, pk: 'id', index: `${t.webhooks}_updated_idx`, orderBy: 'updated_at', where, bindings: ['updated_at', endedBefore, 'status', 'pending'] }, limit);
+}
+
+/** The outbox rows of one number, found by its `phone_key` under every key (a deleted leased row is fenced off at its write). */
+export async function eraseWebhooksOfNumber(knex: Knex, t: OtpTableNames, phoneKeys: readonly string[]): Promise<number> {
+  if (phoneKeys.length === 0) return 0;
+  return knex(t.webhooks).whereIn('phone_key', [...phoneKeys]).del();
+}

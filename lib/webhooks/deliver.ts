@@ -3,7 +3,8 @@
  * headers (same `webhook-id`, new `webhook-timestamp`), under a timeout, then write the result
  * fenced by the lease: `delivered` on a 2xx, else a retry with backoff, and `failed` for good after
  * `maxAttempts` (or at once on 410 Gone). Redirects are not followed (the spec counts a 3xx as a
- * failure).
+ * failure). Of the answer only the status counts: an uncompressed body is asked for and at most
+ * ANSWER_BYTES of it read (issue 23.2).
  */
 import { randomInt } from 'node:crypto';
 import type { Knex } from 'knex';
@@ -29,6 +30,33 @@ export interface WebhookAttempt {
   readonly error: string | null;
 }
 
+/** The most of a receiver's answer the poller reads, in bytes (issue 23.2). */
+export const ANSWER_BYTES = 4096;
+
+/**
+ * Reads at most `limit` bytes of an answer's body, then cancels the rest (which closes the
+ * connection). A receiver that sends gzip anyway is inflated a chunk at a time, as far as read,
+ * never whole; an endless body is cut off. Never throws.
+ */
+export async function drainAnswer(body: ReadableStream<Uint8Array> | null, limit: number): Promise<void> {
+  if (body === null) return;
+  const reader = body.getReader();
+  let read = 0;
+  try {
+    while (read <= limit) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // A reset or timeout while reading an answer no one needs.
+    await reader.cancel().catch(() => undefined);
+  } finally {
+    reader.releaseLock();
+  }
+}
+
 /** POSTs the row once; answers the HTTP status, or the reason there was none. */
 async function post(deps: WebhookDeliveryDeps, row: OutboxRow): Promise<{ httpStatus?: number; error?: string }> {
   const { webhooks } = deps;
@@ -36,13 +64,15 @@ async function post(deps: WebhookDeliveryDeps, row: OutboxRow): Promise<{ httpSt
   try {
     const res = await fetch(webhooks.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': deps.userAgent ?? 'express-otp-kit-webhooks', ...headers },
+      // An uncompressed answer: nothing to inflate (issue 23.2).
+      headers: { 'content-type': 'application/json', 'accept-encoding': 'identity', 'user-agent': deps.userAgent ?? 'express-otp-kit-webhooks', ...headers },
       body: row.body,
       redirect: 'manual',
       signal: AbortSignal.timeout(webhooks.timeoutMs),
     });
-    // The answer's body is not needed; reading it frees the connection.
-    await res.arrayBuffer().catch(() => undefined);
+    // Only the status counts. A short answer is read (the connection can be reused); past
+    // ANSWER_BYTES the rest is dropped with the connection, so no answer can drive memory.
+    await drainAnswer(res.body, ANSWER_BYTES);
     return { httpStatus: res.status };
   } catch (error) {
     const e = coerceError(error);

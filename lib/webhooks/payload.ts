@@ -5,6 +5,7 @@
  * attempt signs the same bytes under the same `webhook-id`.
  */
 import { randomUUID } from 'node:crypto';
+import { outboxSubject } from '../core/outbox-subject.js';
 import { maskPhone } from '../core/phone.js';
 import type { ResolvedWebhooks, WebhookEventType } from '../core/webhook-options.js';
 import type { OutboxEntry } from '../storage/outbox-queries.js';
@@ -37,8 +38,12 @@ export interface EventFacts {
   readonly extra?: Readonly<Record<string, string | number | null>>;
 }
 
-/** The outbox entry of one event. */
-export function webhookEntry(type: WebhookEventType, facts: EventFacts, now: number): OutboxEntry {
+/**
+ * The outbox entry of one event. `subjectKey` (the webhooks' current `subjectKeys[0]`) keys the
+ * row's `phone_key`, so `forget` finds the event; required, so no event of a number is written
+ * unfindable.
+ */
+export function webhookEntry(type: WebhookEventType, facts: EventFacts, now: number, subjectKey: Buffer | undefined): OutboxEntry {
   const at = new Date(now).toISOString();
   const data: WebhookEventData = {
     ...facts.extra,
@@ -49,7 +54,8 @@ export function webhookEntry(type: WebhookEventType, facts: EventFacts, now: num
     occurredAt: at,
   };
   const body: WebhookBody = { type, timestamp: at, data };
-  return { webhookId: `msg_${randomUUID().replace(/-/g, '')}`, eventType: type, requestId: facts.requestId ?? null, body: JSON.stringify(body) };
+  const phoneKey = facts.phone === undefined || facts.phone === null || subjectKey === undefined ? null : outboxSubject(subjectKey, facts.phone);
+  return { webhookId: `msg_${randomUUID().replace(/-/g, '')}`, eventType: type, requestId: facts.requestId ?? null, phoneKey, body: JSON.stringify(body) };
 }
 
 /**
@@ -58,5 +64,5 @@ export function webhookEntry(type: WebhookEventType, facts: EventFacts, now: num
  */
 export function webhookEntries(webhooks: ResolvedWebhooks | undefined, type: WebhookEventType, facts: () => EventFacts, now: number): OutboxEntry[] {
   if (webhooks === undefined || !webhooks.events.has(type)) return [];
-  return [webhookEntry(type, facts(), now)];
+  return [webhookEntry(type, facts(), now, webhooks.subjectKeys[0])];
 }

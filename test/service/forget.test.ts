@@ -72,7 +72,7 @@ forEachDatabase('forget a number', (db, kind) => {
     assert.equal(flaky.calls.filter((c) => c.phone === A).length, 1, 'only the first attempt before forget');
     assert.equal(flaky.calls.length, calls);
     // Formatting does not matter, and a second forget finds nothing.
-    assert.deepEqual(await kit.otp.forget('+359 87 123 4567'), { requests: 0, cancelled: 0, leased: 0, failures: 0, limits: 0 });
+    assert.deepEqual(await kit.otp.forget('+359 87 123 4567'), { requests: 0, cancelled: 0, leased: 0, failures: 0, limits: 0, webhooks: 0 });
     await assert.rejects(() => kit.otp.forget('12'), /phone/);
   });
 
