@@ -53,6 +53,8 @@ forEachDatabase('escalation workflows end to end', (get) => {
     assert.ok(row !== undefined);
     return row;
   };
+  /** Generous: the first call of an SDK loads it, on a loaded machine. */
+  const WAIT_MS = 15_000;
   const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 250));
 
   it('an SMS unverified after its timeout becomes a call through another vendor, same request id; the call’s code verifies', async () => {
@@ -66,8 +68,8 @@ forEachDatabase('escalation workflows end to end', (get) => {
       await settle();
       assert.equal(twilioCalls(to), 0, 'nothing before the step’s time');
       kit.clock.advance(2_000);
-      await eventually(() => twilioCalls(to) === 1, 'the call through Twilio');
-      await eventually(() => kit.events.escalated.length === 1, 'the escalated event');
+      await eventually(() => twilioCalls(to) === 1, 'the call through Twilio', WAIT_MS);
+      await eventually(() => kit.events.escalated.length === 1, 'the escalated event', WAIT_MS);
       assert.deepEqual(kit.events.escalated[0], { requestId: sent.requestId, step: 1, fromChannel: 'sms', toChannel: 'call', fromProvider: 'Mada', toProvider: 'Twilio' });
       const row = await rowOf(sent.requestId);
       assert.equal(await get().knex('otp_requests').where({ phone: to }).count({ n: '*' }).then((r) => Number(r[0]?.n)), 1, 'one request row throughout');
@@ -101,11 +103,34 @@ forEachDatabase('escalation workflows end to end', (get) => {
       const sent = await kit.otp.sendSms(to);
       const smsCode = fakes().codeFor('Mada', to);
       kit.clock.advance(61_000);
-      await eventually(() => twilioCalls(to) === 1, 'the call');
+      await eventually(() => twilioCalls(to) === 1, 'the call', WAIT_MS);
       await waitFor('the call marked sent', async () => (await rowOf(sent.requestId)).provider === 'Twilio', 5000);
       await settle();
       const verified = await kit.otp.verify(to, smsCode);
       assert.equal(verified.codeValid, true, 'the kit-owned code of step 1 is the same code across steps');
+    } finally {
+      await kit.stop();
+    }
+  });
+
+  it('a provider-owned code of an earlier step is checked by that step’s provider, after the latest step’s says wrong', async () => {
+    const kit = start({}, 'Sinch;Twilio');
+    try {
+      const to = phone('+35989');
+      const sent = await kit.otp.sendSms(to);
+      assert.equal(sent.provider, 'Sinch');
+      const smsCode = fakes().codeFor('Sinch', to);
+      // Sinch cannot place the call: the step fails over to Twilio inside its own chain.
+      fakes().sinch.set({ start: { type: 'error', httpStatus: 503, errorCode: 50300, message: 'Service unavailable' } });
+      kit.clock.advance(61_000);
+      await eventually(() => kit.events.escalated.length === 1, 'the call', WAIT_MS);
+      assert.deepEqual(kit.events.escalated[0], { requestId: sent.requestId, step: 1, fromChannel: 'sms', toChannel: 'call', fromProvider: 'Sinch', toProvider: 'Twilio' });
+      fakes().sinch.set({ start: { type: 'logic' }, report: { type: 'logic' } });
+      const verified = await kit.otp.verify(to, smsCode);
+      assert.equal(verified.codeValid, true, JSON.stringify(verified));
+      assert.equal(fakes().checksOf('Twilio', to).length, 1, 'the latest step’s provider was asked first');
+      assert.deepEqual(fakes().checksOf('Sinch', to).map((c) => [c.code, c.method]), [[smsCode, 'sms']], 'then the SMS step’s provider, for its SMS verification');
+      assert.equal((await rowOf(sent.requestId)).attempts, 1, 'one attempt for one guess');
     } finally {
       await kit.stop();
     }
@@ -121,8 +146,8 @@ forEachDatabase('escalation workflows end to end', (get) => {
       kit.clock.advance(5_000);
       const res = await request(app).post('/cb/mada').set('Authorization', `Bearer ${MADA_TOKEN}`).send({ messageId: ref, status: 'UNDELIV' });
       assert.equal(res.status, 200, JSON.stringify(res.body));
-      await eventually(() => twilioCalls(to) === 1, 'the call, 5 s into a 60 s step');
-      await eventually(() => kit.events.escalated.length === 1, 'escalated');
+      await eventually(() => twilioCalls(to) === 1, 'the call, 5 s into a 60 s step', WAIT_MS);
+      await eventually(() => kit.events.escalated.length === 1, 'escalated', WAIT_MS);
       const steps = parseSteps(String((await rowOf(sent.requestId)).steps));
       assert.equal(steps[0]?.outcome, 'sent');
       assert.equal(steps[1]?.channel, 'call');
@@ -158,7 +183,7 @@ forEachDatabase('escalation workflows end to end', (get) => {
       const to = phone('+35987');
       const sent = await kit.otp.sendSms(to);
       kit.clock.advance(61_000);
-      await eventually(() => fakes().sinch.requests.some((r) => r.operation === 'start'), 'the step’s first provider call (hanging)');
+      await eventually(() => fakes().sinch.requests.some((r) => r.operation === 'start'), 'the step’s first provider call (hanging)', WAIT_MS);
       assert.equal((await kit.otp.verify(to, fakes().codeFor('Mada', to))).codeValid, true);
       await waitFor('the step settled', async () => (await rowOf(sent.requestId)).lease_token === null, 8000);
       await settle();
@@ -178,10 +203,10 @@ forEachDatabase('escalation workflows end to end', (get) => {
       const to = phone('+35987');
       const sent = await kit.otp.sendSms(to);
       kit.clock.advance(16_000);
-      await eventually(() => fakes().twilio.requests.some((r) => r.op === 'send' && r.form.To === to && r.form.Channel === 'whatsapp'), 'the WhatsApp step');
+      await eventually(() => fakes().twilio.requests.some((r) => r.op === 'send' && r.form.To === to && r.form.Channel === 'whatsapp'), 'the WhatsApp step', WAIT_MS);
       assert.equal(twilioCalls(to), 0, 'no call to a country denied for calls');
       assert.deepEqual(kit.events.skipped, [{ requestId: sent.requestId, step: 1, channel: 'call', reason: 'policy' }]);
-      await eventually(() => kit.events.escalated.length === 1, 'escalated');
+      await eventually(() => kit.events.escalated.length === 1, 'escalated', WAIT_MS);
       assert.deepEqual(kit.events.escalated[0], { requestId: sent.requestId, step: 2, fromChannel: 'sms', toChannel: 'whatsapp', fromProvider: 'Mada', toProvider: 'Twilio' });
       const steps = parseSteps(String((await rowOf(sent.requestId)).steps));
       assert.deepEqual(steps.map((s) => [s.step, s.outcome, s.reason ?? null]), [[0, 'sent', null], [1, 'skipped', 'policy'], [2, 'started', null]]);
@@ -198,7 +223,7 @@ forEachDatabase('escalation workflows end to end', (get) => {
       const to = phone('+35987');
       const sent = await kit.otp.sendSms(to);
       kit.clock.advance(61_000);
-      await eventually(() => kit.events.skipped.length === 1, 'the skipped step');
+      await eventually(() => kit.events.skipped.length === 1, 'the skipped step', WAIT_MS);
       assert.deepEqual(kit.events.skipped[0], { requestId: sent.requestId, step: 1, channel: 'call', reason: 'limit', limit: 'dailySendBudget' });
       await waitFor('the workflow ended', async () => (await rowOf(sent.requestId)).lease_token === null, 5000);
       const row = await rowOf(sent.requestId);
@@ -217,7 +242,7 @@ forEachDatabase('escalation workflows end to end', (get) => {
       await kit.otp.sendSms(to);
       const smsCode = fakes().codeFor('Mada', to);
       kit.clock.advance(61_000);
-      await eventually(() => kit.events.escalated.length === 1, 'the call');
+      await eventually(() => kit.events.escalated.length === 1, 'the call', WAIT_MS);
       const callCode = fakes().codeFor('Twilio', to);
       const wrong = [wrongCode(smsCode), wrongCode(callCode)].find((c) => c !== smsCode && c !== callCode) ?? '000000';
       for (let i = 0; i < 3; i += 1) {
