@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { afterEach, before, beforeEach, it } from 'node:test';
 import express from 'express';
 import request from 'supertest';
+import { createExampleApp } from '../../examples/app.js';
 import { createOtp, migrateOtpTables, otpCallbackRouter, type Otp, type OtpEventMap, type OtpOptions } from '../../lib/index.js';
 import { parseSteps } from '../../lib/core/workflow.js';
 import { forEachDatabase } from '../helpers/db.js';
@@ -56,6 +57,15 @@ forEachDatabase('escalation workflows end to end', (get) => {
   /** Generous: the first call of an SDK loads it, on a loaded machine. */
   const WAIT_MS = 15_000;
   const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 250));
+
+  it('the demo page learns the workflow (OTP_WORKFLOW) and says it will call', async () => {
+    const otp = createOtp({ db: get().knex, env: { ...fakeEnv(fakes(), ROUTING), OTP_WORKFLOW: 'sms:60,call' }, logger: recordingLogger() });
+    const page = await request(createExampleApp(otp, {})).get('/');
+    assert.match(page.text, /data-workflow="sms:60,call"/);
+    assert.match(page.text, /We'll call you if the code doesn't arrive\./);
+    const none = createOtp({ db: get().knex, env: fakeEnv(fakes(), ROUTING), logger: recordingLogger() });
+    assert.match((await request(createExampleApp(none, {})).get('/')).text, /data-workflow=""/);
+  });
 
   it('an SMS unverified after its timeout becomes a call through another vendor, same request id; the call’s code verifies', async () => {
     const kit = start();
