@@ -43,7 +43,7 @@ async function askProvider(deps: OtpDeps, row: RequestRow, source: VerifySource 
  */
 async function askSources(deps: OtpDeps, row: RequestRow, sources: readonly VerifySource[], e164: string, code: string): Promise<Checked> {
   let alive = false;
-  let failure: unknown;
+  let failure: Error | undefined;
   for (const source of sources) {
     if (source.provider === null) {
       if (codeMatches(deps.keys.digest, row.codeDigest, row.requestId, e164, code)) return 'right';
@@ -55,7 +55,7 @@ async function askSources(deps: OtpDeps, row: RequestRow, sources: readonly Veri
       if (checked === 'right') return 'right';
       if (checked === 'wrong') alive = true;
     } catch (error) {
-      failure ??= error;
+      failure ??= error instanceof Error ? error : new Error(String(error));
     }
   }
   if (failure !== undefined) throw failure;
