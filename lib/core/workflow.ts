@@ -99,15 +99,26 @@ export function toPlan(input: WorkflowInput, field: string, config = true): Work
   });
 }
 
-export function resolveWorkflowOptions(options: WorkflowOptions, env: Readonly<Record<string, string | undefined>>): ResolvedWorkflowOptions {
+/**
+ * Every step must be able to begin while the code lives: the timeouts before the last step must
+ * add up to less than `ttlSeconds`, else the later steps could never be sent.
+ */
+function assertFits(plan: WorkflowPlan, ttlSeconds: number, field: string, config: boolean): WorkflowPlan {
+  const before = plan.reduce((sum, s) => sum + (s.timeoutSeconds ?? 0), 0);
+  if (before >= ttlSeconds) throw invalid(field, `waits ${before} s before its last step, which is not less than the code's lifetime (ttlSeconds ${ttlSeconds}): shorten the steps or lengthen ttlSeconds`, config);
+  return plan;
+}
+
+export function resolveWorkflowOptions(options: WorkflowOptions & { readonly ttlSeconds?: number }, env: Readonly<Record<string, string | undefined>>): ResolvedWorkflowOptions {
+  const ttl = options.ttlSeconds ?? 300;
   const fromEnv = env.OTP_WORKFLOW !== undefined && env.OTP_WORKFLOW.trim() !== '' ? env.OTP_WORKFLOW : undefined;
   const given = options.workflow ?? fromEnv;
   const byPurpose: Record<string, WorkflowPlan | null> = {};
   for (const [purpose, value] of Object.entries(options.workflowByPurpose ?? {})) {
-    byPurpose[purpose] = value === false ? null : toPlan(value, `workflowByPurpose.${purpose}`);
+    byPurpose[purpose] = value === false ? null : assertFits(toPlan(value, `workflowByPurpose.${purpose}`), ttl, `workflowByPurpose.${purpose}`, true);
   }
   const field = options.workflow === undefined && fromEnv !== undefined ? 'OTP_WORKFLOW' : 'workflow';
-  return { workflow: given === undefined || given === false ? undefined : toPlan(given, field), workflowByPurpose: byPurpose };
+  return { workflow: given === undefined || given === false ? undefined : assertFits(toPlan(given, field), ttl, field, true), workflowByPurpose: byPurpose };
 }
 
 /**
@@ -115,10 +126,10 @@ export function resolveWorkflowOptions(options: WorkflowOptions, env: Readonly<R
  * default. A configured plan applies only to sends on its first step's channel (a user who asked
  * for a call gets a call); an override must start on the send's channel.
  */
-export function planFor(config: ResolvedWorkflowOptions, purpose: string, channel: Channel, override: WorkflowInput | false | undefined): WorkflowPlan | undefined {
+export function planFor(config: ResolvedWorkflowOptions & { readonly ttlSeconds: number }, purpose: string, channel: Channel, override: WorkflowInput | false | undefined): WorkflowPlan | undefined {
   if (override === false) return undefined;
   if (override !== undefined) {
-    const plan = toPlan(override, 'workflow', false);
+    const plan = assertFits(toPlan(override, 'workflow', false), config.ttlSeconds, 'workflow', false);
     if (plan[0]?.channel !== channel) throw new OtpError('VALIDATION_FAILED', `workflow: the first step must be the send's channel (${channel})`, { field: 'workflow' });
     return plan.length > 1 ? plan : undefined;
   }

@@ -38,10 +38,12 @@ describe('workflow option', () => {
     configError(() => resolveOptions({ workflow: 'sms:60,pigeon', env: {} }), /`workflow\[1\]\.channel` must be one of sms, call, whatsapp/);
     configError(() => resolveOptions({ workflow: [], env: {} }), /workflow/);
     configError(() => resolveOptions({ workflowByPurpose: { login: 'sms:1,call' }, env: {} }), /`workflowByPurpose\.login\[0\]\.timeoutSeconds`/);
+    configError(() => resolveOptions({ workflow: 'sms:200,whatsapp:100,call', env: {} }), /`workflow` waits 300 s before its last step, which is not less than the code's lifetime \(ttlSeconds 300\)/);
+    assert.equal(formatPlan(resolveOptions({ workflow: 'sms:200,whatsapp:100,call', ttlSeconds: 600, env: {} }).workflow ?? []), 'sms:200,whatsapp:100,call');
   });
 
   it('picks the per-send override, then the purpose’s, then the default; only for sends on the first step’s channel', () => {
-    const config = resolveWorkflowOptions({ workflow: 'sms:60,call', workflowByPurpose: { login: 'whatsapp:30,sms', payout: false } }, {});
+    const config = { ...resolveWorkflowOptions({ workflow: 'sms:60,call', workflowByPurpose: { login: 'whatsapp:30,sms', payout: false } }, {}), ttlSeconds: 300 };
     assert.equal(formatPlan(planFor(config, 'default', 'sms', undefined) ?? []), 'sms:60,call');
     assert.equal(planFor(config, 'default', 'call', undefined), undefined, 'a user who asked for a call gets a call');
     assert.equal(formatPlan(planFor(config, 'login', 'whatsapp', undefined) ?? []), 'whatsapp:30,sms');
@@ -50,6 +52,7 @@ describe('workflow option', () => {
     assert.equal(formatPlan(planFor(config, 'default', 'sms', [{ channel: 'sms', timeoutSeconds: 15 }, { channel: 'whatsapp' }]) ?? []), 'sms:15,whatsapp');
     assert.throws(() => planFor(config, 'default', 'sms', 'call:30,sms'), (e: unknown) => isOtpError(e) && e.code === 'VALIDATION_FAILED' && e.status === 400);
     assert.throws(() => planFor(config, 'default', 'sms', 'sms:3,call'), (e: unknown) => isOtpError(e) && e.code === 'VALIDATION_FAILED' && /timeoutSeconds/.test(e.message));
+    assert.throws(() => planFor(config, 'default', 'sms', 'sms:300,call'), (e: unknown) => isOtpError(e) && e.code === 'VALIDATION_FAILED' && /ttlSeconds 300/.test(e.message));
   });
 
   it('stores the plan as a short string and schedules each step from its start', () => {

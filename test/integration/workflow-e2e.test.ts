@@ -225,7 +225,7 @@ forEachDatabase('escalation workflows end to end', (get) => {
     }
   });
 
-  it('a step over the daily send budget is skipped and the workflow ends; the cooldown is not charged', async () => {
+  it('a step over the daily send budget is skipped and the workflow ends', async () => {
     const kit = start({ limits: { dailySendBudget: 1 } });
     try {
       // The budget is global: start from an empty window in this file's database.
@@ -240,6 +240,22 @@ forEachDatabase('escalation workflows end to end', (get) => {
       assert.equal(row.step_due_at, null);
       assert.equal(row.code_cipher, null, 'the sealed code is dropped once no step follows');
       assert.equal(twilioCalls(to), 0);
+    } finally {
+      await kit.stop();
+    }
+  });
+
+  it('a later step does not charge the per-number cooldown: a new send’s cooldown counts from the first step', async () => {
+    const kit = start({ workflow: 'sms:15,call', limits: { sendCooldownSeconds: 30 } });
+    try {
+      const to = phone('+35987');
+      await kit.otp.sendSms(to);
+      kit.clock.advance(16_000);
+      await eventually(() => kit.events.escalated.length === 1, 'the call at 16 s', WAIT_MS);
+      await assert.rejects(kit.otp.sendSms(to), (e: { code?: string; details?: { limit?: string } }) => e.code === 'RATE_LIMITED' && e.details?.limit === 'sendCooldownSeconds');
+      kit.clock.advance(15_000);
+      const again = await kit.otp.sendSms(to);
+      assert.equal(again.status, 'sent', '31 s after the first step (15 s after the call) a new send is allowed');
     } finally {
       await kit.stop();
     }

@@ -33,7 +33,7 @@ forEachDatabase('workflow steps across processes', (db) => {
     // This process sends the SMS steps 20 s in the past: their call steps (15 s) are due for the workers now.
     otp = createOtp({
       db: db().knex, secret: TEST_SECRET, providers: ['Recorder'], customProviders: [sms], logger: silentLogger, env: {},
-      limits: false, workflow: 'sms:15,call:900,call', clock: () => Date.now() - 20_000,
+      limits: false, ttlSeconds: 600, workflow: 'sms:15,call:500,call', clock: () => Date.now() - 20_000,
     });
     await otp.migrate();
   });
