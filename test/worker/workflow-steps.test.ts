@@ -58,14 +58,14 @@ forEachDatabase('workflow steps across processes', (db) => {
       WORKER_PROVIDER_TIMEOUT_MS: String(PROVIDER_TIMEOUT_MS),
       WORKER_LIMITS: 'false',
     };
-    const a = await spawnWorker('A', env);
+    const a = await spawnWorker('A', env, 60_000);
     workers.push(a);
     await waitFor('A to have 10 call steps in flight', () => recorder.inFlight('A').length === 10, 20_000);
     a.child.kill('SIGKILL');
     assert.deepEqual(await a.exited, { code: null, signal: 'SIGKILL' });
     const killedAt = Date.now();
 
-    const [b, c] = await Promise.all([spawnWorker('B', env), spawnWorker('C', env)]);
+    const [b, c] = await Promise.all([spawnWorker('B', env, 60_000), spawnWorker('C', env, 60_000)]);
     workers.push(b, c);
     const rows = await waitFor(
       'every call step delivered',
