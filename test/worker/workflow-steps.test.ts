@@ -43,6 +43,11 @@ forEachDatabase('workflow steps across processes', (db) => {
     await recorder.close();
   });
 
+  function keep(w: WorkerHandle): WorkerHandle {
+    workers.push(w);
+    return w;
+  }
+
   it('two pollers and a SIGKILLed one: each step is sent once, none is begun twice', { timeout: 90_000 }, async (t) => {
     const sent = new Map<string, string>();
     for (const phone of PHONES) {
@@ -65,8 +70,12 @@ forEachDatabase('workflow steps across processes', (db) => {
     assert.deepEqual(await a.exited, { code: null, signal: 'SIGKILL' });
     const killedAt = Date.now();
 
-    const [b, c] = await Promise.all([spawnWorker('B', env, 60_000), spawnWorker('C', env, 60_000)]);
-    workers.push(b, c);
+    // Both start at once; each is pushed as soon as it is up, so `after` kills it even if the other fails.
+    const started = await Promise.allSettled(['B', 'C'].map((name) => spawnWorker(name, env, 60_000).then(keep)));
+    const [b, c] = started.map((r) => {
+      if (r.status === 'rejected') throw r.reason;
+      return r.value;
+    }) as [WorkerHandle, WorkerHandle];
     const rows = await waitFor(
       'every call step delivered',
       async () => {
