@@ -17,6 +17,14 @@ export function parseTrustProxy(value: string | undefined): boolean | number | s
   return value;
 }
 
+/** The workflow the page's purpose gets, in the short form (`sms:60,call`), or '' for none. */
+function pageWorkflow(otp: Otp, purpose: string): string {
+  const { workflow, workflowByPurpose } = otp.config;
+  const plan = Object.hasOwn(workflowByPurpose, purpose) ? workflowByPurpose[purpose] : workflow;
+  if (plan === null || plan === undefined) return '';
+  return plan.map((s) => (s.timeoutSeconds === null ? s.channel : `${s.channel}:${s.timeoutSeconds}`)).join(',');
+}
+
 export function createExampleApp(otp: Otp, env: Readonly<Record<string, string | undefined>> = process.env): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -24,7 +32,10 @@ export function createExampleApp(otp: Otp, env: Readonly<Record<string, string |
 
   // The page offers "call me instead" once the kit's channel-switch cooldown is over.
   const switchAfter = otp.config.limits.channelSwitchCooldownSeconds === false ? 0 : otp.config.limits.channelSwitchCooldownSeconds;
-  const page = PAGE.replace('<html lang="en">', `<html lang="en" data-switch-after="${switchAfter}">`);
+  // With an escalation workflow (`workflow` option or OTP_WORKFLOW, e.g. `sms:60,call`) the page
+  // says what follows when the code does not arrive ("We'll call you if the code doesn't arrive").
+  const workflow = pageWorkflow(otp, 'delete-account');
+  const page = PAGE.replace('<html lang="en">', `<html lang="en" data-switch-after="${switchAfter}" data-workflow="${workflow}">`);
   app.get('/', (_req, res) => {
     res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
     res.type('html').send(page);

@@ -1,6 +1,6 @@
 /**
  * `npm start`: the example app on PORT (default 3000), configured only by environment variables
- * (DATABASE_URL, OTP_SECRET, TRUST_PROXY, OTP_SMS_PROVIDER, OTP_SMS_RETRY, provider credentials).
+ * (DATABASE_URL, OTP_SECRET, TRUST_PROXY, OTP_SMS_PROVIDER, OTP_SMS_RETRY, OTP_WORKFLOW, provider credentials).
  * With none set it runs on SQLite (./otp.sqlite) with the Console provider, which prints codes.
  */
 import { createOtp } from '../lib/index.js';
@@ -10,8 +10,9 @@ const otp = createOtp();
 await otp.migrate();
 await otp.ready();
 
-// With OTP_SMS_RETRY on, failed sends wait in the request table and this poller retries them.
-const poller = otp.config.retry ? otp.startRetryPoller() : undefined;
+// With OTP_SMS_RETRY on, failed sends wait in the request table and this poller retries them; with
+// an escalation workflow (OTP_WORKFLOW=sms:60,call) it also sends the later steps.
+const poller = otp.config.retry || otp.config.workflow !== undefined ? otp.startRetryPoller() : undefined;
 
 const app = createExampleApp(otp);
 const port = Number(process.env.PORT ?? 3000);

@@ -47,6 +47,13 @@ export interface OtpEventMap {
   'number-locked': { lock: 'verifyLock' | 'failureBudget'; phone: string; failures: number; lockSeconds: number };
   /** A purge (`otp.purge()`, or the poller's interval) deleted rows that retention no longer keeps: rows per table. */
   purged: { requests: number; failures: number; limits: number; webhooks?: number; durationMs: number; complete: boolean };
+  /**
+   * A workflow step after the first was delivered (issue 26): `step` is its index (1 = the second
+   * step), `from*` the step before it (the provider null when that step was not delivered).
+   */
+  escalated: { requestId: string; step: number; fromChannel: Channel; toChannel: Channel; fromProvider: string | null; toProvider: string };
+  /** A workflow step was not sent: a cost limit (`limit` names it), the destination policy or the routing refused it. */
+  'step-skipped': { requestId: string; step: number; channel: Channel; reason: 'limit' | 'policy' | 'unsupported'; limit?: string };
   /** `otp.forget(phone)` erased a number's data (a data-subject request). `phone` is masked. */
   forgotten: { phone: string; requests: number; cancelled: number; failures: number; limits: number };
 }

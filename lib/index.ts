@@ -4,6 +4,7 @@ export type { TokenCheckOptions } from './service/token-check.js';
 export type { ResendOptions } from './service/resend.js';
 export type { ForgetResult, PurgeOptions, PurgeResult } from './service/lifecycle.js';
 export type { RetentionOptions } from './core/retention.js';
+export type { WorkflowOptions, WorkflowStep, WorkflowInput, WorkflowPlan, PlanStep, StepRecord } from './core/workflow.js';
 export { DEFAULT_PURPOSE } from './core/patterns.js';
 export { otpRouter, type OtpRouter, type OtpRouterOptions } from './http/router.js';
 export { requireVerifiedOtp, type RequireVerifiedOtpOptions } from './http/require-verified-otp.js';

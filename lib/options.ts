@@ -25,10 +25,10 @@ import type { ProviderSettings } from './providers/index.js';
 import { testNumbersOptionsSchema, type TestNumbersOptions } from './core/test-numbers.js';
 import { resolveWebhooks, webhookOptionsSchema, type ResolvedWebhooks, type WebhookOptions } from './core/webhook-options.js';
 import { resolveTextOptions, textOptionKeys, type ResolvedTextOptions, type TextOptions } from './core/text-options.js';
+import { resolveWorkflowOptions, workflowOptionKeys, type ResolvedWorkflowOptions, type WorkflowOptions } from './core/workflow.js';
 import { resolveRetention, retentionOptionsSchema, type ResolvedRetention, type RetentionOptions } from './core/retention.js';
 import { DEFAULT_TABLES, type OtpTableNames } from './storage/migrations.js';
 import type { Logger, OtpProvider } from './types.js';
-
 export type { Env } from './env.js';
 
 export interface SmsRetryOptions {
@@ -42,7 +42,7 @@ export interface SmsRetryOptions {
   readonly maxDelayMs?: number;
 }
 
-export interface OtpOptions extends ProviderSettings, TextOptions {
+export interface OtpOptions extends ProviderSettings, TextOptions, WorkflowOptions {
   /** A Knex instance, or a DATABASE_URL-style string. Env `DATABASE_URL`. @default 'sqlite:./otp.sqlite' */
   readonly db?: Knex | string;
   /**
@@ -119,7 +119,7 @@ export interface OtpOptions extends ProviderSettings, TextOptions {
   readonly env?: Env;
 }
 
-export interface ResolvedOtpConfig extends ResolvedTextOptions {
+export interface ResolvedOtpConfig extends ResolvedTextOptions, ResolvedWorkflowOptions {
   readonly db: Knex | string;
   readonly secrets: readonly string[];
   readonly usingDevSecret: boolean;
@@ -186,7 +186,7 @@ const schema = Joi.object<OtpOptions>({
   testNumbers: testNumbersOptionsSchema,
   groupCommit: Joi.boolean(),
   webhooks: webhookOptionsSchema,
-  ...textOptionKeys,
+  ...textOptionKeys, ...workflowOptionKeys,
   retention: retentionOptionsSchema,
   twilio: Joi.object().unknown(true),
   sinch: Joi.object().unknown(true),
@@ -251,7 +251,7 @@ export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
   const sms = options.sms ?? {};
   const messageTemplate = options.messageTemplate ?? 'Your _APP_ code is _CODE_';
   return {
-    ...resolveTextOptions(options, messageTemplate),
+    ...resolveTextOptions(options, messageTemplate), ...resolveWorkflowOptions(options, env),
     db: databaseOf(options, env, production),
     secrets,
     usingDevSecret,

@@ -175,6 +175,11 @@ export interface SendOptions {
   readonly locale?: string;
   /** An `Accept-Language` header, used when `locale` is not given (malformed entries are skipped). */
   readonly acceptLanguage?: string;
+  /**
+   * This send's escalation workflow (steps, or the short form `sms:60,call`), instead of the
+   * `workflow` / `workflowByPurpose` options; `false`: none. Its first step must be the send's channel.
+   */
+  readonly workflow?: ReadonlyArray<{ readonly channel: Channel; readonly timeoutSeconds?: number }> | string | false;
 }
 
 export interface VerifyOptions {

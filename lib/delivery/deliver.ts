@@ -20,6 +20,7 @@ import { webhookEntries } from '../webhooks/payload.js';
 import type { ProviderRegistry } from '../providers/index.js';
 import type { RequestRow } from '../storage/request-row.js';
 import type { RequestStore } from '../storage/request-store.js';
+import type { OutboxEntry } from '../storage/outbox-queries.js';
 import type { Channel, DeliveryStatus, Logger, OtpProvider } from '../types.js';
 
 /** What a delivery attempt needs of the kit's settings. */
@@ -85,6 +86,11 @@ function textFor(config: DeliveryConfig, template: string, code: string, channel
   return channel === 'sms' ? withOneTap(text, code, config.webOtp) : text;
 }
 
+/** Is a later workflow step scheduled for this row (issue 26)? */
+function stepPending(row: RequestRow): boolean {
+  return row.stepDueAt !== undefined && row.stepDueAt !== null;
+}
+
 /** Float in [0, 1) from the CSPRNG, for jitter. */
 const jitterRandom = (): number => randomInt(1_000_000) / 1_000_000;
 
@@ -100,7 +106,10 @@ export function leaseMsFor(providerTimeoutMs: number, chainLength: number): numb
  * since it was claimed: before each provider call the lease is checked, and a row no longer held
  * is never sent.
  */
-export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: string, plainCode?: string): Promise<DeliveryOutcome> {
+/** Webhook events to write with a delivered mark (a workflow step's `otp.escalated`), same transaction. */
+export type SentHooks = (provider: string, channel: Channel, at: number) => readonly OutboxEntry[];
+
+export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: string, plainCode?: string, sentHooks?: SentHooks): Promise<DeliveryOutcome> {
   const { config, events, store } = ctx;
   const attempt = row.sendAttempts + 1;
   const now = config.clock();
@@ -159,9 +168,11 @@ export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: st
         lastError,
         providerRequest: keep ? redactToJson(result.request, redactCtx) : null,
         providerResponse: keep ? redactToJson(result.response, redactCtx) : null,
+        // A workflow step follows: it may have to deliver the same (kit) code.
+        keepCipher: stepPending(row),
       } as const;
       const at = config.clock();
-      const hooks = webhookEntries(config.webhooks, 'otp.sent', () => ({ requestId: row.requestId, phone: row.phone, channel, provider: name, extra: { attempt } }), at);
+      const hooks = [...webhookEntries(config.webhooks, 'otp.sent', () => ({ requestId: row.requestId, phone: row.phone, channel, provider: name, extra: { attempt } }), at), ...(sentHooks?.(name, channel, at) ?? [])];
       const ok = await store.markSent(mark, row.leaseExpiresAt, at, hooks);
       if (!ok) return { status: 'lost-lease', provider: name, channel, codeOwner, errors };
       events.emit('sent', { requestId: row.requestId, channel, provider: name, attempt, latencyMs: config.clock() - started });
@@ -194,7 +205,11 @@ export async function deliver(ctx: DeliveryDeps, row: RequestRow, leaseToken: st
     if (status === 'expired') nextAttemptAt = null;
   }
   const hooks = status === 'queued' ? [] : failedEntries(config, row, status, attempt, finished);
-  const ok = await store.finish(row.id, leaseToken, { status, sendAttempts: attempt, nextAttemptAt, keepCipher: status === 'queued', lastError: safeError, now: finished }, hooks);
+  // A workflow step the poller runs that failed for good hands over to the next step at once (its
+  // code is kept for it); a failed first step on the send path ends the workflow there (send.ts).
+  const moveOn = plainCode === undefined && stepPending(row) && (status === 'failed' || status === 'unsendable');
+  const patch = { status, sendAttempts: attempt, nextAttemptAt, keepCipher: status === 'queued' || moveOn, lastError: safeError, now: finished, ...(moveOn ? { stepDueAt: finished } : {}) };
+  const ok = await store.finish(row.id, leaseToken, patch, hooks);
   if (!ok) return { status: 'lost-lease', provider: null, channel: row.channel, codeOwner: row.codeOwner, errors };
   if (status === 'queued' && nextAttemptAt !== null) {
     events.emit('retry-scheduled', { requestId: row.requestId, attempt, delayMs: nextAttemptAt - finished, nextAttemptAt: new Date(nextAttemptAt) });

@@ -63,10 +63,20 @@ export type Admission =
   | { readonly decoy: SendResult }
   | { readonly admitted: true; /** Call when the real send has answered: its duration is what decoys take. */ sent(): void };
 
+/** A workflow step (issue 26): admitted with a way to give its units back, or refused (skipped). */
+export type StepAdmission =
+  | { readonly refused: { readonly reason: 'policy' } | { readonly reason: 'limit'; readonly limit: string } }
+  | { readonly admitted: true; /** Gives the step's units back (it was not sent after all). */ undo(): Promise<void> };
+
 export interface SendAdmission {
   admit(check: SendCheck): Promise<Admission>;
   /** Takes the client's `sendsPerIp` unit alone: a refusal, or undefined (also without an address or with the limit off). */
   countClient(ip: string | undefined): Promise<Refusal | undefined>;
+  /**
+   * A later workflow step: the destination policy of its channel and the cost limits (per range,
+   * per country, the daily budget), not the per-number cooldown or cap: the request already counted.
+   */
+  admitStep(number: CanonicalPhone, channel: Channel): Promise<StepAdmission>;
 }
 
 const NO_LOCKS: LockState = { counters: new Map(), failures: undefined };
@@ -181,5 +191,21 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     return set.firstRefusal(await set.take([set.named('sendsPerIp', bucket, bucket ?? '')]));
   }
 
-  return { admit, countClient };
+  async function admitStep(number: CanonicalPhone, channel: Channel): Promise<StepAdmission> {
+    if (destinationRefusal(number, channel, destinations) !== undefined) return { refused: { reason: 'policy' } };
+    const { e164: phone, country } = number;
+    const prefix = limits.sendsPerPrefix === false ? undefined : prefixBucket(phone, limits.sendsPerPrefix.hiddenDigits);
+    const region = country ?? 'non-geographic';
+    const taken = await set.take([set.named('sendsPerPrefix', prefix, prefix ?? ''), set.named('sendsPerCountry', region, region), set.named('dailySendBudget', 'global', 'global')]);
+    const index = taken.findIndex((t) => !t.result.allowed);
+    if (index !== -1) {
+      // Nothing is sent: the units taken before the refused one go back too.
+      await set.giveBack(taken.slice(0, index));
+      const refusal = await set.firstRefusal(taken);
+      return { refused: { reason: 'limit', limit: refusal?.limit ?? taken[index]?.take.name ?? 'limit' } };
+    }
+    return { admitted: true, undo: () => set.giveBack(taken) };
+  }
+
+  return { admit, countClient, admitStep };
 }

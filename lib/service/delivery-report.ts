@@ -7,6 +7,7 @@
 import type { ReportOutcome } from '../webhooks/inbound.js';
 import { recordDeliveryReport } from '../storage/outbox-queries.js';
 import { webhookEntries } from '../webhooks/payload.js';
+import { hastenStep } from '../storage/workflow-queries.js';
 import type { OtpDeps } from './deps.js';
 
 export interface DeliveryReport {
@@ -25,6 +26,8 @@ export async function reportDelivery(deps: OtpDeps, report: DeliveryReport): Pro
     webhookEntries(deps.config.webhooks, type, () => ({ requestId: r.requestId, phone: r.phone, channel: r.channel, provider: r.provider }), now),
   );
   if (recorded === undefined) return undefined;
+  // An escalation workflow does not wait for the step's timeout once the provider says undelivered.
+  if (report.outcome === 'undelivered') await hastenStep(deps.knex, deps.config.tables, recorded.id, now);
   deps.events.emit('delivery-report', { requestId: recorded.requestId, provider: recorded.provider, outcome: report.outcome });
   return recorded.requestId;
 }

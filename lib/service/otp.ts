@@ -36,6 +36,7 @@ import { sendOtp } from './send.js';
 import { createTestNumberSource } from './test-numbers.js';
 import { checkToken, type TokenCheckOptions } from './token-check.js';
 import { verifyOtp } from './verify.js';
+import { workflowStepDeps } from './workflow.js';
 
 export interface Otp {
   /** The settings in force (no secrets, credentials or database URL). */
@@ -165,7 +166,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
     routing: () => deps.routing.current(),
     startRetryPoller: (pollerOptions) =>
       startRetryPoller(
-        { delivery: deps.delivery, knex, tables: config.tables, instanceId: deps.instanceId, routing: () => deps.routing.current(), purge: (signal) => purge(deps, { signal }) },
+        { delivery: deps.delivery, knex, tables: config.tables, instanceId: deps.instanceId, routing: () => deps.routing.current(), purge: (signal) => purge(deps, { signal }), workflow: workflowStepDeps(deps) },
         pollerOptions,
       ),
     startWebhookPoller(pollerOptions) {

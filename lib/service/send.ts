@@ -22,6 +22,8 @@ import { assertSecretFits, type OtpDeps, type Outcome } from './deps.js';
 import { assertChannel, parsePhone, purposeOf, wantedLocales } from './inputs.js';
 import { newRequestId, nextIv } from './iv-pool.js';
 import { loggableError } from '../core/safe-error.js';
+import { planFor } from '../core/workflow.js';
+import { beginWorkflow, endFailedWorkflow } from './workflow.js';
 
 function serves(deps: OtpDeps, name: string, channel: Channel): boolean {
   try {
@@ -69,6 +71,8 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
   const purpose = purposeOf(opts.purpose);
   const wanted = wantedLocales(opts);
   const text = chooseTemplate(config.templates, wanted.length === 0 && typeof internals.locale === 'string' ? [internals.locale] : wanted);
+  // Checked before any limit counts the send: a malformed per-send workflow is a 400.
+  const plan = planFor(config, purpose, channel, opts.workflow);
   const testNumber = await deps.testNumbers.lookup(e164);
   if (testNumber !== undefined) return { result: await sendToTestNumber(deps, e164, channel, purpose, testNumber.code, opts.ip) };
   const chain = await deliverableChain(deps, number, channel);
@@ -92,6 +96,7 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
     requestId, phone: e164, channel, purpose, chain, codeDigest, codeCipher, messageTemplate, locale,
     leaseOwner: deps.instanceId, leaseToken, leaseExpiresAt, clientIp: storedClientIp(opts.ip, config.limits.ipv6Subnet), expiresAt, now,
   });
+  const workflow = plan === undefined ? undefined : await beginWorkflow(deps, id, plan, channel, now);
   // The older requests are superseded while the providers are called: both are awaited before the answer.
   const superseded = deps.store.supersede(e164, id, now);
   superseded.catch(() => undefined);
@@ -101,11 +106,12 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
     id, requestId, phone: e164, channel, purpose, chain, provider: null, providerRef: null, codeOwner: 'kit',
     codeDigest, codeCipher, messageTemplate, locale,
     status: 'sending', sendAttempts: 0, nextAttemptAt: leaseExpiresAt, leaseToken, leaseExpiresAt, lastError: null,
-    verifyStatus: 'pending', attempts: 0, verifiedAt: null, tokenUsedAt: null, expiresAt, createdAt: now,
+    verifyStatus: 'pending', attempts: 0, verifiedAt: null, tokenUsedAt: null, expiresAt, createdAt: now, ...workflow,
   };
   const outcome = await deliver(deps.delivery, row, leaseToken, code);
   await superseded;
   if (outcome.status === 'failed' || outcome.status === 'unsendable' || outcome.status === 'expired') {
+    if (workflow !== undefined) await endFailedWorkflow(deps, id);
     const wait = rateLimitedFor(outcome.errors);
     if (wait !== undefined) return { refusal: { code: 'RATE_LIMITED', retryAfter: wait, limit: 'provider' } };
     throw new OtpError('PROVIDER_UNAVAILABLE', undefined, { requestId });

@@ -13,6 +13,7 @@ import type { RequestRow } from '../storage/request-row.js';
 import { assertCodeShape, invalidCode, isKitCode, parsePhone, purposeOf } from './inputs.js';
 import { checkKitCode } from './kit-code.js';
 import { checkProviderCode } from './provider-code.js';
+import { workflowSources } from './workflow-code.js';
 
 export async function verifyOtp(deps: OtpDeps, phone: PhoneInput, code: string, opts: VerifyOptions = {}): Promise<Outcome<VerifyResult>> {
   const { config, budget, events } = deps;
@@ -34,8 +35,11 @@ export async function verifyOtp(deps: OtpDeps, phone: PhoneInput, code: string, 
     events.emit('verify-failed', { requestId: row?.requestId, reason });
     return { result: { requestValid: false, codeValid: false, reason, ...(row === undefined ? {} : { requestId: row.requestId }) } };
   }
+  // A workflow: the providers of every delivered step, latest first (lib/service/workflow-code.ts).
+  const sources = workflowSources(row);
+  if (sources !== undefined) return checkProviderCode(deps, row, e164, code, now, sources);
   if (row.codeOwner === 'kit' || row.provider === null) return checkKitCode(deps, row, e164, code, now, locks.state);
-  return checkProviderCode(deps, { ...row, provider: row.provider }, e164, code, now);
+  return checkProviderCode(deps, row, e164, code, now, [{ provider: row.provider, ref: row.providerRef, channel: row.channel }]);
 }
 
 /**
@@ -44,6 +48,13 @@ export async function verifyOtp(deps: OtpDeps, phone: PhoneInput, code: string, 
  */
 function assertCodeFor(deps: OtpDeps, row: RequestRow | undefined, code: string): void {
   const { codeLength } = deps.config;
+  const sources = row === undefined ? undefined : workflowSources(row);
+  if (sources !== undefined) {
+    // Any step's format will do: the code may have come from any of them.
+    const fits = sources.some((s) => (s.provider === null ? isKitCode(code, codeLength) : isProviderCode(deps.registry.get(s.provider), code)));
+    if (!fits) throw invalidCode(`"code" must be the code of one of the messages or calls (${codeRule(codeLength)})`);
+    return;
+  }
   if (row !== undefined && row.codeOwner === 'provider' && row.provider !== null) {
     const provider = deps.registry.get(row.provider);
     if (!isProviderCode(provider, code)) throw invalidCode(`"code" must be ${providerCodeFormat(provider).description}`);

@@ -20,6 +20,8 @@ export interface DeliveryPatch {
   readonly lastError: string | null;
   readonly providerRequest?: string | null;
   readonly providerResponse?: string | null;
+  /** Workflow rows: when the next step is due (undefined: left as it is). */
+  readonly stepDueAt?: number | null;
   readonly now: number;
 }
 
@@ -45,6 +47,7 @@ export async function finishAttempt(knex: Knex, t: OtpTableNames, id: number, le
   if (p.codeOwner !== undefined) patch.code_owner = p.codeOwner;
   if (p.providerRequest !== undefined) patch.provider_request = p.providerRequest;
   if (p.providerResponse !== undefined) patch.provider_response = p.providerResponse;
+  if (p.stepDueAt !== undefined) patch.step_due_at = p.stepDueAt;
   return (await updateWhere(knex, t.requests, patch, '{id} = ? and {lease_token} = ?', 'fenced', [id, leaseToken])) === 1;
 }
 
@@ -61,6 +64,8 @@ export interface SentMark {
   readonly lastError: string | null;
   readonly providerRequest: string | null;
   readonly providerResponse: string | null;
+  /** Keep the sealed code (a workflow step follows that may deliver it); such a mark is written alone. */
+  readonly keepCipher?: boolean;
 }
 
 /** Per-row text columns of `finishSentMany`, set by `case id when … then … end`. */
@@ -108,10 +113,11 @@ export async function finishSentMany(knex: Knex, t: OtpTableNames, marks: readon
 
 
 /**
- * Whether `leaseToken` still holds the row: false once it was taken over, or erased by
- * `otp.forget()`. Asked before a row read from the table goes to a provider.
+ * Whether `leaseToken` still holds the row and its code is still wanted: false once it was taken
+ * over, erased by `otp.forget()`, verified or superseded (a workflow step racing a verification is
+ * never sent after it). Asked before a row read from the table goes to a provider.
  */
 export async function leaseHeld(knex: Knex, t: OtpTableNames, id: number, leaseToken: string): Promise<boolean> {
-  const row: Raw | undefined = await knex<Raw>(t.requests).where({ id, lease_token: leaseToken }).first('id');
+  const row: Raw | undefined = await knex<Raw>(t.requests).where({ id, lease_token: leaseToken, verify_status: 'pending' }).first('id');
   return row !== undefined;
 }

@@ -162,6 +162,7 @@ function migrations(t: OtpTableNames): OtpMigration[] {
     webhooksMigration(t),
     channelsMigration(t),
     auditBMigration(t),
+    workflowMigration(t),
   ];
 }
 
@@ -181,6 +182,38 @@ function channelsMigration(t: OtpTableNames): OtpMigration {
     async down(knex) {
       await knex.schema.alterTable(t.requests, (table) => {
         table.dropColumn('locale');
+      });
+    },
+  };
+}
+
+/**
+ * 0010: escalation workflows (issue 26, lib/core/workflow.ts). `workflow` is the plan
+ * (`sms:60,call`; null: no workflow), `workflow_step` the index of the current step,
+ * `step_due_at` when the retry poller starts the next step (null: none pending; indexed, the
+ * poller's claim walks it) and `steps` the step history, a JSON array of
+ * `{ step, channel, at, outcome: started|sent|undelivered|skipped, provider?, ref?, codeOwner?, reason? }`
+ * (the `started` entry's delivery is in the row's provider columns until the next step begins).
+ */
+function workflowMigration(t: OtpTableNames): OtpMigration {
+  return {
+    name: '0010_otp_workflow',
+    async up(knex) {
+      await knex.schema.alterTable(t.requests, (table) => {
+        table.string('workflow', 120).nullable();
+        table.integer('workflow_step').notNullable().defaultTo(0);
+        table.bigInteger('step_due_at').nullable();
+        table.text('steps').nullable();
+        table.index(['step_due_at'], `${t.requests}_step_due_idx`);
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable(t.requests, (table) => {
+        table.dropIndex(['step_due_at'], `${t.requests}_step_due_idx`);
+        table.dropColumn('steps');
+        table.dropColumn('step_due_at');
+        table.dropColumn('workflow_step');
+        table.dropColumn('workflow');
       });
     },
   };

@@ -32,6 +32,11 @@ export interface RequestRow {
   readonly tokenUsedAt: number | null;
   readonly expiresAt: number;
   readonly createdAt: number;
+  /** Escalation workflow (migration 0010): the stored plan, the current step, when the next is due, the step history (JSON). */
+  readonly workflow?: string | null;
+  readonly workflowStep?: number;
+  readonly stepDueAt?: number | null;
+  readonly steps?: string | null;
 }
 
 /** The columns every view of a request shows: who, what for, and through which providers. */
@@ -69,6 +74,10 @@ export function toRequestRow(r: Raw): RequestRow {
     tokenUsedAt: numOrNull(r.token_used_at),
     expiresAt: num(r.expires_at),
     createdAt: num(r.created_at),
+    workflow: strOrNull(r.workflow),
+    workflowStep: r.workflow_step === undefined || r.workflow_step === null ? 0 : num(r.workflow_step),
+    stepDueAt: numOrNull(r.step_due_at),
+    steps: strOrNull(r.steps),
   };
 }
 
@@ -77,5 +86,6 @@ export const REQUEST_COLUMNS = [
   'id', 'request_id', 'phone', 'channel', 'purpose', 'chain', 'provider', 'provider_ref', 'code_owner', 'code_digest', 'code_cipher', 'message_template',
   'locale', 'status', 'send_attempts', 'next_attempt_at', 'lease_token', 'lease_expires_at', 'last_error', 'verify_status', 'attempts', 'verified_at', 'token_used_at',
   'expires_at', 'created_at',
+  'workflow', 'workflow_step', 'step_due_at', 'steps',
 ] as const;
 

@@ -132,7 +132,7 @@ export function createRequestStore(knex: Knex, tables: OtpTableNames, options: R
   }
 
   function markAlone(mark: SentMark, now: number, events: readonly OutboxEntry[]): Promise<boolean> {
-    return finishWith(mark.id, mark.leaseToken, { ...mark, status: 'sent', nextAttemptAt: null, keepCipher: false, now }, events);
+    return finishWith(mark.id, mark.leaseToken, { ...mark, status: 'sent', nextAttemptAt: null, keepCipher: mark.keepCipher === true, now }, events);
   }
 
   return {
@@ -143,7 +143,7 @@ export function createRequestStore(knex: Knex, tables: OtpTableNames, options: R
     },
     markSent(mark, leaseExpiresAt, now, events = []) {
       const roomy = leaseExpiresAt !== null && now < leaseExpiresAt - BATCH_LEASE_MARGIN_MS;
-      return batching && roomy ? marks.add({ mark, now, events }) : markAlone(mark, now, events);
+      return batching && roomy && mark.keepCipher !== true ? marks.add({ mark, now, events }) : markAlone(mark, now, events);
     },
     finish: (id, leaseToken, patch, events = []) => finishWith(id, leaseToken, patch, events),
     holdsLease: (id, leaseToken) => leaseHeld(knex, tables, id, leaseToken),

@@ -21,6 +21,7 @@ import { startPollLoop } from './poll-loop.js';
 import type { Logger } from '../types.js';
 import { loggableError } from '../core/safe-error.js';
 import { startPurgeTimer } from './purge-timer.js';
+import { claimSteps, releaseStepClaims, runStep, type WorkflowStepDeps } from './workflow-steps.js';
 
 /** What the poller works with; `createOtp` builds it, so the poller never imports the service. */
 export interface RetryPollerDeps {
@@ -33,6 +34,8 @@ export interface RetryPollerDeps {
   readonly routing: () => Promise<Routing>;
   /** The retention purge (`otp.purge`), run every `purgeInterval`. */
   readonly purge?: (signal: AbortSignal) => Promise<unknown>;
+  /** Runs due escalation-workflow steps (issue 26, lib/worker/workflow-steps.ts). */
+  readonly workflow?: WorkflowStepDeps;
 }
 
 export interface RetryPollerOptions {
@@ -118,15 +121,17 @@ export function startRetryPoller(deps: RetryPollerDeps, options: RetryPollerOpti
 
   /** A row that no longer needs a delivery (superseded by a newer request, or already verified): settle it, never send it. */
   async function settleDead(row: RequestRow, leaseToken: string): Promise<void> {
+    // A workflow row whose earlier step was delivered keeps that delivery's status.
+    const status = row.workflow !== undefined && row.workflow !== null && row.provider !== null ? 'sent' : 'expired';
     const ok = await delivery.store.finish(row.id, leaseToken, {
-      status: 'expired',
+      status,
       sendAttempts: row.sendAttempts,
       nextAttemptAt: null,
       keepCipher: false,
       lastError: `not sent: the request was ${row.verifyStatus} before it could be delivered`,
       now: clock(),
     });
-    if (ok) events.emit('expired', { requestId: row.requestId, attempts: row.sendAttempts });
+    if (ok && status === 'expired') events.emit('expired', { requestId: row.requestId, attempts: row.sendAttempts });
   }
 
   async function attempt(row: RequestRow, leaseToken: string, leasedMs: number): Promise<void> {
@@ -152,17 +157,37 @@ export function startRetryPoller(deps: RetryPollerDeps, options: RetryPollerOpti
     readonly row: RequestRow;
     readonly leaseToken: string;
     readonly leasedMs: number;
+    /** A retry (or take-over) of a delivery, or a workflow step that is due. */
+    readonly kind?: 'step';
   }
+
+  const stepCtx = deps.workflow === undefined ? undefined : { delivery, knex, tables, steps: deps.workflow, leaseFor };
 
   async function claim(limit: number): Promise<Claimed[]> {
     const leaseMs = await claimLeaseMs();
     const claimed = await claimDueRequests(knex, tables, { now: clock(), leaseMs, limit, owner: deps.instanceId });
-    return claimed.rows.map((row) => ({ row, leaseToken: claimed.leaseToken, leasedMs: leaseMs }));
+    const items: Claimed[] = claimed.rows.map((row) => ({ row, leaseToken: claimed.leaseToken, leasedMs: leaseMs }));
+    if (stepCtx !== undefined && items.length < limit) {
+      const steps = await claimSteps(stepCtx, { now: clock(), leaseMs, limit: limit - items.length, owner: deps.instanceId });
+      items.push(...steps.rows.map((row) => ({ row, leaseToken: steps.leaseToken, leasedMs: leaseMs, kind: 'step' as const })));
+    }
+    return items;
   }
 
   async function release(items: readonly Claimed[]): Promise<void> {
-    const first = items[0];
-    if (first !== undefined) await releaseClaims(knex, tables, items.map((c) => c.row.id), first.leaseToken, clock());
+    const retries = items.filter((c) => c.kind !== 'step');
+    const steps = items.filter((c) => c.kind === 'step');
+    if (retries[0] !== undefined) await releaseClaims(knex, tables, retries.map((c) => c.row.id), retries[0].leaseToken, clock());
+    if (steps[0] !== undefined && stepCtx !== undefined) await releaseStepClaims(stepCtx, steps.map((c) => c.row.id), steps[0].leaseToken);
+  }
+
+  async function runClaimed(c: Claimed): Promise<void> {
+    if (c.kind !== 'step' || stepCtx === undefined) return attempt(c.row, c.leaseToken, c.leasedMs);
+    try {
+      await runStep(stepCtx, c.row, c.leaseToken);
+    } catch (error) {
+      logger.error({ requestId: c.row.requestId, err: loggableError(error) }, 'otp retry poller: a workflow step did not finish; it is taken up again when its lease runs out');
+    }
   }
 
   const loop = startPollLoop<Claimed>({
@@ -172,7 +197,7 @@ export function startRetryPoller(deps: RetryPollerDeps, options: RetryPollerOpti
     logger,
     claim,
     release,
-    run: (c) => attempt(c.row, c.leaseToken, c.leasedMs),
+    run: runClaimed,
   });
   const purgeTimer = deps.purge !== undefined && opts.purgeInterval !== false ? startPurgeTimer(deps.purge, opts.purgeInterval, logger) : undefined;
   let stopped: Promise<void> | undefined;

@@ -54,6 +54,7 @@ const otp = createOtp({
   providerTimeoutMs: Number(env.WORKER_PROVIDER_TIMEOUT_MS ?? 10_000),
   logger,
   env: {},
+  ...(env.WORKER_LIMITS === undefined ? {} : { limits: JSON.parse(env.WORKER_LIMITS) as false }),
   ...(env.WEBHOOK_URL === undefined ? {} : { webhooks: { url: env.WEBHOOK_URL, secret: required('WEBHOOK_SECRET'), ...(JSON.parse(env.WEBHOOK_OPTIONS ?? '{}') as Partial<WebhookOptions>) } }),
 });
 await otp.migrate();

@@ -1,0 +1,53 @@
+/**
+ * Escalation workflows in the service (issue 26): what a send writes when it starts one, and what
+ * the retry poller is handed to run later steps (lib/worker/workflow-steps.ts): each step's
+ * provider chain, routed by the usual rules for its channel (possibly another vendor), and its
+ * admission (destination policy and cost limits of that channel, lib/limits/send-admission.ts).
+ */
+import { chainFor } from '../core/routing.js';
+import { formatPlan, nextStepDueAt, type StepRecord, type WorkflowPlan } from '../core/workflow.js';
+import { loggableError } from '../core/safe-error.js';
+import type { StepAdmission } from '../limits/send-admission.js';
+import type { RequestRow } from '../storage/request-row.js';
+import { cancelWorkflow, startWorkflow } from '../storage/workflow-queries.js';
+import type { Channel } from '../types.js';
+import type { WorkflowStepDeps } from '../worker/workflow-steps.js';
+import type { OtpDeps } from './deps.js';
+import { parsePhone } from './inputs.js';
+
+type WorkflowColumns = Required<Pick<RequestRow, 'workflow' | 'workflowStep' | 'stepDueAt' | 'steps'>>;
+
+/** Writes the plan on the request just inserted (before its first delivery): the first step has begun. */
+export async function beginWorkflow(deps: OtpDeps, id: number, plan: WorkflowPlan, channel: Channel, now: number): Promise<WorkflowColumns> {
+  const first: StepRecord = { step: 0, channel, at: now, outcome: 'started' };
+  const columns: WorkflowColumns = { workflow: formatPlan(plan), workflowStep: 0, stepDueAt: nextStepDueAt(plan, 0, now), steps: JSON.stringify([first]) };
+  await startWorkflow(deps.knex, deps.config.tables, id, { plan: columns.workflow ?? '', stepDueAt: columns.stepDueAt, steps: columns.steps ?? '[]', now });
+  return columns;
+}
+
+/** The first step could not be delivered (the send answers with an error): no later step follows. */
+export async function endFailedWorkflow(deps: OtpDeps, id: number): Promise<void> {
+  await cancelWorkflow(deps.knex, deps.config.tables, id, deps.config.clock());
+}
+
+function serves(deps: OtpDeps, name: string, channel: Channel): boolean {
+  try {
+    return deps.registry.get(name).channels.includes(channel);
+  } catch (error) {
+    deps.config.logger.error({ provider: name, err: loggableError(error) }, 'routed provider cannot be built; skipping it');
+    return false;
+  }
+}
+
+/** What the retry poller needs to run workflow steps, built over the service's parts. */
+export function workflowStepDeps(deps: OtpDeps): WorkflowStepDeps {
+  return {
+    async chainFor(row: RequestRow, channel: Channel): Promise<string[]> {
+      const routed = chainFor(await deps.routing.current(), row.phone);
+      return routed.filter((name) => serves(deps, name, channel)).map((name) => `${channel}:${name}`);
+    },
+    admit(row: RequestRow, channel: Channel): Promise<StepAdmission> {
+      return deps.admission.admitStep(parsePhone(row.phone, undefined), channel);
+    },
+  };
+}
