@@ -7,7 +7,7 @@ import Joi from 'joi';
 import { configError } from '../errors.js';
 
 /** The event types sent to the webhook endpoint (`type` in the body). */
-export const WEBHOOK_EVENT_TYPES = ['otp.sent', 'otp.failed', 'otp.delivered', 'otp.undelivered', 'otp.number_locked', 'otp.range_held'] as const;
+export const WEBHOOK_EVENT_TYPES = ['otp.sent', 'otp.failed', 'otp.delivered', 'otp.undelivered', 'otp.number_locked', 'otp.range_held', 'otp.hold_released'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 export interface WebhookOptions {

@@ -71,7 +71,8 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
   if (testNumber !== undefined) return { result: await sendToTestNumber(deps, e164, channel, purpose, testNumber.code, opts.ip) };
   const chain = await deliverableChain(deps, number, channel);
   const challengeToken = typeof opts.challengeToken === 'string' ? opts.challengeToken : undefined;
-  const admission = await deps.admission.admit({ number, channel, purpose, ip: opts.ip, challengeToken, channelSwitch: internals.channelSwitch === true });
+  const safe = await deps.fraud.safeList.match(e164, opts.ip, 'send');
+  const admission = await deps.admission.admit({ number, channel, purpose, ip: opts.ip, challengeToken, channelSwitch: internals.channelSwitch === true, ...(safe === undefined ? {} : { safe }) });
   if ('refusal' in admission) return { refusal: admission.refusal };
   if ('decoy' in admission) return { result: admission.decoy };
 
