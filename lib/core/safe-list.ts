@@ -82,7 +82,7 @@ export function parseSafeList(input: unknown, from: string, fail: SafeListFailur
     const field = `safeList${joiField(result.error)}`;
     throw fail(`safe list from ${from}: ${field}: ${result.error.message} (expected { numbers, prefixes, ips })`, field);
   }
-  const value = result.value as SafeListInput;
+  const value = result.value;
   const numbers = new Map<string, boolean>();
   const storedNumbers: SafeNumberEntry[] = [];
   (value.numbers ?? []).forEach((entry, i) => {

@@ -48,7 +48,7 @@ async function retryAfterOf(kit: FraudKit, phone: string): Promise<number> {
 }
 
 async function outboxTypes(db: TestDatabase, kit: FraudKit): Promise<string[]> {
-  const rows = (await db.knex(kit.otp.config.tables.webhooks).orderBy('id').select('event_type', 'body')) as { event_type: string; body: string }[];
+  const rows = await db.knex(kit.otp.config.tables.webhooks).orderBy('id').select<{ event_type: string; body: string }[]>('event_type', 'body');
   return rows.map((r) => r.event_type);
 }
 
@@ -149,7 +149,7 @@ forEachDatabase('fraud guard: renewing holds, release by API and CLI', (db) => {
     assert.equal(released.kind, 'number');
     assert.ok(!JSON.stringify([released, kit.eventsNamed('hold-released')]).includes(phone), 'masked in the result and the event');
     assert.equal((await kit.otp.verify(phone, kit.codeFor(phone))).codeValid, true, 'the number verifies again');
-    const bodies = (await db().knex(kit.otp.config.tables.webhooks).where('event_type', 'otp.hold_released').select('body')) as { body: string }[];
+    const bodies = await db().knex(kit.otp.config.tables.webhooks).where('event_type', 'otp.hold_released').select<{ body: string }[]>('body');
     assert.equal(bodies.length, 1);
     assert.ok(!bodies[0]?.body.includes(phone) && bodies[0]?.body.includes('"kind":"number"'));
     for (const bad of ['', 'abc', '+0123', '12345', '+1234567890123456789', 42, null]) {
