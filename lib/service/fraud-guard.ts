@@ -14,6 +14,7 @@ import { createCounterSet, type CounterSet } from '../limits/counters.js';
 import { createHoldKeeper, type HoldKeeper, type HoldView, type ReleaseResult } from '../limits/holds.js';
 import { createVerifyBudget, type VerifyBudget } from '../limits/verify-budget.js';
 import type { ResolvedOtpConfig } from '../options.js';
+import { writeMonitoredWebhooks } from './monitor-webhooks.js';
 import { createSafeListSource, type SafeListSource } from './safe-list.js';
 
 export type { HoldView, ReleaseResult } from '../limits/holds.js';
@@ -45,6 +46,7 @@ export function buildFraudGuard(config: ResolvedOtpConfig, knex: Knex, counters:
   const off = resolveLimits(false);
   const none = createCounterSet(knex, { limits: off, tables, logger, batching: false }, events);
   const safeBudget = createVerifyBudget(knex, { limits: off, tables, maxAttempts: config.maxAttempts, clock, logger, webhooks, quiet: true }, none, events);
+  writeMonitoredWebhooks(knex, config, events);
   return { holds, safeList: createSafeListSource(config, knex, events), safeBudget };
 }
 

@@ -113,4 +113,31 @@ forEachDatabase('fraud guard: monitor mode', (db) => {
     assert.doesNotMatch(text, /otp_limit_hits_total\{limit="verifiesPerIp"\}/);
     metrics.stop();
   });
+
+  it('monitored refusals are otp.limit_monitored webhooks when the webhooks option names that type (opt-in)', async () => {
+    const secret = `whsec_${Buffer.alloc(32, 9).toString('base64')}`;
+    const limits = { ...QUIET_LIMITS, monitor: true, sendsPerNumber: { max: 1, windowSeconds: 600 } };
+    const table = 'otp_webhooks';
+    await db().knex.schema.hasTable(table).then(async (has) => (has ? db().knex(table).del() : undefined));
+    const silent = await fraudKit(db(), { limits, webhooks: { url: 'http://127.0.0.1:9/hook', secret } });
+    const quiet = mobile(freshRange(), 1);
+    await silent.otp.sendSms(quiet);
+    await silent.otp.sendSms(quiet);
+    assert.equal(silent.eventsNamed('limit-hit').length, 1);
+    const kit = await fraudKit(db(), { limits, webhooks: { url: 'http://127.0.0.1:9/hook', secret, events: ['otp.limit_monitored', 'otp.sent'] } });
+    const phone = mobile(freshRange(), 2);
+    for (let i = 0; i < 3; i += 1) await kit.otp.sendSms(phone);
+    await kit.otp.sendSms(BLOCKED_SAMPLES.PREMIUM_RATE);
+    const deadline = Date.now() + 5000;
+    let rows: { body: string }[] = [];
+    while (Date.now() < deadline) {
+      rows = await db().knex(table).where('event_type', 'otp.limit_monitored').select<{ body: string }[]>('body');
+      if (rows.length >= 3) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const bodies = rows.map((r) => JSON.parse(r.body) as { data: Record<string, unknown> });
+    assert.deepEqual(bodies.map((b) => b.data.limit).sort(), ['destinations', 'sendsPerNumber', 'sendsPerNumber'], 'only the second instance subscribed: 2 limit hits and 1 destination');
+    assert.ok(bodies.every((b) => b.data.monitored === 'true' && b.data.channel === 'sms'));
+    assert.ok(!rows.some((r) => r.body.includes(phone) || r.body.includes(BLOCKED_SAMPLES.PREMIUM_RATE)), 'numbers masked');
+  });
 });
