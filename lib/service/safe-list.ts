@@ -14,8 +14,10 @@ import { cachedSetting } from '../storage/settings.js';
 import { loggableError } from '../core/safe-error.js';
 
 export interface SafeListSource {
-  /** Whether a send or verify of `e164` from `ip` is safe-listed (emits `safe-listed` when it is). */
-  match(e164: string, ip: string | undefined, use: 'send' | 'verify'): Promise<SafeMatch | undefined>;
+  /** Whether a send or verify of `e164` from `ip` is safe-listed. */
+  match(e164: string, ip: string | undefined): Promise<SafeMatch | undefined>;
+  /** Counts one use of the safe list (the `safe-listed` event, which otpMetrics counts). */
+  used(match: SafeMatch, use: 'send' | 'verify'): void;
   /** Validates the list (OtpError VALIDATION_FAILED naming the bad entry), then replaces the settings row. */
   write(list: SafeListInput): Promise<void>;
 }
@@ -34,10 +36,11 @@ export function createSafeListSource(config: ResolvedOtpConfig, knex: Knex, even
   });
 
   return {
-    async match(e164, ip, use) {
-      const found = matchSafeList(mergeSafeLists(fixed, await stored.current()), e164, ip);
-      if (found !== undefined) events.emit('safe-listed', { kind: found.kind, use, bypassPolicy: found.bypassPolicy });
-      return found;
+    async match(e164, ip) {
+      return matchSafeList(mergeSafeLists(fixed, await stored.current()), e164, ip);
+    },
+    used(match, use) {
+      events.emit('safe-listed', { kind: match.kind, use, bypassPolicy: match.bypassPolicy });
     },
     async write(list) {
       const parsed = parseSafeList(list, 'setSafeList()', safeListValidationError);

@@ -67,11 +67,15 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
   const purpose = purposeOf(opts.purpose);
   const wanted = wantedLocales(opts);
   const text = chooseTemplate(config.templates, wanted.length === 0 && typeof internals.locale === 'string' ? [internals.locale] : wanted);
+  // Read alongside the test numbers and the routing (all cached settings rows), awaited at admission.
+  const safeLookup = deps.fraud.safeList.match(e164, opts.ip);
+  safeLookup.catch(() => undefined);
   const testNumber = await deps.testNumbers.lookup(e164);
   if (testNumber !== undefined) return { result: await sendToTestNumber(deps, e164, channel, purpose, testNumber.code, opts.ip) };
   const chain = await deliverableChain(deps, number, channel);
   const challengeToken = typeof opts.challengeToken === 'string' ? opts.challengeToken : undefined;
-  const safe = await deps.fraud.safeList.match(e164, opts.ip, 'send');
+  const safe = await safeLookup;
+  if (safe !== undefined) deps.fraud.safeList.used(safe, 'send');
   const admission = await deps.admission.admit({ number, channel, purpose, ip: opts.ip, challengeToken, channelSwitch: internals.channelSwitch === true, ...(safe === undefined ? {} : { safe }) });
   if ('refusal' in admission) return { refusal: admission.refusal };
   if ('decoy' in admission) return { result: admission.decoy };

@@ -18,7 +18,8 @@ export async function verifyOtp(given: OtpDeps, phone: PhoneInput, code: string,
   const e164 = parsePhone(phone, given.config.defaultCountry).e164;
   assertCodeShape(code, given.config.codeLength);
   // A safe-listed number or client meets no verify limit (the request's own attempts still count).
-  const safe = await given.fraud.safeList.match(e164, opts.ip, 'verify');
+  const safe = await given.fraud.safeList.match(e164, opts.ip);
+  if (safe !== undefined) given.fraud.safeList.used(safe, 'verify');
   const deps = safe === undefined ? given : { ...given, budget: given.fraud.safeBudget };
   const outcome = await verifyChecked(deps, e164, code, opts);
   // Codes of a held range verified again may release its hold early (lib/limits/holds.ts).
