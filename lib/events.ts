@@ -32,9 +32,13 @@ export interface OtpEventMap {
    * A limit refused a request (429). `limit` is the option's name (`sendsPerIp`, `verifyLock` …);
    * `key` is its bucket with any number masked (an IP or /56, a number range, a country, `global`).
    */
-  'limit-hit': { limit: string; key: string; retryAfterSeconds: number };
-  /** The pumping breaker held a number range (the number without its last digits): few of its codes were verified. */
-  'range-held': { range: string; sent: number; verified: number; holdSeconds: number };
+  'limit-hit': { limit: string; key: string; retryAfterSeconds: number; /** Monitor mode: it would have refused, the request went through. */ monitored?: boolean; channel?: Channel; /** ISO alpha-2 of the destination, when known. */ country?: string };
+  /** The pumping breaker held a number range (the number without its last digits): few of its codes were verified. `level` 2+ is a renewal (doubled). */
+  'range-held': { range: string; sent: number; verified: number; holdSeconds: number; level?: number; monitored?: boolean };
+  /** A range hold or a number lock was lifted: by `otp.release()` / the CLI (`by: 'operator'`), or because codes to the range are verified again (`by: 'conversion'`). `target` is a range or a masked number. */
+  'hold-released': { kind: 'range' | 'number'; target: string; reason: string; by: 'operator' | 'conversion' };
+  /** A safe-listed request skipped the send or verify limits (lib/service/safe-list.ts). */
+  'safe-listed': { kind: 'number' | 'prefix' | 'ip'; use: 'send' | 'verify'; bypassPolicy: boolean };
   /** The daily send budget ran out: fired once per budget window, on the first refused send. */
   'budget-exhausted': { limit: 'dailySendBudget'; max: number; windowSeconds: number; retryAfterSeconds: number };
   /**
@@ -42,7 +46,7 @@ export interface OtpEventMap {
    * or of a blocked number type (the client got the same 202 as any other send), or a failed bot
    * challenge. `phone` is masked.
    */
-  'send-refused': { reason: 'country-not-allowed' | 'country-denied' | 'non-geographic' | 'number-type' | 'challenge'; channel: Channel; phone: string; country: string | undefined; type: string | undefined };
+  'send-refused': { reason: 'country-not-allowed' | 'country-denied' | 'non-geographic' | 'number-type' | 'challenge'; channel: Channel; phone: string; country: string | undefined; type: string | undefined; /** Monitor mode: the code was sent anyway. */ monitored?: boolean };
   /** Wrong codes locked a number (`verifyLock`: a short, doubling lock; `failureBudget`: the NIST cap). `phone` is masked. */
   'number-locked': { lock: 'verifyLock' | 'failureBudget'; phone: string; failures: number; lockSeconds: number };
   /** A purge (`otp.purge()`, or the poller's interval) deleted rows that retention no longer keeps: rows per table. */

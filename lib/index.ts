@@ -41,6 +41,9 @@ export {
   type ChallengeInput,
 } from './limits/index.js';
 export { TEST_NUMBERS_SETTING_KEY, MAX_TEST_NUMBERS, type TestNumberInput, type TestNumbersOptions } from './core/test-numbers.js';
+export { SAFE_LIST_SETTING_KEY, MAX_SAFE_LIST_ENTRIES, type SafeListInput, type SafeNumberEntry, type SafePrefixEntry } from './core/safe-list.js';
+export { MONITOR_NAMES, DEFAULT_MAX_HOLD_SECONDS, type MonitorName, type GuardedLimitOptions, type GuardedDestinationOptions } from './limits/fraud-options.js';
+export type { HoldView, ReleaseResult } from './service/fraud-guard.js';
 export { ROUTING_SETTING_KEY } from './service/routing-source.js';
 export type * from './types.js';
 export { otpMetrics, type OtpMetrics, type OtpMetricsOptions, type OtpMetricsSource } from './observability/metrics.js';

@@ -16,12 +16,11 @@ import {
   resolveDestinations,
   resolveLimits,
   type ChallengeHook,
-  type DestinationOptions,
-  type LimitOptions,
   type ResolvedDestinations,
   type ResolvedLimits,
 } from './limits/config.js';
 import type { ProviderSettings } from './providers/index.js';
+import { splitFraudGuard, type FraudGuardConfig, type FraudGuardOptions, type GuardedDestinationOptions, type GuardedLimitOptions } from './limits/fraud-options.js';
 import { testNumbersOptionsSchema, type TestNumbersOptions } from './core/test-numbers.js';
 import { resolveWebhooks, webhookOptionsSchema, type ResolvedWebhooks, type WebhookOptions } from './core/webhook-options.js';
 import { resolveTextOptions, textOptionKeys, type ResolvedTextOptions, type TextOptions } from './core/text-options.js';
@@ -42,7 +41,7 @@ export interface SmsRetryOptions {
   readonly maxDelayMs?: number;
 }
 
-export interface OtpOptions extends ProviderSettings, TextOptions, WorkflowOptions {
+export interface OtpOptions extends ProviderSettings, TextOptions, WorkflowOptions, FraudGuardOptions {
   /** A Knex instance, or a DATABASE_URL-style string. Env `DATABASE_URL`. @default 'sqlite:./otp.sqlite' */
   readonly db?: Knex | string;
   /**
@@ -84,13 +83,13 @@ export interface OtpOptions extends ProviderSettings, TextOptions, WorkflowOptio
    * codes per number (5 min, doubling up to 1 h) and at most 100 consecutive wrong codes per number
    * (then 24 h disabled). See docs/security.md.
    */
-  readonly limits?: LimitOptions | false;
+  readonly limits?: GuardedLimitOptions | false;
   /**
    * Where codes may go: country allow/deny lists (ISO 3166-1 alpha-2, shared or per channel) and
    * blocked number types. A refused number gets the same 202 as any other and no provider call.
    * @default every country; premium-rate, shared-cost, toll-free, VoIP, pager, voicemail and non-geographic numbers refused
    */
-  readonly destinations?: DestinationOptions;
+  readonly destinations?: GuardedDestinationOptions;
   /**
    * Asked before every send (e.g. to require a CAPTCHA for risky traffic): resolve true to go on.
    * False, a throw or a rejection refuses the send with 428 `CHALLENGE_REQUIRED` (fail closed). @default none
@@ -119,7 +118,7 @@ export interface OtpOptions extends ProviderSettings, TextOptions, WorkflowOptio
   readonly env?: Env;
 }
 
-export interface ResolvedOtpConfig extends ResolvedTextOptions, ResolvedWorkflowOptions {
+export interface ResolvedOtpConfig extends ResolvedTextOptions, ResolvedWorkflowOptions, FraudGuardConfig {
   readonly db: Knex | string;
   readonly secrets: readonly string[];
   readonly usingDevSecret: boolean;
@@ -164,12 +163,7 @@ const schema = Joi.object<OtpOptions>({
   secret: Joi.alternatives(Joi.string().min(32), Joi.array().items(Joi.string().min(32)).min(1)),
   providers: Joi.alternatives(Joi.string().min(1), Joi.array().items(Joi.string().min(1)).min(1)),
   customProviders: Joi.array().items(Joi.object().unknown(true)),
-  sms: Joi.object({
-    retry: Joi.boolean(),
-    maxRetries: Joi.number().integer().min(0).max(50),
-    baseDelayMs: Joi.number().integer().min(10).max(60_000),
-    maxDelayMs: Joi.number().integer().min(10).max(3_600_000),
-  }),
+  sms: Joi.object({ retry: Joi.boolean(), maxRetries: Joi.number().integer().min(0).max(50), baseDelayMs: Joi.number().integer().min(10).max(60_000), maxDelayMs: Joi.number().integer().min(10).max(3_600_000) }),
   codeLength: Joi.number().integer().min(6).max(10),
   ttlSeconds: Joi.number().integer().min(60).max(600),
   maxAttempts: Joi.number().integer().min(1).max(10),
@@ -179,7 +173,7 @@ const schema = Joi.object<OtpOptions>({
   providerTimeoutMs: Joi.number().integer().min(100).max(60_000),
   settingsRefreshSeconds: Joi.number().min(0.05).max(300),
   defaultCountry: Joi.string().pattern(/^[A-Z]{2}$/),
-  tables: Joi.object({ settings: tableName, settingsKeyColumn: tableName, settingsValueColumn: tableName, requests: tableName, limits: tableName, failures: tableName, webhooks: tableName }),
+  tables: Joi.object({ settings: tableName, settingsKeyColumn: tableName, settingsValueColumn: tableName, requests: tableName, limits: tableName, failures: tableName, webhooks: tableName, holds: tableName }),
   limits: limitOptionsSchema,
   destinations: destinationOptionsSchema,
   challenge: Joi.function(),
@@ -211,7 +205,8 @@ function databaseOf(options: OtpOptions, env: Env, production: boolean): Knex | 
 }
 
 /** Validates options once and applies environment fallbacks and defaults (`??`, never `||`). */
-export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
+export function resolveOptions(given: OtpOptions = {}): ResolvedOtpConfig {
+  const { options, fraudGuard } = splitFraudGuard(given);
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw configError('createOtp: options must be an object, e.g. createOtp({ db, secret })');
   }
@@ -278,6 +273,7 @@ export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
     defaultCountry: options.defaultCountry,
     tables: { ...DEFAULT_TABLES, ...options.tables },
     limits: resolveLimits(options.limits),
+    fraudGuard,
     destinations: resolveDestinations(options.destinations),
     challenge: options.challenge,
     testNumbers: options.testNumbers,
@@ -292,9 +288,9 @@ export function resolveOptions(options: OtpOptions = {}): ResolvedOtpConfig {
 }
 
 /** What `otp.config` shows: the settings in force, without secrets, credentials or the database URL. */
-export type OtpConfig = Omit<ResolvedOtpConfig, 'db' | 'secrets' | 'providerSettings' | 'customProviders' | 'env' | 'challenge' | 'webhooks'>;
+export type OtpConfig = Omit<ResolvedOtpConfig, 'db' | 'secrets' | 'providerSettings' | 'customProviders' | 'env' | 'challenge' | 'webhooks' | 'fraudGuard'>;
 
 export function publicConfig(config: ResolvedOtpConfig): OtpConfig {
-  const { db: _db, secrets: _secrets, providerSettings: _settings, customProviders: _custom, env: _env, challenge: _challenge, webhooks: _webhooks, ...shown } = config;
+  const { db: _db, secrets: _secrets, providerSettings: _settings, customProviders: _custom, env: _env, challenge: _challenge, webhooks: _webhooks, fraudGuard: _guard, ...shown } = config;
   return Object.freeze(shown);
 }

@@ -19,7 +19,7 @@ export interface CommandInput {
   readonly args: readonly string[];
 }
 
-async function withOtp(io: CliIo, job: (otp: Otp) => Promise<ExitCode>): Promise<ExitCode> {
+export async function withOtp(io: CliIo, job: (otp: Otp) => Promise<ExitCode>): Promise<ExitCode> {
   // The same as createOtp() with no options, with the kit's log lines on stderr.
   const otp = createOtp({ env: io.env, logger: cliLogger(io) });
   try {
@@ -34,7 +34,7 @@ function databaseOf(io: CliIo): string {
   return url === undefined || url === '' ? 'sqlite:./otp.sqlite (the default: DATABASE_URL is not set)' : redactedUrl(url);
 }
 
-function print(io: CliIo, json: boolean, value: Record<string, unknown>, lines: readonly string[]): void {
+export function print(io: CliIo, json: boolean, value: Record<string, unknown>, lines: readonly string[]): void {
   if (json) io.out(JSON.stringify(value));
   else for (const line of lines) io.out(line);
 }

@@ -6,6 +6,7 @@
 import { safeErrorSummary } from '../core/safe-error.js';
 import { OtpError } from '../errors.js';
 import { migrateCommand, purgeCommand, routingGetCommand, routingSetCommand, statusCommand, type CommandInput } from './commands.js';
+import { holdsListCommand, holdsReleaseCommand } from './holds-commands.js';
 import { EXIT, type CliIo, type ExitCode } from './io.js';
 
 interface Command {
@@ -23,6 +24,8 @@ const COMMANDS: readonly Command[] = [
   { words: ['routing', 'get'], params: [], summary: 'print the routing in force and where it comes from', run: routingGetCommand },
   { words: ['routing', 'set'], params: ['<routing>'], summary: 'validate a routing string and store it in the otp_sms_provider settings row', run: routingSetCommand },
   { words: ['purge'], params: [], summary: 'delete what the retention option no longer keeps (what otp.purge() does; for a cron job)', run: purgeCommand },
+  { words: ['holds', 'list'], params: [], summary: "number ranges held by the pumping breaker and locked numbers (masked), with reason, since and until (otp.holds())", run: holdsListCommand },
+  { words: ['holds', 'release'], params: ['<range|number>'], summary: 'lift the hold of a range (+4915177) or the locks of a number (what otp.release() does)', run: holdsReleaseCommand },
 ];
 
 const OPTIONS = ['--json', '--help', '-h'];
@@ -40,7 +43,7 @@ export function helpText(): string {
     ...COMMANDS.map((c) => `  ${[...c.words, ...c.params].join(' ').padEnd(width)}  ${c.summary}`),
     '',
     'Options:',
-    '  --json      print one JSON object (migrate, status, routing get|set)',
+    '  --json      print one JSON object (migrate, status, routing get|set, purge, holds list|release)',
     '  -h, --help  this text',
     '',
     'The environment is read as otpRouter() reads it: DATABASE_URL (default sqlite:./otp.sqlite),',

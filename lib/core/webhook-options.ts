@@ -8,15 +8,17 @@ import { configError } from '../errors.js';
 import { outboxSubjectKeys } from './outbox-subject.js';
 
 /** The event types sent to the webhook endpoint (`type` in the body). */
-export const WEBHOOK_EVENT_TYPES = ['otp.sent', 'otp.failed', 'otp.delivered', 'otp.undelivered', 'otp.number_locked', 'otp.range_held', 'otp.escalated'] as const;
+export const WEBHOOK_EVENT_TYPES = ['otp.sent', 'otp.failed', 'otp.delivered', 'otp.undelivered', 'otp.number_locked', 'otp.range_held', 'otp.escalated', 'otp.hold_released', 'otp.limit_monitored'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+/** Sent only when `events` names them: one per would-be refusal in monitor mode can be many. */
+const OPT_IN_EVENT_TYPES: readonly WebhookEventType[] = ['otp.limit_monitored'];
 
 export interface WebhookOptions {
   /** The receiver's URL (http or https; use https outside a private network). Env `OTP_WEBHOOK_URL`. */
   readonly url: string;
   /** `whsec_…` secret(s); every one signs each delivery (rotation). Env `OTP_WEBHOOK_SECRET` (comma-separated). */
   readonly secret: string | readonly string[];
-  /** Event types to send. @default every type */
+  /** Event types to send. @default every type but `otp.limit_monitored` (monitor mode's would-be refusals: name it to get them) */
   readonly events?: readonly WebhookEventType[];
   /** One delivery attempt's timeout in ms. @default 15000 */
   readonly timeoutMs?: number;
@@ -89,7 +91,7 @@ export function resolveWebhooks(option: WebhookOptions | false | undefined, env:
   return {
     url: url ?? '',
     keys: (secrets ?? []).map((s) => webhookKey(s, from)),
-    events: new Set(option?.events ?? WEBHOOK_EVENT_TYPES),
+    events: new Set(option?.events ?? WEBHOOK_EVENT_TYPES.filter((type) => !OPT_IN_EVENT_TYPES.includes(type))),
     timeoutMs: option?.timeoutMs ?? 15_000,
     maxAttempts: option?.maxAttempts ?? 10,
     baseDelayMs: option?.baseDelayMs ?? 5_000,

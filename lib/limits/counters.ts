@@ -12,7 +12,8 @@ import { createCounterStore, type Counter, type CounterStore, type CounterTake, 
 import type { Logger } from '../types.js';
 import type { ResolvedLimits } from './config.js';
 import { COUNTER_KEYS, type CounterName } from './keys.js';
-import { retryAfterSeconds } from './policy.js';
+import { limitVerdict, retryAfterSeconds } from './policy.js';
+import type { Channel } from '../types.js';
 import { loggableError } from '../core/safe-error.js';
 
 const DAY_SECONDS = 86_400;
@@ -31,8 +32,17 @@ export interface Taken {
   readonly result: TakeResult;
 }
 
+/** What a `limit-hit` event says of the request, where known. */
+export interface HitContext {
+  readonly channel?: Channel;
+  /** ISO alpha-2 of the destination. */
+  readonly country?: string;
+}
+
 export interface CounterSet {
   readonly store: CounterStore;
+  /** The limits in monitor mode: over their count they report (`monitored: true`) but never refuse. */
+  readonly monitor: ReadonlySet<string>;
   /** Undefined for a limit that is switched off. */
   readonly counters: Readonly<Record<CounterName, Counter | undefined>>;
   /** A take of `name` for `key`, or undefined when the limit is off or there is no key. */
@@ -47,8 +57,12 @@ export interface CounterSet {
   take(wanted: ReadonlyArray<NamedTake | undefined>): Promise<Taken[]>;
   /** Gives back the units of takes that a refusal made void. Never throws. */
   giveBack(taken: readonly Taken[]): Promise<void>;
-  /** The first refusal among `taken` (emitting `limit-hit`); the later takes and `alsoVoid` are given back. */
-  firstRefusal(taken: readonly Taken[], alsoVoid?: readonly Taken[]): Promise<Refusal | undefined>;
+  /**
+   * The first refusal among `taken` (emitting `limit-hit`); the later takes and `alsoVoid` are given
+   * back. A limit in monitor mode refuses nothing: each one over its count emits one `limit-hit`
+   * with `monitored: true` and keeps its unit.
+   */
+  firstRefusal(taken: readonly Taken[], alsoVoid?: readonly Taken[], context?: HitContext): Promise<Refusal | undefined>;
   /** Deletes long-expired counter rows now and then, never on a request's critical path. */
   sweepNow(): void;
 }
@@ -59,6 +73,8 @@ export interface CounterSetSettings {
   readonly logger: Logger;
   /** Share counter statements among concurrent requests. */
   readonly batching: boolean;
+  /** Limit names in monitor mode (the fraud guard). @default none */
+  readonly monitor?: ReadonlySet<string>;
 }
 
 function buildCounters(store: CounterStore, limits: ResolvedLimits): Record<CounterName, Counter | undefined> {
@@ -96,6 +112,7 @@ export function createCounterSet(knex: Knex, settings: CounterSetSettings, event
   const store = createCounterStore(knex, settings.tables.limits, { batching: settings.batching });
   const counters = buildCounters(store, limits);
   const gapCounter = switchGapCounter(store, limits);
+  const monitor = settings.monitor ?? new Set<string>();
   let lastSweep = 0;
 
   function named(name: CounterName, key: string | undefined, shownKey: string): NamedTake | undefined {
@@ -121,13 +138,16 @@ export function createCounterSet(knex: Knex, settings: CounterSetSettings, event
     });
   }
 
-  async function firstRefusal(taken: readonly Taken[], alsoVoid: readonly Taken[] = []): Promise<Refusal | undefined> {
-    const index = taken.findIndex((t) => !t.result.allowed);
+  async function firstRefusal(taken: readonly Taken[], alsoVoid: readonly Taken[] = [], context: HitContext = {}): Promise<Refusal | undefined> {
+    const index = taken.findIndex((t) => !t.result.allowed && limitVerdict(t.take.name, monitor) === 'refuse');
+    for (const t of index === -1 ? taken : taken.slice(0, index)) {
+      if (!t.result.allowed) events.emit('limit-hit', { limit: t.take.name, key: t.take.shownKey, retryAfterSeconds: retryAfterSeconds(t.result.msLeft), monitored: true, ...context });
+    }
     if (index === -1) return undefined;
     const { take: refused, result } = taken[index] as Taken & { result: TakeResult & { allowed: false } };
     await giveBack([...taken.slice(index + 1), ...alsoVoid]);
     const retryAfter = retryAfterSeconds(result.msLeft);
-    events.emit('limit-hit', { limit: refused.name, key: refused.shownKey, retryAfterSeconds: retryAfter });
+    events.emit('limit-hit', { limit: refused.name, key: refused.shownKey, retryAfterSeconds: retryAfter, ...context });
     if (refused.name === 'dailySendBudget' && limits.dailySendBudget !== false && result.consumed === limits.dailySendBudget + 1) {
       // Exactly one refused send sees the first unit over the budget (atomic count): alert once.
       logger.error({ limit: refused.name, max: limits.dailySendBudget, retryAfterSeconds: retryAfter }, 'otp daily send budget exhausted: sends are refused until the window ends');
@@ -145,5 +165,5 @@ export function createCounterSet(knex: Knex, settings: CounterSetSettings, event
     });
   }
 
-  return { store, counters, named, switchGap, take, giveBack, firstRefusal, sweepNow };
+  return { store, monitor, counters, named, switchGap, take, giveBack, firstRefusal, sweepNow };
 }

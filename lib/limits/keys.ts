@@ -3,60 +3,7 @@
  * must map to exactly one key, whatever form the input took, or a limit can be dodged by
  * rewriting the same thing differently.
  */
-
-/** Dotted-quad IPv4 with each part 0-255 and no leading zeros (`010.1.1.1` is ambiguous). */
-function parseIpv4(text: string): number[] | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  const bytes: number[] = [];
-  for (const part of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return undefined;
-    const value = Number(part);
-    if (value > 255) return undefined;
-    bytes.push(value);
-  }
-  return bytes;
-}
-
-/** The 8 hextets of an IPv6 address (`::` expanded, an embedded IPv4 tail converted), or undefined. */
-function parseIpv6(text: string): number[] | undefined {
-  let body = text;
-  const zone = body.indexOf('%');
-  if (zone !== -1) body = body.slice(0, zone);
-  if (!/^[0-9a-f:.]+$/i.test(body) || body.length > 45) return undefined;
-
-  let tail: number[] = [];
-  if (body.includes('.')) {
-    const lastColon = body.lastIndexOf(':');
-    const v4 = lastColon === -1 ? undefined : parseIpv4(body.slice(lastColon + 1));
-    if (v4 === undefined) return undefined;
-    tail = [((v4[0] as number) << 8) | (v4[1] as number), ((v4[2] as number) << 8) | (v4[3] as number)];
-    body = body.slice(0, lastColon + 1);
-    if (!body.endsWith('::')) body = body.slice(0, -1);
-  }
-  const total = 8 - tail.length;
-
-  const halves = body.split('::');
-  if (halves.length > 2) return undefined;
-  const groups = (part: string | undefined): number[] | undefined => {
-    if (part === undefined || part === '') return [];
-    const out: number[] = [];
-    for (const group of part.split(':')) {
-      if (!/^[0-9a-f]{1,4}$/i.test(group)) return undefined;
-      out.push(parseInt(group, 16));
-    }
-    return out;
-  };
-  const head = groups(halves[0]);
-  const rest = groups(halves[1]);
-  if (head === undefined || rest === undefined) return undefined;
-  const known = head.length + rest.length;
-  if (halves.length === 2) {
-    if (known > total - 1) return undefined;
-    return [...head, ...Array<number>(total - known).fill(0), ...rest, ...tail];
-  }
-  return known === total ? [...head, ...tail] : undefined;
-}
+import { parseIpv4, parseIpv6 } from '../core/ip.js';
 
 /**
  * The per-IP bucket of a client address: an IPv4 address as it is (IPv4-mapped IPv6 included),

@@ -9,6 +9,10 @@
  *
  * Every counter of a send goes to the database in one statement and the number's lock rows in
  * another, both shared with the sends in flight; the order of the checks is applied to the results.
+ *
+ * Fraud guard: a limit (or the destination policy) in monitor mode reports what it would have
+ * refused and lets the send through; a safe-listed send takes no counter at all (the destination
+ * policy still applies unless its entry bypasses it); the breaker's holds renew (lib/limits/holds.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { uuidV7 } from '../core/request-id.js';
@@ -17,19 +21,22 @@ import type { Knex } from 'knex';
 import type { CountryCode } from 'libphonenumber-js/max';
 import { maskPhone, type CanonicalPhone } from '../core/phone.js';
 import type { Refusal } from '../errors.js';
-import type { OtpEvents } from '../events.js';
+import type { OtpEventMap, OtpEvents } from '../events.js';
 import { createBatcher } from '../storage/batcher.js';
 import { readLockStates, type LockRead, type LockState } from '../storage/lock-reads.js';
 import type { OtpTableNames } from '../storage/migrations.js';
 import { conversionSince } from '../storage/request-queries.js';
+import type { SafeMatch } from '../core/safe-list.js';
 import type { Channel, Logger, SendResult } from '../types.js';
 import type { ChallengeHook, ConversionBreaker, ResolvedDestinations, ResolvedLimits } from './config.js';
-import type { CounterSet, Taken } from './counters.js';
+import type { CounterSet, HitContext, Taken } from './counters.js';
 import { latencySampler, sleep } from './decoy-timing.js';
-import { destinationRefusal } from './destination.js';
+import { destinationRefusal, type DestinationRefusal } from './destination.js';
+import { createHoldKeeper, type HoldKeeper } from './holds.js';
 import { ipBucket, prefixBucket } from './keys.js';
-import { blockOn, withLockEvent, type LockEventSettings } from './lock-events.js';
+import type { LockEventSettings } from './lock-events.js';
 import { lockRefusal } from './locks.js';
+import { conversionLow, limitVerdict } from './policy.js';
 import { loggableError } from '../core/safe-error.js';
 
 export interface SendAdmissionSettings extends LockEventSettings {
@@ -55,6 +62,8 @@ export interface SendCheck {
   readonly ipCounted?: boolean;
   /** Answer a look-alike even for an allowed destination (a resend without a live code, audit 23.1). */
   readonly decoy?: boolean;
+  /** Safe-listed (lib/core/safe-list.ts): no limit counts or refuses it. */
+  readonly safe?: SafeMatch;
 }
 
 /** The answer: refused (a result, not an exception), a decoy to answer with, or admitted. */
@@ -81,8 +90,9 @@ export interface SendAdmission {
 
 const NO_LOCKS: LockState = { counters: new Map(), failures: undefined };
 
-export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings, set: CounterSet, events: OtpEvents): SendAdmission {
+export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings, set: CounterSet, events: OtpEvents, keeper?: HoldKeeper): SendAdmission {
   const { limits, destinations, challenge, tables, clock, logger } = settings;
+  const holds = keeper ?? createHoldKeeper(knex, settings, set, events);
   const latency = latencySampler();
   const lockCounter = set.counters.verifyLock?.name;
   /** The lock rows of the numbers of concurrent sends, read in one statement per batch. */
@@ -110,8 +120,11 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     const challenged = await askChallenge(check, phone, country);
     if (challenged !== undefined) return { refusal: challenged };
     const masked = maskPhone(phone);
+    const context: HitContext = { channel: check.channel, ...(country === undefined ? {} : { country }) };
+    const refused = check.safe?.bypassPolicy === true ? undefined : destinationRefusal({ country, type }, check.channel, destinations);
+    const watched = refused !== undefined && limitVerdict('destinations', set.monitor) === 'monitor';
+    if (check.safe !== undefined) return finish(check, refused, watched, [], performance.now());
     const ip = ipBucket(check.ip, limits.ipv6Subnet);
-    const refused = destinationRefusal({ country, type }, check.channel, destinations);
     const switching = check.channelSwitch === true;
     // A switch takes its own cooldown; a direct send takes the per-number cooldown and restarts the switch gap (audit 23.3).
     const cooldowns = switching ? [set.named('channelSwitchCooldownSeconds', phone, masked)] : [set.named('sendCooldownSeconds', phone, masked), set.switchGap(phone, masked)];
@@ -127,32 +140,49 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     const [taken, locks] = await Promise.all([set.take([...first, ...costs]), lockBatch.add({ phone, counters: lockCounter === undefined ? [] : [lockCounter] })]);
     const firstCount = first.filter((t) => t !== undefined).length;
     const costTaken = taken.slice(firstCount);
-    const limited = await set.firstRefusal(taken.slice(0, firstCount), costTaken);
+    const limited = await set.firstRefusal(taken.slice(0, firstCount), costTaken, context);
     if (limited !== undefined) return { refusal: limited };
     // A locked number cannot use a code, so it gets none (and costs nothing).
-    const lockedOut = lockRefusal(locks ?? NO_LOCKS, phone, limits, set, events, clock());
+    const lockedOut = lockRefusal(locks ?? NO_LOCKS, phone, limits, set, events, clock(), context);
     if (lockedOut !== undefined) {
       await set.giveBack(costTaken);
       return { refusal: lockedOut };
     }
     const started = performance.now();
-    const overBudget = await set.firstRefusal(costTaken);
+    await judgeHeldWhenDue(costTaken, range);
+    const overBudget = await set.firstRefusal(costTaken, [], context);
     if (overBudget !== undefined) return { refusal: overBudget };
-    await judgeWhenDue(costTaken, range, refused !== undefined);
-    if (refused === undefined && check.decoy !== true) {
-      return {
-        admitted: true,
-        sent() {
-          latency.record(performance.now() - started);
-        },
-      };
+    await judgeWhenDue(costTaken, range, refused !== undefined && !watched);
+    return finish(check, refused, watched, costTaken, started);
+  }
+
+  /**
+   * Admitted, or a decoy: for a refused destination, and for a resend without a live code (audit 23.1).
+   * In monitor mode a refused destination is reported and the code sent.
+   */
+  async function finish(check: SendCheck, refused: DestinationRefusal | undefined, watched: boolean, costTaken: readonly Taken[], started: number): Promise<Admission> {
+    const masked = maskPhone(check.number.e164);
+    if (refused !== undefined) {
+      const facts = { reason: refused.reason, channel: check.channel, phone: masked, country: refused.country, type: refused.type };
+      if (watched) events.emit('send-refused', { ...facts, monitored: true });
+      else return decoyFor(check, facts, costTaken);
     }
+    if (check.decoy === true) return decoyFor(check, undefined, costTaken);
+    return {
+      admitted: true,
+      sent() {
+        latency.record(performance.now() - started);
+      },
+    };
+  }
+
+  async function decoyFor(check: SendCheck, facts: Omit<OtpEventMap['send-refused'], 'monitored'> | undefined, costTaken: readonly Taken[]): Promise<Admission> {
     await set.giveBack(costTaken.filter((t) => t.take.name === 'dailySendBudget'));
-    if (refused === undefined) {
-      logger.info({ channel: check.channel, phone: masked }, 'otp resend without a live code answered with a decoy');
+    if (facts === undefined) {
+      logger.info({ channel: check.channel, phone: maskPhone(check.number.e164) }, 'otp resend without a live code answered with a decoy');
     } else {
-      events.emit('send-refused', { reason: refused.reason, channel: check.channel, phone: masked, country: refused.country, type: refused.type });
-      logger.info({ reason: refused.reason, channel: check.channel, phone: masked, country: refused.country, type: refused.type }, 'otp send to a refused destination answered with a decoy');
+      events.emit('send-refused', facts);
+      logger.info(facts, 'otp send to a refused destination answered with a decoy');
     }
     // Its expiry is fixed where a real send fixes it (before the provider call), then it waits as long as one.
     const decoy: SendResult = { requestId: uuidV7(clock(), randomBytes(10)), channel: check.channel, provider: null, status: 'sent', expiresAt: new Date(clock() + settings.ttlSeconds * 1000) };
@@ -160,9 +190,19 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     return { decoy };
   }
 
+  /** A send to a held range: every `checkEvery` of them, the range is judged again (the hold renews while conversion stays low). */
+  async function judgeHeldWhenDue(costTaken: readonly Taken[], range: string | undefined): Promise<void> {
+    const breaker = limits.conversionBreaker;
+    const taken = costTaken.find((t) => t.take.name === 'conversionBreaker');
+    if (breaker === false || range === undefined || taken === undefined || taken.result.allowed) return;
+    const asked = taken.result.consumed - taken.take.counter.max - 1;
+    if (asked > 0 && asked % breaker.checkEvery === 0) await holds.judgeHeld(range);
+  }
+
   async function judgeWhenDue(costTaken: readonly Taken[], range: string | undefined, decoy: boolean): Promise<void> {
     const breaker = limits.conversionBreaker;
-    const counted = costTaken.find((t) => t.take.name === 'conversionBreaker')?.result.consumed;
+    const taken = costTaken.find((t) => t.take.name === 'conversionBreaker');
+    const counted = taken?.result.allowed === true ? taken.result.consumed : undefined;
     if (breaker !== false && range !== undefined && counted !== undefined && counted >= breaker.minSends && counted % breaker.checkEvery === 0) {
       // A refused destination leaves no rows to judge and none of its codes is ever verified.
       await judgeConversion(range, breaker, decoy ? { sent: counted, verified: 0 } : undefined);
@@ -171,19 +211,14 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
 
   /**
    * Security #26: verified ÷ sent for the range over the breaker's window, from the request table
-   * (one aggregate query, run only every `checkEvery` sends). Below `minRatio` the range is held:
-   * its breaker counter is blocked, so its next sends get 429 with the hold as Retry-After.
+   * (one aggregate query, run only every `checkEvery` sends). Below `minRatio` the range is held
+   * (lib/limits/holds.ts): its breaker counter is blocked, so its next sends get 429 with the hold
+   * as Retry-After, and a range held before gets a doubled hold.
    */
   async function judgeConversion(range: string, breaker: ConversionBreaker, known?: { sent: number; verified: number }): Promise<void> {
     const since = clock() - breaker.windowSeconds * 1000;
     const { sent, verified } = known ?? (await conversionSince(knex, tables, range, since));
-    if (sent < breaker.minSends || verified / sent >= breaker.minRatio) return;
-    const counter = set.counters.conversionBreaker;
-    if (counter === undefined) return;
-    const facts = { extra: { range, sent, verified, holdSeconds: breaker.holdSeconds } };
-    await withLockEvent(knex, settings, 'otp.range_held', (db) => blockOn(db, tables.limits, counter, range, breaker.holdSeconds), () => facts);
-    logger.error({ range, sent, verified, holdSeconds: breaker.holdSeconds }, 'otp sends to a number range are held: few of its codes are verified (SMS pumping?)');
-    events.emit('range-held', { range, sent, verified, holdSeconds: breaker.holdSeconds });
+    if (conversionLow(sent, verified, breaker)) await holds.trip(range, sent, verified);
   }
 
   async function countClient(ip: string | undefined): Promise<Refusal | undefined> {
@@ -192,17 +227,23 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
   }
 
   async function admitStep(number: CanonicalPhone, channel: Channel): Promise<StepAdmission> {
-    if (destinationRefusal(number, channel, destinations) !== undefined) return { refused: { reason: 'policy' } };
+    const refusedDestination = destinationRefusal(number, channel, destinations);
+    if (refusedDestination !== undefined) {
+      if (limitVerdict('destinations', set.monitor) === 'refuse') return { refused: { reason: 'policy' } };
+      const { reason, country: where, type } = refusedDestination;
+      events.emit('send-refused', { reason, channel, phone: maskPhone(number.e164), country: where, type, monitored: true });
+    }
     const { e164: phone, country } = number;
     const prefix = limits.sendsPerPrefix === false ? undefined : prefixBucket(phone, limits.sendsPerPrefix.hiddenDigits);
     const region = country ?? 'non-geographic';
     const taken = await set.take([set.named('sendsPerPrefix', prefix, prefix ?? ''), set.named('sendsPerCountry', region, region), set.named('dailySendBudget', 'global', 'global')]);
-    const index = taken.findIndex((t) => !t.result.allowed);
-    if (index !== -1) {
+    // A limit in monitor mode reports its would-be refusal and lets the step through (fraud guard).
+    const index = taken.findIndex((t) => !t.result.allowed && limitVerdict(t.take.name, set.monitor) === 'refuse');
+    const refusal = await set.firstRefusal(taken, [], { channel, ...(country === undefined ? {} : { country }) });
+    if (refusal !== undefined) {
       // Nothing is sent: the units taken before the refused one go back too.
       await set.giveBack(taken.slice(0, index));
-      const refusal = await set.firstRefusal(taken);
-      return { refused: { reason: 'limit', limit: refusal?.limit ?? taken[index]?.take.name ?? 'limit' } };
+      return { refused: { reason: 'limit', limit: refusal.limit ?? 'limit' } };
     }
     return { admitted: true, undo: () => set.giveBack(taken) };
   }

@@ -32,6 +32,8 @@ export interface VerifyBudgetSettings extends LockEventSettings {
   readonly maxAttempts: number;
   readonly clock: () => number;
   readonly logger: Logger;
+  /** No warning for a budget that is off (the safe list's budget, which limits nothing by design). */
+  readonly quiet?: boolean;
 }
 
 export interface VerifyBudget {
@@ -66,7 +68,9 @@ export function createVerifyBudget(knex: Knex, settings: VerifyBudgetSettings, s
   const { verifyLock, lockLevel } = set.counters;
   const lockJoin: LockJoin = { counters: [verifyLock, lockLevel].flatMap((c) => (c === undefined ? [] : [c.name])), failureBudget: budget !== false };
 
-  if (budget === false) {
+  // Monitor mode: the budget is counted and reported but never refuses (nor joins the decisive statement).
+  const watchOnly = set.monitor.has('failureBudget');
+  if (budget === false && settings.quiet !== true) {
     logger.warn('limits.failureBudget is off: NIST SP 800-63B requires at most 100 consecutive failed attempts per number; make sure the app limits them elsewhere');
   }
 
@@ -86,7 +90,8 @@ export function createVerifyBudget(knex: Knex, settings: VerifyBudgetSettings, s
     const now = clock();
     if (await reserveFailure(knex, tables.failures, phone, budget.failures, now, knownOf(state))) return undefined;
     const current = await readFailureState(knex, tables.failures, phone);
-    return budgetRefusal(phone, current?.lockedUntil ?? null, events, now);
+    const refusal = budgetRefusal(phone, current?.lockedUntil ?? null, events, now, watchOnly);
+    return watchOnly ? undefined : refusal;
   }
 
   async function release(phone: string): Promise<void> {
@@ -146,7 +151,7 @@ export function createVerifyBudget(knex: Knex, settings: VerifyBudgetSettings, s
   }
 
   async function spent(phone: string): Promise<Refusal | undefined> {
-    if (budget === false) return undefined;
+    if (budget === false || watchOnly) return undefined;
     const now = clock();
     const state = await readFailureState(knex, tables.failures, phone);
     if (state === undefined || !budgetSpent(state.failures, state.lockedUntil, budget.failures, now)) return undefined;
@@ -157,9 +162,9 @@ export function createVerifyBudget(knex: Knex, settings: VerifyBudgetSettings, s
     lockJoin,
     admit,
     locked,
-    condition: (phone) => (budget === false ? undefined : { phone, max: budget.failures }),
+    condition: (phone) => (budget === false || watchOnly ? undefined : { phone, max: budget.failures }),
     // Guesses in flight are at most a request's attempts; two requests' worth keeps the cap exact.
-    mustReserve: (state) => budget !== false && (state.failures?.failures ?? 0) + 2 * settings.maxAttempts >= budget.failures,
+    mustReserve: (state) => budget !== false && !watchOnly && (state.failures?.failures ?? 0) + 2 * settings.maxAttempts >= budget.failures,
     reserve,
     release,
     failed,

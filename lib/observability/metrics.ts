@@ -137,6 +137,9 @@ export function otpMetrics(otp: OtpMetricsSource, options: OtpMetricsOptions = {
     'verifications_total',
   );
   const limitHits = register((registers) => new Counter({ name: `${prefix}limit_hits_total`, help: 'Requests refused by a limit, by limit name.', labelNames: ['limit'], registers }), 'limit_hits_total');
+  const monitoredHits = register((registers) => new Counter({ name: `${prefix}monitored_hits_total`, help: 'Requests a limit or the destination policy in monitor mode would have refused (they went through), by limit name.', labelNames: ['limit'], registers }), 'monitored_hits_total');
+  const safeListed = register((registers) => new Counter({ name: `${prefix}safe_list_hits_total`, help: 'Sends and verifies let past the limits by the safe list, by entry kind (number, prefix, ip) and use (send, verify).', labelNames: ['kind', 'use'], registers }), 'safe_list_hits_total');
+  const holdsReleased = register((registers) => new Counter({ name: `${prefix}holds_released_total`, help: 'Range holds and number locks lifted, by kind (range, number) and by whom (operator, conversion).', labelNames: ['kind', 'by'], registers }), 'holds_released_total');
   const budgetExhausted = register(
     (registers) => new Counter({ name: `${prefix}budget_exhausted_total`, help: 'Times the daily send budget ran out (once per budget window).', registers }),
     'budget_exhausted_total',
@@ -238,14 +241,22 @@ export function otpMetrics(otp: OtpMetricsSource, options: OtpMetricsOptions = {
   });
   on('limit-hit', (e) => {
     // Only the limit's name: the key (a number or an IP) never becomes a label.
-    limitHits.inc({ limit: safeLabel(e.limit) });
+    if (e.monitored === true) monitoredHits.inc({ limit: safeLabel(e.limit) });
+    else limitHits.inc({ limit: safeLabel(e.limit) });
+  });
+  on('safe-listed', (e) => {
+    safeListed.inc({ kind: safeLabel(e.kind), use: safeLabel(e.use) });
+  });
+  on('hold-released', (e) => {
+    holdsReleased.inc({ kind: safeLabel(e.kind), by: safeLabel(e.by) });
   });
   on('budget-exhausted', () => {
     budgetExhausted.inc();
   });
   on('send-refused', (e) => {
     // The masked number, the country and the number type stay out of the labels.
-    sendRefused.inc({ reason: safeLabel(e.reason), channel: safeLabel(e.channel) });
+    if (e.monitored === true) monitoredHits.inc({ limit: 'destinations' });
+    else sendRefused.inc({ reason: safeLabel(e.reason), channel: safeLabel(e.channel) });
   });
   on('number-locked', (e) => {
     numberLocks.inc({ lock: safeLabel(e.lock) });

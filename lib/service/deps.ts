@@ -15,6 +15,7 @@ import type { ProviderRegistry } from '../providers/index.js';
 import type { RequestStore } from '../storage/request-store.js';
 import type { RoutingSource } from './routing-source.js';
 import type { TestNumberSource } from './test-numbers.js';
+import type { FraudGuardParts } from './fraud-guard.js';
 
 export interface CodeKeys {
   /** Derived from the secrets, first one current: code digests, sealed codes, tokens. */
@@ -37,6 +38,8 @@ export interface OtpDeps {
   readonly delivery: DeliveryDeps;
   /** This process's id in lease_owner columns. */
   readonly instanceId: string;
+  /** Holds, safe list and the safe-listed verify budget (lib/service/fraud-guard.ts). */
+  readonly fraud: FraudGuardParts;
 }
 
 /** What a service function answers: its result, or an expected refusal (a limit, the bot challenge). */

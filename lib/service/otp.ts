@@ -34,11 +34,12 @@ import { createRoutingSource } from './routing-source.js';
 import { resendOtp, type ResendOptions } from './resend.js';
 import { sendOtp } from './send.js';
 import { createTestNumberSource } from './test-numbers.js';
+import { buildFraudGuard, fraudGuardMethods, type FraudGuardMethods } from './fraud-guard.js';
 import { checkToken, type TokenCheckOptions } from './token-check.js';
 import { verifyOtp } from './verify.js';
 import { workflowStepDeps } from './workflow.js';
 
-export interface Otp {
+export interface Otp extends FraudGuardMethods {
   /** The settings in force (no secrets, credentials or database URL). */
   readonly config: OtpConfig;
   readonly events: OtpEvents;
@@ -99,7 +100,8 @@ function buildDeps(options: OtpOptions): OtpDeps {
   const { logger, tables, limits } = config;
   const knex = typeof config.db === 'string' ? knexFromUrl(config.db) : config.db;
   const events = new OtpEvents(logger);
-  const counters = createCounterSet(knex, { limits, tables, logger, batching: config.groupCommit }, events);
+  const counters = createCounterSet(knex, { limits, tables, logger, batching: config.groupCommit, monitor: config.fraudGuard.monitor }, events);
+  const fraud = buildFraudGuard(config, knex, counters, events);
   const budget = createVerifyBudget(knex, config, counters, events);
   const registry = createProviderRegistry(config.providerSettings, config.customProviders, { logger, timeoutMs: config.providerTimeoutMs, env: config.env, clock: config.clock });
   const buildAll = (r: Routing): void => {
@@ -120,17 +122,18 @@ function buildDeps(options: OtpOptions): OtpDeps {
     routing,
     testNumbers: createTestNumberSource(config, knex, config.testNumbers),
     store,
-    admission: createSendAdmission(knex, config, counters, events),
+    admission: createSendAdmission(knex, config, counters, events, fraud.holds),
     budget,
     keys: { digest: config.secrets.map((s) => deriveKey(s, 'code-digest')), cipher, token: tokenKeyring(config.secrets) },
     delivery: { config, events, registry, store, cipherKeys: cipher, secrets: providerSecrets(config) },
     instanceId: `${hostname().slice(0, 30)}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    fraud,
   };
 }
 
 async function ready(deps: OtpDeps): Promise<void> {
   const { tables } = deps.config;
-  const missing = await firstMissingTable(deps.knex, [tables.settings, tables.requests, tables.limits, tables.failures, ...(deps.config.webhooks === undefined ? [] : [tables.webhooks])]);
+  const missing = await firstMissingTable(deps.knex, [tables.settings, tables.requests, tables.limits, tables.failures, tables.holds, ...(deps.config.webhooks === undefined ? [] : [tables.webhooks])]);
   if (missing !== undefined) {
     throw configError(`table "${missing}" does not exist: run \`await otp.migrate()\` (or the Knex CLI with the kit's migration source) first`);
   }
@@ -177,6 +180,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
     },
     purge: (opts) => purge(deps, opts),
     forget: (phone) => forget(deps, phone),
+    ...fraudGuardMethods(deps.fraud),
     async close() {
       await deps.store.drain();
       if (ownsDb) await knex.destroy();

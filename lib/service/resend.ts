@@ -61,8 +61,10 @@ export async function resendOtp(deps: OtpDeps, phone: PhoneInput, channel: Chann
   const number = parsePhone(phone, config.defaultCountry);
   const { hideMissing, ...sendOptions } = opts;
   const wantedPurpose = sendOptions.purpose === undefined ? undefined : purposeOf(sendOptions.purpose);
+  // A safe-listed number or client meets no limit here either (the fraud guard's safe list).
+  const safe = await deps.fraud.safeList.match(number.e164, sendOptions.ip);
   // Counted before the lookup: probing numbers costs a client what sending to them does.
-  const overLimit = await deps.admission.countClient(sendOptions.ip);
+  const overLimit = safe === undefined ? await deps.admission.countClient(sendOptions.ip) : undefined;
   if (overLimit !== undefined) return { refusal: overLimit };
   const latest = (await deps.store.latest(number.e164))?.row;
   const now = config.clock();
@@ -71,8 +73,8 @@ export async function resendOtp(deps: OtpDeps, phone: PhoneInput, channel: Chann
     throw new OtpError('OTP_NOT_FOUND', 'There is no pending code for this number to resend; request a new one.');
   }
   const channelSwitch = latest === undefined || channel !== latest.channel;
-  const early = channelSwitch && latest !== undefined ? switchTooEarly(deps, number.e164, latest, now) : undefined;
+  const early = channelSwitch && latest !== undefined && safe === undefined ? switchTooEarly(deps, number.e164, latest, now) : undefined;
   if (early !== undefined) return early;
   if (live === undefined) return lookAlike(deps, number, channel, sendOptions, channelSwitch);
-  return sendOtp(deps, number.e164, channel, { ...sendOptions, purpose: live.purpose }, { channelSwitch, locale: live.locale, ipCounted: true });
+  return sendOtp(deps, number.e164, channel, { ...sendOptions, purpose: live.purpose }, { channelSwitch, locale: live.locale, ipCounted: safe === undefined });
 }

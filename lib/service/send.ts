@@ -73,11 +73,16 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
   const text = chooseTemplate(config.templates, wanted.length === 0 && typeof internals.locale === 'string' ? [internals.locale] : wanted);
   // Checked before any limit counts the send: a malformed per-send workflow is a 400.
   const plan = planFor(config, purpose, channel, opts.workflow);
+  // Read alongside the test numbers and the routing (all cached settings rows), awaited at admission.
+  const safeLookup = deps.fraud.safeList.match(e164, opts.ip);
+  safeLookup.catch(() => undefined);
   const testNumber = await deps.testNumbers.lookup(e164);
   if (testNumber !== undefined) return { result: await sendToTestNumber(deps, e164, channel, purpose, testNumber.code, opts.ip) };
   const chain = await deliverableChain(deps, number, channel);
   const challengeToken = typeof opts.challengeToken === 'string' ? opts.challengeToken : undefined;
-  const admission = await deps.admission.admit({ number, channel, purpose, ip: opts.ip, challengeToken, channelSwitch: internals.channelSwitch === true, ipCounted: internals.ipCounted === true });
+  const safe = await safeLookup;
+  if (safe !== undefined) deps.fraud.safeList.used(safe, 'send');
+  const admission = await deps.admission.admit({ number, channel, purpose, ip: opts.ip, challengeToken, channelSwitch: internals.channelSwitch === true, ipCounted: internals.ipCounted === true, ...(safe === undefined ? {} : { safe }) });
   if ('refusal' in admission) return { refusal: admission.refusal };
   if ('decoy' in admission) return { result: admission.decoy };
 

@@ -15,10 +15,21 @@ import { checkKitCode } from './kit-code.js';
 import { checkProviderCode } from './provider-code.js';
 import { workflowSources } from './workflow-code.js';
 
-export async function verifyOtp(deps: OtpDeps, phone: PhoneInput, code: string, opts: VerifyOptions = {}): Promise<Outcome<VerifyResult>> {
+export async function verifyOtp(given: OtpDeps, phone: PhoneInput, code: string, opts: VerifyOptions = {}): Promise<Outcome<VerifyResult>> {
+  const e164 = parsePhone(phone, given.config.defaultCountry).e164;
+  assertCodeShape(code, given.config.codeLength);
+  // A safe-listed number or client meets no verify limit (the request's own attempts still count).
+  const safe = await given.fraud.safeList.match(e164, opts.ip);
+  if (safe !== undefined) given.fraud.safeList.used(safe, 'verify');
+  const deps = safe === undefined ? given : { ...given, budget: given.fraud.safeBudget };
+  const outcome = await verifyChecked(deps, e164, code, opts);
+  // Codes of a held range verified again may release its hold early (lib/limits/holds.ts).
+  if (outcome.result?.codeValid === true) await deps.fraud.holds.verified(e164);
+  return outcome;
+}
+
+async function verifyChecked(deps: OtpDeps, e164: string, code: string, opts: VerifyOptions): Promise<Outcome<VerifyResult>> {
   const { config, budget, events } = deps;
-  const e164 = parsePhone(phone, config.defaultCountry).e164;
-  assertCodeShape(code, config.codeLength);
   const purpose = opts.purpose === undefined ? undefined : purposeOf(opts.purpose);
   const limited = await budget.admit(opts.ip);
   if (limited !== undefined) return { refusal: limited };

@@ -21,6 +21,8 @@ export interface OtpTableNames {
   readonly failures: string;
   /** The webhook outbox: one row per event to deliver (lib/storage/outbox-queries.ts). @default 'otp_webhooks' */
   readonly webhooks: string;
+  /** Number ranges held by the pumping breaker, with their renewals (lib/storage/hold-queries.ts). @default 'otp_holds' */
+  readonly holds: string;
 }
 
 export const DEFAULT_TABLES: OtpTableNames = {
@@ -31,6 +33,7 @@ export const DEFAULT_TABLES: OtpTableNames = {
   limits: 'otp_limits',
   failures: 'otp_failures',
   webhooks: 'otp_webhooks',
+  holds: 'otp_holds',
 };
 
 /** Knex's bookkeeping table for the kit's migrations, apart from the app's own. */
@@ -163,6 +166,7 @@ function migrations(t: OtpTableNames): OtpMigration[] {
     channelsMigration(t),
     auditBMigration(t),
     workflowMigration(t),
+    fraudGuardMigration(t),
   ];
 }
 
@@ -262,6 +266,32 @@ function webhooksMigration(t: OtpTableNames): OtpMigration {
         table.dropColumn('delivery_report');
       });
       await knex.schema.dropTableIfExists(t.webhooks);
+    },
+  };
+}
+
+/**
+ * 0009: the breaker's holds of number ranges (the fraud guard): when each began, until when it
+ * runs and how often it was renewed (each renewal doubles it, up to a cap).
+ */
+function fraudGuardMigration(t: OtpTableNames): OtpMigration {
+  return {
+    name: '0009_otp_fraud_guard',
+    async up(knex) {
+      await knex.schema.createTable(t.holds, (table) => {
+        /** The number range: the number without its last digits (`+4915177`). */
+        table.string('target', 32).primary();
+        table.string('reason', 40).notNullable();
+        /** Consecutive holds so far (1 = the first); each renewal doubles the hold. */
+        table.integer('level').notNullable();
+        table.bigInteger('held_since').notNullable();
+        table.bigInteger('held_until').notNullable();
+        table.bigInteger('updated_at').notNullable();
+        table.index(['held_until'], `${t.holds}_until_idx`);
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTableIfExists(t.holds);
     },
   };
 }

@@ -28,7 +28,7 @@ onAttackDatabases('attack: conversion-rate breaker (SMS pumping)', (db) => {
     assert.equal(app.sendsTo(numberIn('77', 99)), 0, 'no provider call for a held range');
     const events = app.eventsNamed('range-held');
     assert.equal(events.length, 1);
-    assert.deepEqual({ ...events[0], range: undefined }, { range: undefined, sent: 24, verified: 0, holdSeconds: 600 });
+    assert.deepEqual({ ...events[0], range: undefined }, { range: undefined, sent: 24, verified: 0, holdSeconds: 600, level: 1 });
     assert.ok(!JSON.stringify(events).includes(numberIn('77', 0)), 'the event names the range, never a full number');
     assert.deepEqual(
       app.eventsNamed('limit-hit').map((e) => e.limit),

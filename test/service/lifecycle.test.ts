@@ -202,7 +202,7 @@ forEachDatabase('retention and purge', (db, kind) => {
   });
 
   it('0003_otp_lifecycle (and the migrations after it) migrate existing tables with their rows', async () => {
-    const tables = { requests: 'legacy_requests', limits: 'legacy_limits', failures: 'legacy_failures', webhooks: 'legacy_webhooks' };
+    const tables = { requests: 'legacy_requests', limits: 'legacy_limits', failures: 'legacy_failures', webhooks: 'legacy_webhooks', holds: 'legacy_holds' };
     const config = { migrationSource: otpMigrationSource(tables), tableName: 'legacy_knex_migrations' };
     await db().knex.migrate.up(config);
     await db().knex.migrate.up(config);
