@@ -17,6 +17,7 @@ import { sendOtp } from '../service/send.js';
 import { verifyOtp } from '../service/verify.js';
 import type { Channel, SendOptions, SendResult } from '../types.js';
 import { forwardErrors } from './async-handler.js';
+import { bodyShape, fastAccepts, type BodyShape } from './body-check.js';
 import { otpOpenApiDocument } from './openapi.js';
 import { proxyCheck } from './proxy-check.js';
 import { renderError, sendError, type RespondOptions } from './respond.js';
@@ -29,11 +30,13 @@ export interface OtpRouterOptions {
   readonly standardHeaders?: boolean;
 }
 
-function validate(schema: Joi.ObjectSchema<HttpBody>, body: unknown): HttpBody {
+function validate(shape: BodyShape<HttpBody>, body: unknown): HttpBody {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new OtpError('VALIDATION_FAILED', 'The body must be a JSON object.');
   }
-  const result: Joi.ValidationResult<HttpBody> = schema.validate(body);
+  // The compiled fast path only accepts; everything else gets Joi's verdict and message.
+  if (shape.fast !== undefined && fastAccepts(shape.fast, body)) return body as HttpBody;
+  const result: Joi.ValidationResult<HttpBody> = shape.schema.validate(body);
   if (result.error !== undefined) {
     const detail = result.error.details[0];
     throw new OtpError('VALIDATION_FAILED', detail?.message ?? result.error.message, { field: detail?.path.join('.') });
@@ -87,7 +90,9 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
   // The service functions answer refusals as data; this layer renders them.
   const deps = internalsOf(service);
   const { logger } = service.config;
-  const verifySchema = verifyBodySchema(service.config.codeLength);
+  const sendShape = bodyShape(sendBodySchema);
+  const resendShape = bodyShape(resendBodySchema);
+  const verifyShape = bodyShape(verifyBodySchema(service.config.codeLength));
   const parseJson = express.json({ limit: options.bodyLimit ?? '2kb', strict: true, type: () => true });
   const router = express.Router();
   router.use(proxyCheck(logger));
@@ -130,7 +135,7 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
 
   const sendHandler = (channel: Channel) =>
     forwardErrors(async function otpSend(req: Request, res: Response) {
-      const body = validate(sendBodySchema, req.body);
+      const body = validate(sendShape, req.body);
       answerSend(res, await sendOtp(deps, body.phone, channel, sendOptionsOf(req, body)), options);
     });
 
@@ -142,11 +147,11 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
   router.post('/call', sendHandler('call'));
   router.post('/whatsapp', sendHandler('whatsapp'));
   router.post('/resend', forwardErrors(async function otpResend(req: Request, res: Response) {
-    const body = validate(resendBodySchema, req.body);
+    const body = validate(resendShape, req.body);
     answerSend(res, await resendOtp(deps, body.phone, body.channel ?? 'sms', sendOptionsOf(req, body)), options);
   }));
   async function otpVerify(req: Request, res: Response): Promise<void> {
-    const body = validate(verifySchema, req.body);
+    const body = validate(verifyShape, req.body);
     const { result, refusal } = await verifyOtp(deps, body.phone, body.code ?? '', { ...(body.purpose === undefined ? {} : { purpose: body.purpose }), ...(req.ip === undefined ? {} : { ip: req.ip }) });
     if (refusal !== undefined) {
       sendError(res, refusalError(refusal, true), options);
