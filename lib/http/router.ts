@@ -20,7 +20,7 @@ import { forwardErrors } from './async-handler.js';
 import { bodyShape, fastAccepts, type BodyShape } from './body-check.js';
 import { otpOpenApiDocument } from './openapi.js';
 import { proxyCheck } from './proxy-check.js';
-import { renderError, sendError, type RespondOptions } from './respond.js';
+import { renderError, sendError, sendJson, type RespondOptions } from './respond.js';
 import { resendBodySchema, sendBodySchema, verifyBodySchema, type HttpBody } from './schemas.js';
 
 export interface OtpRouterOptions {
@@ -54,9 +54,11 @@ function localeOptions(req: Request, body: HttpBody): Pick<SendOptions, 'locale'
 /** What a send or resend passes on from the request: purpose, client IP, challenge answer, locale. */
 function sendOptionsOf(req: Request, body: HttpBody): SendOptions {
   const challengeToken = req.get('x-otp-challenge');
+  // req.ip is a getter that parses X-Forwarded-For on every read.
+  const { ip } = req;
   return {
     ...(body.purpose === undefined ? {} : { purpose: body.purpose }),
-    ...(req.ip === undefined ? {} : { ip: req.ip }),
+    ...(ip === undefined ? {} : { ip }),
     ...(challengeToken === undefined ? {} : { challengeToken: challengeToken.slice(0, 4096) }),
     ...localeOptions(req, body),
   };
@@ -70,7 +72,7 @@ function answerSend(res: Response, outcome: Outcome<SendResult>, options: Respon
   }
   const { result } = outcome;
   res.setHeader('Cache-Control', 'no-store');
-  res.status(202).json({ requestId: result.requestId, channel: result.channel, status: result.status, expiresAt: result.expiresAt.toISOString() });
+  sendJson(res, 202, { requestId: result.requestId, channel: result.channel, status: result.status, expiresAt: result.expiresAt.toISOString() });
 }
 
 /** Whether the routing in force names a provider that owns its codes (the shape of `code` then varies). */
@@ -152,14 +154,15 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
   }));
   async function otpVerify(req: Request, res: Response): Promise<void> {
     const body = validate(verifyShape, req.body);
-    const { result, refusal } = await verifyOtp(deps, body.phone, body.code ?? '', { ...(body.purpose === undefined ? {} : { purpose: body.purpose }), ...(req.ip === undefined ? {} : { ip: req.ip }) });
+    const { ip } = req;
+    const { result, refusal } = await verifyOtp(deps, body.phone, body.code ?? '', { ...(body.purpose === undefined ? {} : { purpose: body.purpose }), ...(ip === undefined ? {} : { ip }) });
     if (refusal !== undefined) {
       sendError(res, refusalError(refusal, true), options);
       return;
     }
     res.setHeader('Cache-Control', 'no-store');
     if (result.codeValid && result.token !== undefined && result.tokenExpiresAt !== undefined) {
-      res.status(200).json({ requestValid: true, codeValid: true, requestId: result.requestId, token: result.token, tokenExpiresAt: result.tokenExpiresAt.toISOString() });
+      sendJson(res, 200, { requestValid: true, codeValid: true, requestId: result.requestId, token: result.token, tokenExpiresAt: result.tokenExpiresAt.toISOString() });
       return;
     }
     sendError(
