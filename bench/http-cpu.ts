@@ -4,9 +4,9 @@
  * less, and pairs measured side by side share the machine's mood. Every variant (the kit of one
  * checkout, or the floor) runs at once in its own server process (bench/kit-app.ts or
  * bench/floor-app.ts of that checkout) on its own fresh MariaDB database; after a warm-up, the load
- * goes to one variant at a time in chunks of a fixed number of requests (each its own number and
- * client IP), the order alternating, and each chunk's server and mysqld CPU is divided by its
- * requests. Reported: the median per variant, and the median of the chunk-by-chunk ratios to the
+ * goes to one variant at a time in chunks (a fixed number of sends, each its own number and
+ * client IP, then verifies of the codes they delivered), the order alternating, and each chunk's
+ * server and mysqld CPU is divided by its successful requests. Reported: the median per variant, and the median of the chunk-by-chunk ratios to the
  * first variant.
  *
  * Environment: HTTP_CPU_VARIANTS (`name=path` pairs, comma-separated; a path is a checkout, e.g.
@@ -139,6 +139,7 @@ async function sends(r: Running, count: number): Promise<{ ok: number; other: st
 function verifyBody(r: Running): Next {
   const first = r.verified;
   return (k) => {
+    // autocannon may start a few more than asked: those repeat a code (and count as failures).
     const [phone, code] = r.codes[(first + k) % r.codes.length] as [string, string];
     return { body: JSON.stringify({ phone, code }), ip: ipFor(65_536 + first + k) };
   };
@@ -175,16 +176,27 @@ const median = (values: readonly number[]): number => {
 const log = (line: string): void => console.error(`[http-cpu] ${line}`);
 const show = (m: Measured): string => `server ${m.serverUs.toFixed(0)} µs, mysqld ${m.dbUs.toFixed(0)} µs (${m.ok} ok${m.other === '' ? '' : `, ${m.other}`})`;
 
-/** One phase: every variant in turn, CHUNKS times, the order alternating. */
-async function phase(kind: 'send' | 'verify', running: readonly Running[], dbPid: number | undefined, chunk: (r: Running) => number): Promise<void> {
+/**
+ * Every variant in turn, CHUNKS times, the order alternating: a chunk of sends, then verifies of
+ * the codes those sends delivered (fresh, so none has expired on a slow machine).
+ */
+async function chunks(running: readonly Running[], dbPid: number | undefined): Promise<void> {
   for (let c = 0; c < CHUNKS; c += 1) {
     for (const r of c % 2 === 0 ? running : [...running].reverse()) {
-      if (c === 0) r.windows[kind][0] = await r.child.call<number>('now');
-      const count = chunk(r);
-      const m = await measure(r.child, dbPid, () => (kind === 'send' ? sends(r, count) : verifies(r, count)));
-      r[kind].push(m);
-      if (c === CHUNKS - 1) r.windows[kind][1] = await r.child.call<number>('now');
-      log(`${kind} chunk ${c + 1} ${r.variant.name}: ${show(m)}`);
+      const mark = async (kind: 'send' | 'verify', at: 0 | 1): Promise<void> => {
+        if ((at === 0 && c === 0) || (at === 1 && c === CHUNKS - 1)) r.windows[kind][at] = await r.child.call<number>('now');
+      };
+      await mark('send', 0);
+      const sent = await measure(r.child, dbPid, () => sends(r, CHUNK));
+      await mark('send', 1);
+      r.send.push(sent);
+      r.codes = await r.child.call<[string, string][]>('take-codes');
+      r.verified = 0;
+      await mark('verify', 0);
+      const verified = await measure(r.child, dbPid, () => verifies(r, r.codes.length));
+      await mark('verify', 1);
+      r.verify.push(verified);
+      log(`chunk ${c + 1} ${r.variant.name}: send ${show(sent)}; verify ${show(verified)}`);
     }
   }
 }
@@ -196,12 +208,12 @@ async function main(): Promise<void> {
   const running: Running[] = [];
   try {
     for (const [i, v] of list.entries()) running.push(await start(v, i + 1, admin));
-    for (const r of running) await sends(r, WARMUP);
-    await phase('send', running, dbPid, () => CHUNK);
-    for (const r of running) r.codes = await r.child.call<[string, string][]>('take-codes');
-    const warm = Math.min(WARMUP, ...running.map((r) => Math.floor(r.codes.length / 5)));
-    for (const r of running) await verifies(r, warm);
-    await phase('verify', running, dbPid, (r) => Math.floor((r.codes.length - warm) / CHUNKS));
+    for (const r of running) {
+      await sends(r, WARMUP);
+      r.codes = await r.child.call<[string, string][]>('take-codes');
+      await verifies(r, r.codes.length);
+    }
+    await chunks(running, dbPid);
   } finally {
     for (const r of running) {
       await r.child.exit();
