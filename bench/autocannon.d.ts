@@ -19,6 +19,9 @@ declare module 'autocannon' {
     timeout?: number;
     pipelining?: number;
     requests?: AutocannonRequest[];
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
   }
 
   interface Histogram {

@@ -81,7 +81,7 @@ function top(map: Map<string, number>, total: number, n: number): Share[] {
     .map(([name, count]) => ({ name, percent: (100 * count) / Math.max(1, total) }));
 }
 
-function summariseWindow(profile: CpuProfile, byId: Map<number, ProfileNode>, parent: Map<number, number>, from: number, to: number): WindowSummary {
+function summariseWindow(profile: CpuProfile, byId: Map<number, ProfileNode>, parent: Map<number, number>, from: number, to: number, functionCount: number): WindowSummary {
   const self = new Map<string, number>();
   const inclusive = new Map<string, number>();
   const functions = new Map<string, number>();
@@ -113,18 +113,18 @@ function summariseWindow(profile: CpuProfile, byId: Map<number, ProfileNode>, pa
     busyPercent: (100 * busy) / Math.max(1, inWindow),
     selfByPackage: top(self, busy, 12),
     inclusiveByPackage: top(inclusive, busy, 12),
-    topFunctions: top(functions, busy, 15),
+    topFunctions: top(functions, busy, functionCount),
   };
 }
 
 /** Windows are [start, end] in microseconds of the profiled process's monotonic clock. */
-export function summariseProfile(value: unknown, windows: { readonly send: readonly [number, number]; readonly verify: readonly [number, number] }): ProfileSummary {
+export function summariseProfile(value: unknown, windows: { readonly send: readonly [number, number]; readonly verify: readonly [number, number] }, functionCount = 15): ProfileSummary {
   if (!isProfile(value)) throw new Error('not a V8 CPU profile');
   const byId = new Map(value.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const node of value.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
   return {
-    send: summariseWindow(value, byId, parent, windows.send[0], windows.send[1]),
-    verify: summariseWindow(value, byId, parent, windows.verify[0], windows.verify[1]),
+    send: summariseWindow(value, byId, parent, windows.send[0], windows.send[1], functionCount),
+    verify: summariseWindow(value, byId, parent, windows.verify[0], windows.verify[1], functionCount),
   };
 }

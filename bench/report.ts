@@ -100,6 +100,9 @@ function atMost(name: string, values: readonly number[], max: number, unit = '×
   return { name, measured, met, gap: met ? `${f0(((max - worst) / max) * 100)}% below the limit${values.length > 1 ? ' in the worst round' : ''}` : `over by ${f0(((worst - max) / max) * 100)}% in the worst round` };
 }
 
+/** CPU time of the server process or of mysqld per successful request of a phase, µs. */
+export const cpuPerRequest = (p: PhaseResult, who: 'server' | 'db'): number => (p.cpu[who] / Math.max(1, p.rps)) * 1e6;
+
 /** The most frequent (Knex, driver) count of a series of sequential requests, and one such sample. */
 export function typical(samples: readonly StatementSample[]): { knex: number; driver: number; sample: StatementSample | undefined } {
   const tally = new Map<string, number>();
@@ -224,11 +227,17 @@ export function renderReport(r: BenchReport): string {
       `| ${k + 1} | RSS once ready, before load | ${mb(round.floor.readyRssKb)} | ${mb(round.kit.readyRssKb)} | ${peerMb(round, (a) => a.readyRssKb)} | ${x(ratio(round.kit.readyRssKb, round.floor.readyRssKb))} |`,
     );
   });
-  L.push('', 'CPU cost per successful request (server process):', '');
+  L.push('', 'CPU cost per successful request, server process / mysqld (µs; kit/floor in bold):', '');
+  L.push('| round | phase | floor server | kit server | **kit/floor** | floor mysqld | kit mysqld | **kit/floor** |' + (first.peer === undefined ? '' : ' peer server | peer mysqld |'), '|---|---|---|---|---|---|---|---|' + (first.peer === undefined ? '' : '---|---|'));
   r.rounds.forEach((round, k) => {
-    const cost = (app: AppResult, kind: 'send' | 'verify'): string => f0((app[kind].cpu.server / Math.max(1, app[kind].rps)) * 1e6);
-    const apps = [round.floor, round.kit, ...(round.peer === undefined ? [] : [round.peer])];
-    L.push(`- round ${k + 1}: ` + (['send', 'verify'] as const).map((kind) => `${kind} ${apps.map((app) => `${app.app} ${cost(app, kind)} µs`).join(', ')}`).join('; ') + '.');
+    for (const kind of ['send', 'verify'] as const) {
+      const server = (app: AppResult): number => cpuPerRequest(app[kind], 'server');
+      const db = (app: AppResult): number => cpuPerRequest(app[kind], 'db');
+      const peer = round.peer === undefined ? '' : ` ${f0(server(round.peer))} | ${f0(db(round.peer))} |`;
+      L.push(
+        `| ${k + 1} | ${kind} | ${f0(server(round.floor))} | ${f0(server(round.kit))} | **${x(ratio(server(round.kit), server(round.floor)))}** | ${f0(db(round.floor))} | ${f0(db(round.kit))} | **${x(ratio(db(round.kit), db(round.floor)))}** |${peer}`,
+      );
+    }
   });
   L.push('');
 

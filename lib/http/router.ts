@@ -17,9 +17,10 @@ import { sendOtp } from '../service/send.js';
 import { verifyOtp } from '../service/verify.js';
 import type { Channel, SendOptions, SendResult } from '../types.js';
 import { forwardErrors } from './async-handler.js';
+import { bodyShape, fastAccepts, type BodyShape } from './body-check.js';
 import { otpOpenApiDocument } from './openapi.js';
 import { proxyCheck } from './proxy-check.js';
-import { renderError, sendError, type RespondOptions } from './respond.js';
+import { renderError, sendError, sendJson, type RespondOptions } from './respond.js';
 import { resendBodySchema, sendBodySchema, verifyBodySchema, type HttpBody } from './schemas.js';
 
 export interface OtpRouterOptions {
@@ -29,11 +30,13 @@ export interface OtpRouterOptions {
   readonly standardHeaders?: boolean;
 }
 
-function validate(schema: Joi.ObjectSchema<HttpBody>, body: unknown): HttpBody {
+function validate(shape: BodyShape<HttpBody>, body: unknown): HttpBody {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new OtpError('VALIDATION_FAILED', 'The body must be a JSON object.');
   }
-  const result: Joi.ValidationResult<HttpBody> = schema.validate(body);
+  // The compiled fast path only accepts; everything else gets Joi's verdict and message.
+  if (shape.fast !== undefined && fastAccepts(shape.fast, body)) return body as HttpBody;
+  const result: Joi.ValidationResult<HttpBody> = shape.schema.validate(body);
   if (result.error !== undefined) {
     const detail = result.error.details[0];
     throw new OtpError('VALIDATION_FAILED', detail?.message ?? result.error.message, { field: detail?.path.join('.') });
@@ -51,9 +54,11 @@ function localeOptions(req: Request, body: HttpBody): Pick<SendOptions, 'locale'
 /** What a send or resend passes on from the request: purpose, client IP, challenge answer, locale. */
 function sendOptionsOf(req: Request, body: HttpBody): SendOptions {
   const challengeToken = req.get('x-otp-challenge');
+  // req.ip is a getter that parses X-Forwarded-For on every read.
+  const { ip } = req;
   return {
     ...(body.purpose === undefined ? {} : { purpose: body.purpose }),
-    ...(req.ip === undefined ? {} : { ip: req.ip }),
+    ...(ip === undefined ? {} : { ip }),
     ...(challengeToken === undefined ? {} : { challengeToken: challengeToken.slice(0, 4096) }),
     ...localeOptions(req, body),
   };
@@ -67,7 +72,7 @@ function answerSend(res: Response, outcome: Outcome<SendResult>, options: Respon
   }
   const { result } = outcome;
   res.setHeader('Cache-Control', 'no-store');
-  res.status(202).json({ requestId: result.requestId, channel: result.channel, status: result.status, expiresAt: result.expiresAt.toISOString() });
+  sendJson(res, 202, { requestId: result.requestId, channel: result.channel, status: result.status, expiresAt: result.expiresAt.toISOString() });
 }
 
 /** Whether the routing in force names a provider that owns its codes (the shape of `code` then varies). */
@@ -87,7 +92,9 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
   // The service functions answer refusals as data; this layer renders them.
   const deps = internalsOf(service);
   const { logger } = service.config;
-  const verifySchema = verifyBodySchema(service.config.codeLength);
+  const sendShape = bodyShape(sendBodySchema);
+  const resendShape = bodyShape(resendBodySchema);
+  const verifyShape = bodyShape(verifyBodySchema(service.config.codeLength));
   const parseJson = express.json({ limit: options.bodyLimit ?? '2kb', strict: true, type: () => true });
   const router = express.Router();
   router.use(proxyCheck(logger));
@@ -130,7 +137,7 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
 
   const sendHandler = (channel: Channel) =>
     forwardErrors(async function otpSend(req: Request, res: Response) {
-      const body = validate(sendBodySchema, req.body);
+      const body = validate(sendShape, req.body);
       answerSend(res, await sendOtp(deps, body.phone, channel, sendOptionsOf(req, body)), options);
     });
 
@@ -142,20 +149,21 @@ export function otpRouter(otp?: Otp, options: OtpRouterOptions = {}): OtpRouter 
   router.post('/call', sendHandler('call'));
   router.post('/whatsapp', sendHandler('whatsapp'));
   router.post('/resend', forwardErrors(async function otpResend(req: Request, res: Response) {
-    const body = validate(resendBodySchema, req.body);
+    const body = validate(resendShape, req.body);
     // Audit 23.1: a number without a live code gets the answer a live one would (a look-alike 202 or the same 429).
     answerSend(res, await resendOtp(deps, body.phone, body.channel ?? 'sms', { ...sendOptionsOf(req, body), hideMissing: true }), options);
   }));
   async function otpVerify(req: Request, res: Response): Promise<void> {
-    const body = validate(verifySchema, req.body);
-    const { result, refusal } = await verifyOtp(deps, body.phone, body.code ?? '', { ...(body.purpose === undefined ? {} : { purpose: body.purpose }), ...(req.ip === undefined ? {} : { ip: req.ip }) });
+    const body = validate(verifyShape, req.body);
+    const { ip } = req;
+    const { result, refusal } = await verifyOtp(deps, body.phone, body.code ?? '', { ...(body.purpose === undefined ? {} : { purpose: body.purpose }), ...(ip === undefined ? {} : { ip }) });
     if (refusal !== undefined) {
       sendError(res, refusalError(refusal, true), options);
       return;
     }
     res.setHeader('Cache-Control', 'no-store');
     if (result.codeValid && result.token !== undefined && result.tokenExpiresAt !== undefined) {
-      res.status(200).json({ requestValid: true, codeValid: true, requestId: result.requestId, token: result.token, tokenExpiresAt: result.tokenExpiresAt.toISOString() });
+      sendJson(res, 200, { requestValid: true, codeValid: true, requestId: result.requestId, token: result.token, tokenExpiresAt: result.tokenExpiresAt.toISOString() });
       return;
     }
     sendError(
