@@ -22,10 +22,12 @@ forEachDatabase('forget erases every counter keyed by the number', (db) => {
   };
 
   it('after a send, a channel switch and a wrong-code lock, no counter row of the number is left', async () => {
-    const kit = await createTestKit(db(), { limits: { ...ALL_LIMITS, verifyLock: { failures: 2 } } });
+    // A 1 s switch cooldown: since audit 23.3 a direct send takes the switch counter too (wall clock).
+    const kit = await createTestKit(db(), { limits: { ...ALL_LIMITS, channelSwitchCooldownSeconds: 1, verifyLock: { failures: 2 } } });
     const phone = '+359871230501';
     await kit.otp.sendSms(phone, { ip: '198.51.100.9' });
     kit.clock.advance(61_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
     await kit.otp.resend(phone, 'call', { ip: '198.51.100.9' });
     for (const wrong of ['000000', '000001']) await kit.otp.verify(phone, wrong, { ip: '198.51.100.9' });
     const before = await limitKeys();
