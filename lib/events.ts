@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Channel } from './types.js';
 import type { Logger } from './types.js';
+import type { RequestEndedEvent } from './core/end-event.js';
 import { loggableError } from './core/safe-error.js';
 
 export interface OtpEventMap {
@@ -32,7 +33,7 @@ export interface OtpEventMap {
    * A limit refused a request (429). `limit` is the option's name (`sendsPerIp`, `verifyLock` …);
    * `key` is its bucket with any number masked (an IP or /56, a number range, a country, `global`).
    */
-  'limit-hit': { limit: string; key: string; retryAfterSeconds: number };
+  'limit-hit': { limit: string; key: string; retryAfterSeconds: number; monitored?: boolean; channel?: Channel; country?: string };
   /** The pumping breaker held a number range (the number without its last digits): few of its codes were verified. */
   'range-held': { range: string; sent: number; verified: number; holdSeconds: number };
   /** The daily send budget ran out: fired once per budget window, on the first refused send. */
@@ -42,11 +43,16 @@ export interface OtpEventMap {
    * or of a blocked number type (the client got the same 202 as any other send), or a failed bot
    * challenge. `phone` is masked.
    */
-  'send-refused': { reason: 'country-not-allowed' | 'country-denied' | 'non-geographic' | 'number-type' | 'challenge'; channel: Channel; phone: string; country: string | undefined; type: string | undefined };
+  'send-refused': { reason: 'country-not-allowed' | 'country-denied' | 'non-geographic' | 'number-type' | 'challenge'; channel: Channel; phone: string; country: string | undefined; type: string | undefined; monitored?: boolean };
   /** Wrong codes locked a number (`verifyLock`: a short, doubling lock; `failureBudget`: the NIST cap). `phone` is masked. */
   'number-locked': { lock: 'verifyLock' | 'failureBudget'; phone: string; failures: number; lockSeconds: number };
   /** A purge (`otp.purge()`, or the poller's interval) deleted rows that retention no longer keeps: rows per table. */
-  purged: { requests: number; failures: number; limits: number; durationMs: number; complete: boolean };
+  purged: { requests: number; failures: number; limits: number; insights?: number; durationMs: number; complete: boolean };
+  /**
+   * A request ended, exactly once across all instances (lib/service/request-ends.ts): emitted by the
+   * process that claimed its end (the poller's end sweep, `forget`, `cancel`). No number, code or token.
+   */
+  ended: RequestEndedEvent;
   /** `otp.forget(phone)` erased a number's data (a data-subject request). `phone` is masked. */
   forgotten: { phone: string; requests: number; cancelled: number; failures: number; limits: number };
 }

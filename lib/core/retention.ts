@@ -23,6 +23,8 @@ export interface RetentionOptions {
    * (where they help to debug a provider), `'always'` every delivery. @default 'failures'
    */
   readonly providerPayloads?: 'failures' | 'always';
+  /** Days the insight rollups (`otp_insights`: counts without personal data) are kept. @default 400 */
+  readonly insightsDays?: number;
   /** Rows deleted per statement; each batch is its own short transaction. @default 5000 */
   readonly batchSize?: number;
   /** Shortest pause between two batches in ms. @default 10 */
@@ -41,6 +43,7 @@ export interface ResolvedRetention {
   readonly requestDays: number;
   readonly failureDays: number;
   readonly providerPayloads: 'failures' | 'always';
+  readonly insightsDays: number;
   readonly batchSize: number;
   readonly pauseMs: number;
   readonly busyShare: number;
@@ -50,6 +53,7 @@ export const RETENTION_DEFAULTS: Omit<ResolvedRetention, 'enabled'> = {
   requestDays: 30,
   failureDays: 30,
   providerPayloads: 'failures',
+  insightsDays: 400,
   batchSize: 5000,
   pauseMs: 10,
   busyShare: 0.1,
@@ -61,6 +65,7 @@ export const retentionOptionsSchema = Joi.alternatives(
     requestDays: Joi.number().integer().min(1).max(3650),
     failureDays: Joi.number().integer().min(1).max(3650),
     providerPayloads: Joi.valid('failures', 'always'),
+    insightsDays: Joi.number().integer().min(1).max(3650),
     batchSize: Joi.number().integer().min(1).max(50_000),
     pauseMs: Joi.number().integer().min(0).max(60_000),
     busyShare: Joi.number().greater(0).max(1),
@@ -74,6 +79,7 @@ export function resolveRetention(options: RetentionOptions | false | undefined):
     requestDays: options?.requestDays ?? RETENTION_DEFAULTS.requestDays,
     failureDays: options?.failureDays ?? RETENTION_DEFAULTS.failureDays,
     providerPayloads: options?.providerPayloads ?? RETENTION_DEFAULTS.providerPayloads,
+    insightsDays: options?.insightsDays ?? RETENTION_DEFAULTS.insightsDays,
     batchSize: options?.batchSize ?? RETENTION_DEFAULTS.batchSize,
     pauseMs: options?.pauseMs ?? RETENTION_DEFAULTS.pauseMs,
     busyShare: options?.busyShare ?? RETENTION_DEFAULTS.busyShare,
@@ -89,6 +95,8 @@ export interface PurgeCutoffs {
   readonly failuresIdleBefore: number;
   /** Locked failure rows whose `locked_until` is at or below this go: the lock has lapsed (kit clock). */
   readonly locksEndedBy: number;
+  /** Insight rollups of hours (and days) that began before this go (kit clock). */
+  readonly insightsBefore: number;
 }
 
 /** The cut-offs of a purge at `now` (kit clock): a row below them can no longer change any answer. */
@@ -97,6 +105,7 @@ export function purgeCutoffs(retention: ResolvedRetention, now: number, tokenTtl
     requestsExpiredBefore: now - tokenTtlSeconds * 1000 - retention.requestDays * DAY_MS,
     failuresIdleBefore: now - retention.failureDays * DAY_MS,
     locksEndedBy: now,
+    insightsBefore: now - retention.insightsDays * DAY_MS,
   };
 }
 

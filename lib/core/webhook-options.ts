@@ -6,8 +6,11 @@
 import Joi from 'joi';
 import { configError } from '../errors.js';
 
+/** The end of every request (lib/webhooks/end-events.ts), one of these exactly once per request. */
+export const END_WEBHOOK_TYPES = ['otp.verified', 'otp.expired', 'otp.max_attempts_reached', 'otp.canceled'] as const;
+
 /** The event types sent to the webhook endpoint (`type` in the body). */
-export const WEBHOOK_EVENT_TYPES = ['otp.sent', 'otp.failed', 'otp.delivered', 'otp.undelivered', 'otp.number_locked', 'otp.range_held'] as const;
+export const WEBHOOK_EVENT_TYPES = ['otp.sent', 'otp.failed', 'otp.delivered', 'otp.undelivered', 'otp.number_locked', 'otp.range_held', ...END_WEBHOOK_TYPES] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 export interface WebhookOptions {

@@ -12,7 +12,6 @@ import { NUMBER_KEYED_COUNTERS } from '../limits/counters.js';
 import {
   eraseCounters,
   eraseFailures,
-  eraseRequestBatch,
   pendingOfNumber,
   purgeCounterBatch,
   purgeIdleFailureBatch,
@@ -22,6 +21,8 @@ import {
 import type { PhoneInput } from '../types.js';
 import type { OtpDeps } from './deps.js';
 import { parsePhone } from './inputs.js';
+import { purgeRollups } from '../storage/insights-queries.js';
+import { endAndErase, sweepEnds } from './request-ends.js';
 
 export interface PurgeOptions {
   /** Stop after this many batches (a run bounded in time, e.g. from a cron job); the rest waits for the next run. @default no bound */
@@ -37,6 +38,8 @@ export interface PurgeResult {
   readonly failures: number;
   /** Counter rows deleted (`otp_limits`) whose window had ended. */
   readonly limits: number;
+  /** Insight rollup rows (`otp_insights`) past `retention.insightsDays`. */
+  readonly insights: number;
   /** False when `maxBatches` or the signal stopped the run before everything due was deleted. */
   readonly complete: boolean;
 }
@@ -57,7 +60,7 @@ export interface ForgetResult {
   readonly limits: number;
 }
 
-type Table = 'requests' | 'failures' | 'limits';
+type Table = 'requests' | 'failures' | 'limits' | 'insights';
 
 function checkPurgeOptions(options: PurgeOptions): void {
   if (typeof options !== 'object' || options === null) throw configError('purge: options must be an object, e.g. otp.purge({ maxBatches: 100 })');
@@ -71,8 +74,10 @@ export async function purge(deps: OtpDeps, options: PurgeOptions = {}): Promise<
   checkPurgeOptions(options);
   const { config, knex, events } = deps;
   const { retention, tables: t } = config;
-  const counts: Record<Table, number> = { requests: 0, failures: 0, limits: 0 };
+  const counts: Record<Table, number> = { requests: 0, failures: 0, limits: 0, insights: 0 };
   if (!retention.enabled) return { ...counts, complete: true };
+  // Every request ends (its event and rollup written) before it can be deleted.
+  await sweepEnds(deps, options.signal === undefined ? {} : { signal: options.signal });
   const started = Date.now();
   const cut = purgeCutoffs(retention, config.clock(), config.tokenTtlSeconds);
   // Counter windows run on the wall clock (lib/storage/counter-store.ts), the rest on the kit's.
@@ -83,6 +88,7 @@ export async function purge(deps: OtpDeps, options: PurgeOptions = {}): Promise<
     ['failures', () => purgeLapsedLockBatch(knex, t, cut.locksEndedBy, size)],
     ['failures', () => purgeIdleFailureBatch(knex, t, cut.failuresIdleBefore, size)],
     ['limits', () => purgeCounterBatch(knex, t, wallNow, size)],
+    ['insights', () => purgeRollups(knex, t, cut.insightsBefore)],
   ];
   const maxBatches = options.maxBatches ?? Number.POSITIVE_INFINITY;
   let batches = 0;
@@ -112,13 +118,9 @@ export async function forget(deps: OtpDeps, phone: PhoneInput): Promise<ForgetRe
   const t = config.tables;
   const e164 = parsePhone(phone, config.defaultCountry).e164;
   const pending = await pendingOfNumber(knex, t, e164, config.clock());
-  let requests = 0;
-  for (;;) {
-    // Deleting a row revokes its lease: a claimed row is checked before it goes to a provider.
-    const deleted = await eraseRequestBatch(knex, t, e164, config.retention.batchSize);
-    requests += deleted;
-    if (deleted < config.retention.batchSize) break;
-  }
+  // Deleting a row revokes its lease: a claimed row is checked before it goes to a provider. Rows
+  // not ended yet end first (`otp.canceled`, reason `forgotten`), in the same transaction.
+  const requests = await endAndErase(deps, e164);
   const failures = await eraseFailures(knex, t, e164);
   const limits = await eraseCounters(knex, t, e164, NUMBER_KEYED_COUNTERS);
   const result: ForgetResult = { requests, cancelled: Math.min(pending.pending, requests), leased: Math.min(pending.leased, requests), failures, limits };

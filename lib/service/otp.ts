@@ -36,6 +36,10 @@ import { sendOtp } from './send.js';
 import { createTestNumberSource } from './test-numbers.js';
 import { checkToken, type TokenCheckOptions } from './token-check.js';
 import { verifyOtp } from './verify.js';
+import { insights, type InsightsQuery } from './insights.js';
+import { createRefusalTally } from './refusal-tally.js';
+import { cancel, sweepEnds, type CancelResult } from './request-ends.js';
+import type { InsightsResult } from '../core/insights.js';
 
 export interface Otp {
   /** The settings in force (no secrets, credentials or database URL). */
@@ -71,6 +75,10 @@ export interface Otp {
   purge(options?: PurgeOptions): Promise<PurgeResult>;
   /** Erases everything the kit holds about one number (a data-subject request); its pending deliveries are cancelled. */
   forget(phone: PhoneInput): Promise<ForgetResult>;
+  /** Conversion, outcomes, latency, refusals and cost from the rollups (lib/service/insights.ts); `groupBy` any of country, channel, provider, purpose, day, hour. */
+  insights(query: InsightsQuery): Promise<InsightsResult>;
+  /** Cancels a live request (by its request id) or a number's live requests now: the code no longer verifies and is never sent again; `otp.canceled` follows. */
+  cancel(requestIdOrPhone: string): Promise<CancelResult>;
   /** Closes the database connection if the kit opened it. */
   close(): Promise<void>;
 }
@@ -145,6 +153,11 @@ export function createOtp(options: OtpOptions = {}): Otp {
   const { knex, config } = deps;
   const ownsDb = typeof config.db === 'string';
   const send = async (phone: PhoneInput, channel: Channel, opts?: SendOptions): Promise<SendResult> => unwrap(await sendOtp(deps, phone, channel, opts), false);
+  const tally = createRefusalTally(knex, config.tables, deps.events, config.clock);
+  const endSweep = async (signal: AbortSignal): Promise<void> => {
+    await sweepEnds(deps, { signal });
+    await tally.flush();
+  };
   const otp: Otp = {
     config: publicConfig(config),
     events: deps.events,
@@ -165,7 +178,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
     routing: () => deps.routing.current(),
     startRetryPoller: (pollerOptions) =>
       startRetryPoller(
-        { delivery: deps.delivery, knex, tables: config.tables, instanceId: deps.instanceId, routing: () => deps.routing.current(), purge: (signal) => purge(deps, { signal }) },
+        { delivery: deps.delivery, knex, tables: config.tables, instanceId: deps.instanceId, routing: () => deps.routing.current(), purge: (signal) => purge(deps, { signal }), endSweep },
         pollerOptions,
       ),
     startWebhookPoller(pollerOptions) {
@@ -176,8 +189,12 @@ export function createOtp(options: OtpOptions = {}): Otp {
     },
     purge: (opts) => purge(deps, opts),
     forget: (phone) => forget(deps, phone),
+    insights: (query) => insights(deps, tally, query),
+    cancel: (target) => cancel(deps, target),
     async close() {
       await deps.store.drain();
+      tally.stop();
+      await tally.flush().catch(() => undefined);
       if (ownsDb) await knex.destroy();
     },
   };

@@ -6,6 +6,7 @@
  */
 import type { Knex } from 'knex';
 import { dialectOf } from './db.js';
+import { insightsMigration } from './insights-migration.js';
 
 export interface OtpTableNames {
   /** Key/value settings table; it may be the app's own table (it is then left as it is). @default 'otp_settings' */
@@ -20,6 +21,8 @@ export interface OtpTableNames {
   readonly failures: string;
   /** The webhook outbox: one row per event to deliver (lib/storage/outbox-queries.ts). @default 'otp_webhooks' */
   readonly webhooks: string;
+  /** Insight rollups: counters per hour/day, country, channel, provider and purpose; no personal data. @default 'otp_insights' */
+  readonly insights: string;
 }
 
 export const DEFAULT_TABLES: OtpTableNames = {
@@ -30,6 +33,7 @@ export const DEFAULT_TABLES: OtpTableNames = {
   limits: 'otp_limits',
   failures: 'otp_failures',
   webhooks: 'otp_webhooks',
+  insights: 'otp_insights',
 };
 
 /** Knex's bookkeeping table for the kit's migrations, apart from the app's own. */
@@ -160,6 +164,7 @@ function migrations(t: OtpTableNames): OtpMigration[] {
     },
     webhooksMigration(t),
     channelsMigration(t),
+    insightsMigration(t),
   ];
 }
 
