@@ -56,7 +56,7 @@ export const insightsMigration = (t: { readonly requests: string; readonly insig
       table.string('purpose', 64).notNullable();
       for (const column of ROLLUP_COUNTERS) table.bigInteger(column).notNullable().defaultTo(0);
       table.bigInteger('updated_at').notNullable();
-      table.primary([...ROLLUP_KEY], `${t.insights}_pk`);
+      table.primary([...ROLLUP_KEY]);
     });
   },
   async down(knex) {
