@@ -7,6 +7,7 @@ import { safeErrorSummary } from '../core/safe-error.js';
 import { OtpError } from '../errors.js';
 import { migrateCommand, purgeCommand, routingGetCommand, routingSetCommand, statusCommand, type CommandInput } from './commands.js';
 import { EXIT, type CliIo, type ExitCode } from './io.js';
+import { insightsCommand, takeValueOptions } from './insights.js';
 
 interface Command {
   /** The words that name it: ['migrate'] or ['routing', 'get']. */
@@ -23,6 +24,7 @@ const COMMANDS: readonly Command[] = [
   { words: ['routing', 'get'], params: [], summary: 'print the routing in force and where it comes from', run: routingGetCommand },
   { words: ['routing', 'set'], params: ['<routing>'], summary: 'validate a routing string and store it in the otp_sms_provider settings row', run: routingSetCommand },
   { words: ['purge'], params: [], summary: 'delete what the retention option no longer keeps (what otp.purge() does; for a cron job)', run: purgeCommand },
+  { words: ['insights'], params: [], summary: 'conversion, outcomes, refusals and cost: --from, --to (ISO dates), --by country,provider,…', run: (i) => insightsCommand(i.io, i.json, i.values ?? {}) },
 ];
 
 const OPTIONS = ['--json', '--help', '-h'];
@@ -40,7 +42,8 @@ export function helpText(): string {
     ...COMMANDS.map((c) => `  ${[...c.words, ...c.params].join(' ').padEnd(width)}  ${c.summary}`),
     '',
     'Options:',
-    '  --json      print one JSON object (migrate, status, routing get|set)',
+    '  --json      print one JSON object (migrate, status, routing get|set, insights)',
+    '  --from, --to, --by  insights: range (default the last 7 days) and grouping (country, channel, provider, purpose, day, hour)',
     '  -h, --help  this text',
     '',
     'The environment is read as otpRouter() reads it: DATABASE_URL (default sqlite:./otp.sqlite),',
@@ -69,7 +72,9 @@ function usageError(io: CliIo, message: string): ExitCode {
   return EXIT.usage;
 }
 
-export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
+export async function runCli(input: readonly string[], io: CliIo): Promise<ExitCode> {
+  const { rest: argv, values, missing } = takeValueOptions(input);
+  if (missing !== undefined) return usageError(io, `${missing} needs a value`);
   const flags = argv.filter((a) => a.startsWith('-') && !/^-\d/.test(a));
   const words = argv.filter((a) => !flags.includes(a));
   const unknown = flags.find((f) => !OPTIONS.includes(f));
@@ -93,7 +98,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     return usageError(io, `${command.params.length === 0 ? 'no arguments expected' : `expected ${command.params.join(' ')}`}: ${usageLine(command)}`);
   }
   try {
-    return await command.run({ io, json: flags.includes('--json'), args });
+    return await command.run({ io, json: flags.includes('--json'), args, values });
   } catch (error) {
     reportFailure(io, error);
     return EXIT.failed;
