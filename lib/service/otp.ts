@@ -137,7 +137,7 @@ function buildDeps(options: OtpOptions): OtpDeps {
 
 async function ready(deps: OtpDeps): Promise<void> {
   const { tables } = deps.config;
-  const missing = await firstMissingTable(deps.knex, [tables.settings, tables.requests, tables.limits, tables.failures, ...(deps.config.webhooks === undefined ? [] : [tables.webhooks])]);
+  const missing = await firstMissingTable(deps.knex, [tables.settings, tables.requests, tables.limits, tables.failures, tables.insights, ...(deps.config.webhooks === undefined ? [] : [tables.webhooks])]);
   if (missing !== undefined) {
     throw configError(`table "${missing}" does not exist: run \`await otp.migrate()\` (or the Knex CLI with the kit's migration source) first`);
   }
