@@ -38,6 +38,7 @@ import { checkToken, type TokenCheckOptions } from './token-check.js';
 import { verifyOtp } from './verify.js';
 import { insights, type InsightsQuery } from './insights.js';
 import { createRefusalTally } from './refusal-tally.js';
+import { loggableError } from '../core/safe-error.js';
 import { cancel, sweepEnds, type CancelResult } from './request-ends.js';
 import type { InsightsResult } from '../core/insights.js';
 
@@ -153,7 +154,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
   const { knex, config } = deps;
   const ownsDb = typeof config.db === 'string';
   const send = async (phone: PhoneInput, channel: Channel, opts?: SendOptions): Promise<SendResult> => unwrap(await sendOtp(deps, phone, channel, opts), false);
-  const tally = createRefusalTally(knex, config.tables, deps.events, config.clock);
+  const tally = createRefusalTally(knex, config.tables, deps.events, config.clock, (error) => config.logger.warn({ err: loggableError(error) }, 'otp insights: writing counted refusals failed; they are written later'));
   const endSweep = async (signal: AbortSignal): Promise<void> => {
     await sweepEnds(deps, { signal });
     await tally.flush();

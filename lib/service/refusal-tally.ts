@@ -1,9 +1,10 @@
 /**
  * Refusals have no request row, so they are counted in process: `limit-hit` and `send-refused`
  * events add to an in-memory tally (no database work on the request path), written to the rollups
- * as one batched upsert by `flush()`: the retry poller flushes on every end sweep, `insights()`
- * before it reads and `close()` on shutdown. A process that dies loses the refusals counted since
- * its last flush (at most one sweep interval, 1 s by default).
+ * as one batched upsert by `flush()`: every 5 s while there are counts (an unref'd timer, also in
+ * processes that run no poller), on every end sweep of the retry poller, before `insights()` reads
+ * and on `close()`. A process that dies loses the refusals counted since its last flush (at most
+ * 5 s of them).
  *
  * Reasons: `limit` (a send limit's `limit-hit`), `breaker` (`limit-hit` of `conversionBreaker`),
  * `policy` (`send-refused` for the destination country or number type), `challenge`
@@ -40,8 +41,12 @@ export function limitReason(limit: string): RefusalReason | undefined {
   return SEND_LIMITS.has(limit) ? 'limit' : undefined;
 }
 
-export function createRefusalTally(knex: Knex, tables: OtpTableNames, events: OtpEvents, clock: () => number): RefusalTally {
+/** How often counted refusals are written without a poller. */
+const FLUSH_EVERY_MS = 5_000;
+
+export function createRefusalTally(knex: Knex, tables: OtpTableNames, events: OtpEvents, clock: () => number, onError: (error: unknown) => void = () => undefined): RefusalTally {
   let pending = new Map<string, Entry>();
+  let timer: NodeJS.Timeout | undefined;
 
   function count(reason: RefusalReason, monitored: boolean | undefined, country: string | undefined, channel: string | undefined): void {
     const at = hourOf(clock());
@@ -55,6 +60,13 @@ export function createRefusalTally(knex: Knex, tables: OtpTableNames, events: Ot
     }
     if (monitored === true) entry.counters.monitored[reason] += 1;
     else entry.counters.refusals[reason] += 1;
+    if (timer === undefined) {
+      timer = setTimeout(() => {
+        timer = undefined;
+        tally.flush().catch(onError);
+      }, FLUSH_EVERY_MS);
+      timer.unref();
+    }
   }
 
   function onLimit(e: OtpEventMap['limit-hit']): void {
@@ -92,7 +104,7 @@ export function createRefusalTally(knex: Knex, tables: OtpTableNames, events: Ot
     }
   }
 
-  return {
+  const tally: RefusalTally = {
     flush() {
       // One flush at a time: a second waits for the first, then writes what came since.
       flushing = flushing.catch(() => undefined).then(write);
@@ -100,6 +112,9 @@ export function createRefusalTally(knex: Knex, tables: OtpTableNames, events: Ot
     },
     stop() {
       events.off('limit-hit', onLimit).off('send-refused', onRefused);
+      clearTimeout(timer);
+      timer = undefined;
     },
   };
+  return tally;
 }
