@@ -157,15 +157,27 @@ const keyString = (key: Readonly<Record<string, string>>, dims: readonly string[
  * provider, for the prices) into one group per key, with totals. Groups are ordered by requests
  * (most first), then key.
  */
-export function mergeRollups(rows: readonly RollupRow[], dims: readonly InsightDimension[], priceOf: PriceOf): { totals: InsightsGroup; groups: Array<InsightsGroup & { key: Record<string, string> }> } {
+export function mergeRollups(
+  rows: readonly RollupRow[],
+  dims: readonly InsightDimension[],
+  priceOf: PriceOf,
+  priced?: ReadonlyArray<Pick<RollupRow, 'key' | 'country' | 'channel' | 'provider' | 'delivered'>>,
+): { totals: InsightsGroup; groups: Array<InsightsGroup & { key: Record<string, string> }> } {
   const totals = zeroCounters();
   let totalCost = 0;
   const groups = new Map<string, { key: Record<string, string>; counters: RollupCounters; cost: number }>();
+  // With `priced` (delivered messages by group, country, channel and provider) the cost comes from there.
+  const costs = new Map<string, number>();
+  for (const p of priced ?? []) {
+    const id = keyString(p.key, dims);
+    costs.set(id, (costs.get(id) ?? 0) + p.delivered * priceOf(p.provider, p.channel, p.country));
+  }
   for (const row of rows) {
-    const cost = row.delivered * priceOf(row.provider, row.channel, row.country);
+    const id = keyString(row.key, dims);
+    const cost = priced === undefined ? row.delivered * priceOf(row.provider, row.channel, row.country) : (costs.get(id) ?? 0);
+    costs.delete(id);
     addCounters(totals, row);
     totalCost += cost;
-    const id = keyString(row.key, dims);
     let group = groups.get(id);
     if (group === undefined) {
       group = { key: Object.fromEntries(dims.map((d) => [d, row.key[d] ?? ''])), counters: zeroCounters(), cost: 0 };

@@ -49,8 +49,12 @@ export async function insights(deps: OtpDeps, tally: RefusalTally, query: Insigh
   // This process's refusals first; a failed write only leaves them for the next flush.
   await tally.flush().catch((error: unknown) => deps.config.logger.warn({ err: loggableError(error) }, 'otp insights: writing counted refusals failed; they are written later'));
   const cover = coverage(from, to, dims.includes('hour'));
-  const rows = await readRollups(deps.knex, deps.config.tables, { dims, hours: cover.hours, days: cover.days });
+  const rollupQuery = { dims, hours: cover.hours, days: cover.days };
   const { prices } = deps.config;
-  const merged = mergeRollups(rows, dims, priceLookup(prices));
+  // One row per group; a second, narrow query (delivered messages by country, channel and provider)
+  // only when some rate depends on them. Without rates every delivered message costs `default`.
+  const rows = await readRollups(deps.knex, deps.config.tables, rollupQuery);
+  const priced = prices.rates.length === 0 ? undefined : await readRollups(deps.knex, deps.config.tables, rollupQuery, true);
+  const merged = mergeRollups(rows, dims, priced === undefined ? () => prices.default : priceLookup(prices), priced);
   return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), groupBy: dims, currency: prices.currency, ...merged };
 }

@@ -67,17 +67,23 @@ export interface RollupQuery {
 
 const DAY_MS = 86_400_000;
 
-/** Rollup rows summed by the asked dimensions plus country, channel and provider (for the prices). */
-export async function readRollups(knex: Knex, t: OtpTableNames, query: RollupQuery): Promise<RollupRow[]> {
+/**
+ * Rollup rows summed by the asked dimensions; with `pricing`, also by country, channel and provider
+ * (what the prices need). Without it the answer has one row per group only (country, channel and
+ * provider are '' unless asked for).
+ */
+export async function readRollups(knex: Knex, t: OtpTableNames, query: RollupQuery, pricing = false): Promise<RollupRow[]> {
   const ranges: Array<readonly ['h' | 'd', number, number]> = [...query.hours.map(([a, b]) => ['h', a, b] as const), ...(query.days === undefined ? [] : [['d', query.days[0], query.days[1]] as const])];
   if (ranges.length === 0) return [];
   const dialect = dialectOf(knex);
   const q = (name: string): string => (dialect === 'mysql' ? `\`${name}\`` : `"${name}"`);
   const exprOf = (dim: string): string => (dim === 'day' ? `(${q('bucket')} - (${q('bucket')} % ${DAY_MS}))` : dim === 'hour' ? q('bucket') : q(dim));
-  const grouped = [...new Set<string>([...query.dims, 'country', 'channel', 'provider'])];
-  const select = [...grouped.map((d) => `${exprOf(d)} as ${q(`k_${d}`)}`), ...ROLLUP_COUNTERS.map((c) => `sum(${q(c)}) as ${q(c)}`)];
+  const grouped = [...new Set<string>([...query.dims, ...(pricing ? ['country', 'channel', 'provider'] : [])])];
+  const counters = pricing ? ['delivered'] : ROLLUP_COUNTERS;
+  const select = [...grouped.map((d) => `${exprOf(d)} as ${q(`k_${d}`)}`), ...counters.map((c) => `sum(${q(c)}) as ${q(c)}`)];
   const where = ranges.map(() => `(${q('grain')} = ? and ${q('bucket')} >= ? and ${q('bucket')} < ?)`).join(' or ');
-  const sql = `select ${select.join(', ')} from ${q(t.insights)} where ${where} group by ${grouped.map(exprOf).join(', ')}`;
+  const groupBy = grouped.length === 0 ? '' : ` group by ${grouped.map(exprOf).join(', ')}`;
+  const sql = `select ${select.join(', ')} from ${q(t.insights)} where ${where}${pricing ? ` and ${q('delivered')} > 0` : ''}${groupBy}`;
   const result: unknown = await knex.raw(sql, ranges.flat());
   return rowsOf(dialect, result).map((r) => toRollupRow(r, query.dims));
 }
@@ -95,9 +101,9 @@ function toRollupRow(r: Raw, dims: readonly InsightDimension[]): RollupRow {
   const reasons = (prefix: string): Record<(typeof REFUSAL_REASONS)[number], number> => ({ limit: v(`${prefix}_limit`), policy: v(`${prefix}_policy`), breaker: v(`${prefix}_breaker`), challenge: v(`${prefix}_challenge`) });
   return {
     key: Object.fromEntries(dims.map((d) => [d, keyValue(d, r[`k_${d}`])])),
-    country: String(r.k_country),
-    channel: String(r.k_channel),
-    provider: String(r.k_provider),
+    country: typeof r.k_country === 'string' ? r.k_country : '',
+    channel: typeof r.k_channel === 'string' ? r.k_channel : '',
+    provider: typeof r.k_provider === 'string' ? r.k_provider : '',
     requests: v('requests'),
     delivered: v('delivered'),
     verified: v('verified'),
