@@ -14,6 +14,7 @@
  * (JSON for startRetryPoller), BENCH_POLLER_MAX_SECONDS (60), BENCH_PROFILE=0 to skip the CPU
  * profile (BENCH_PROFILE_KEEP=<file> keeps the raw .cpuprofile, BENCH_PROFILE_APP=floor profiles the floor), BENCH_POLLER=0 / BENCH_EXPLAIN=0 /
  * BENCH_LIFECYCLE=0 to skip those parts (BENCH_ONLY=lifecycle runs only the lifecycle phase, bench/lifecycle-bench.ts), BENCH_WRITE=0 to only print.
+ * BENCH_ONLY=insights runs only the insights phase (bench/insights-bench.ts: grouped queries on 10 M requests' rollups); BENCH_INSIGHTS=1 adds it to a full run.
  */
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -33,6 +34,7 @@ import { summariseProfile, type ProfileSummary } from './profile.js';
 import { renderReport, typical, writeReport, type AppResult, type BenchReport, type BenchRound, type StatementSample } from './report.js';
 import { createSeeder } from './seed.js';
 import { renderLifecycle, runLifecycleBench, writeLifecycle } from './lifecycle-bench.js';
+import { renderInsights, runInsightsBench, writeInsights } from './insights-bench.js';
 
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 const env = process.env;
@@ -220,9 +222,18 @@ async function lifecyclePhase(): Promise<void> {
   if (env.BENCH_WRITE !== '0') writeLifecycle(markdown, here('../docs/benchmarks.md'));
 }
 
+/** The insights phase (bench/insights-bench.ts): opt-in, BENCH_ONLY=insights or BENCH_INSIGHTS=1. */
+async function insightsPhase(): Promise<void> {
+  const result = await runInsightsBench({ server: MYSQL_SERVER, secret: SECRET, requests: num('BENCH_INSIGHTS_REQUESTS', 10_000_000), log });
+  const markdown = renderInsights(result, new Date().toISOString());
+  console.log(markdown);
+  if (env.BENCH_WRITE !== '0') writeInsights(markdown, here('../docs/benchmarks.md'));
+}
+
 async function main(): Promise<void> {
   // BENCH_ONLY=lifecycle (`npm run bench:lifecycle`): only the lifecycle phase.
   if (env.BENCH_ONLY === 'lifecycle') return lifecyclePhase();
+  if (env.BENCH_ONLY === 'insights') return insightsPhase();
   const started = Date.now();
   const load = loadavg();
   const name = `otp_bench_${randomBytes(4).toString('hex')}`;
@@ -301,6 +312,7 @@ async function main(): Promise<void> {
       log(`wrote ${file}`);
     }
     if (env.BENCH_LIFECYCLE !== '0') await lifecyclePhase();
+    if (env.BENCH_INSIGHTS === '1') await insightsPhase();
   } finally {
     await knex.destroy();
     await admin.raw(`DROP DATABASE IF EXISTS ${name}`);

@@ -1,6 +1,7 @@
 /**
  * `npm start`: the example app on PORT (default 3000), configured only by environment variables
- * (DATABASE_URL, OTP_SECRET, TRUST_PROXY, OTP_SMS_PROVIDER, OTP_SMS_RETRY, OTP_WORKFLOW, provider credentials).
+ * (DATABASE_URL, OTP_SECRET, TRUST_PROXY, OTP_SMS_PROVIDER, OTP_SMS_RETRY, OTP_WORKFLOW, OTP_WEBHOOK_URL and
+ * OTP_WEBHOOK_SECRET, provider credentials).
  * With none set it runs on SQLite (./otp.sqlite) with the Console provider, which prints codes.
  */
 import { createOtp } from '../lib/index.js';
@@ -10,9 +11,12 @@ const otp = createOtp();
 await otp.migrate();
 await otp.ready();
 
-// With OTP_SMS_RETRY on, failed sends wait in the request table and this poller retries them; with
-// an escalation workflow (OTP_WORKFLOW=sms:60,call) it also sends the later steps.
-const poller = otp.config.retry || otp.config.workflow !== undefined ? otp.startRetryPoller() : undefined;
+// The retry poller: with OTP_SMS_RETRY on, failed sends wait in the request table and it retries
+// them; it sends the later steps of an escalation workflow (OTP_WORKFLOW=sms:60,call); it also takes over sends a crash interrupted, ends requests (the `otp.verified`,
+// `otp.expired`, `otp.max_attempts_reached` and `otp.canceled` events, the insight figures) and purges.
+const poller = otp.startRetryPoller();
+// With OTP_WEBHOOK_URL and OTP_WEBHOOK_SECRET set, this poller delivers the signed webhooks.
+const webhookPoller = process.env.OTP_WEBHOOK_URL && process.env.OTP_WEBHOOK_SECRET ? otp.startWebhookPoller() : undefined;
 
 const app = createExampleApp(otp);
 const port = Number(process.env.PORT ?? 3000);
@@ -28,7 +32,8 @@ async function shutdown(signal: string): Promise<void> {
   console.log(`${signal}: shutting down`);
   server.close();
   // Finish the deliveries in flight and hand unstarted claims back before the connection closes.
-  await poller?.stop();
+  await poller.stop();
+  await webhookPoller?.stop();
   await otp.close();
   process.exit(0);
 }

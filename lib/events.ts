@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Channel } from './types.js';
 import type { Logger } from './types.js';
+import type { RequestEndedEvent } from './core/end-event.js';
 import { loggableError } from './core/safe-error.js';
 
 export interface OtpEventMap {
@@ -50,7 +51,7 @@ export interface OtpEventMap {
   /** Wrong codes locked a number (`verifyLock`: a short, doubling lock; `failureBudget`: the NIST cap). `phone` is masked. */
   'number-locked': { lock: 'verifyLock' | 'failureBudget'; phone: string; failures: number; lockSeconds: number };
   /** A purge (`otp.purge()`, or the poller's interval) deleted rows that retention no longer keeps: rows per table. */
-  purged: { requests: number; failures: number; limits: number; webhooks?: number; durationMs: number; complete: boolean };
+  purged: { requests: number; failures: number; limits: number; webhooks?: number; insights?: number; durationMs: number; complete: boolean };
   /**
    * A workflow step after the first was delivered (issue 26): `step` is its index (1 = the second
    * step), `from*` the step before it (the provider null when that step was not delivered).
@@ -58,6 +59,11 @@ export interface OtpEventMap {
   escalated: { requestId: string; step: number; fromChannel: Channel; toChannel: Channel; fromProvider: string | null; toProvider: string };
   /** A workflow step was not sent: a cost limit (`limit` names it), the destination policy or the routing refused it. */
   'step-skipped': { requestId: string; step: number; channel: Channel; reason: 'limit' | 'policy' | 'unsupported'; limit?: string };
+  /**
+   * A request ended, exactly once across all instances (lib/service/request-ends.ts): emitted by the
+   * process that claimed its end (the poller's end sweep, `forget`, `cancel`). No number, code or token.
+   */
+  ended: RequestEndedEvent;
   /** `otp.forget(phone)` erased a number's data (a data-subject request). `phone` is masked. */
   forgotten: { phone: string; requests: number; cancelled: number; failures: number; limits: number };
 }

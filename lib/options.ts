@@ -26,10 +26,10 @@ import { resolveWebhooks, webhookOptionsSchema, type ResolvedWebhooks, type Webh
 import { resolveTextOptions, textOptionKeys, type ResolvedTextOptions, type TextOptions } from './core/text-options.js';
 import { resolveWorkflowOptions, workflowOptionKeys, type ResolvedWorkflowOptions, type WorkflowOptions } from './core/workflow.js';
 import { resolveRetention, retentionOptionsSchema, type ResolvedRetention, type RetentionOptions } from './core/retention.js';
+import { insightOptionKeys, resolveInsightOptions, type InsightOptions, type ResolvedInsightOptions } from './core/insights-options.js';
 import { DEFAULT_TABLES, type OtpTableNames } from './storage/migrations.js';
 import type { Logger, OtpProvider } from './types.js';
 export type { Env } from './env.js';
-
 export interface SmsRetryOptions {
   /** Retry failed sends from the retry table (the seed's `sms.retry`). Env `OTP_SMS_RETRY`. @default false */
   readonly retry?: boolean;
@@ -41,7 +41,7 @@ export interface SmsRetryOptions {
   readonly maxDelayMs?: number;
 }
 
-export interface OtpOptions extends ProviderSettings, TextOptions, WorkflowOptions, FraudGuardOptions {
+export interface OtpOptions extends ProviderSettings, TextOptions, WorkflowOptions, FraudGuardOptions, InsightOptions {
   /** A Knex instance, or a DATABASE_URL-style string. Env `DATABASE_URL`. @default 'sqlite:./otp.sqlite' */
   readonly db?: Knex | string;
   /**
@@ -118,7 +118,7 @@ export interface OtpOptions extends ProviderSettings, TextOptions, WorkflowOptio
   readonly env?: Env;
 }
 
-export interface ResolvedOtpConfig extends ResolvedTextOptions, ResolvedWorkflowOptions, FraudGuardConfig {
+export interface ResolvedOtpConfig extends ResolvedTextOptions, ResolvedWorkflowOptions, FraudGuardConfig, ResolvedInsightOptions {
   readonly db: Knex | string;
   readonly secrets: readonly string[];
   readonly usingDevSecret: boolean;
@@ -152,12 +152,10 @@ export interface ResolvedOtpConfig extends ResolvedTextOptions, ResolvedWorkflow
   readonly env: Env;
   readonly production: boolean;
 }
-
 /** Used only outside production, with a warning, so `npm start` works with no setup. */
 export const DEVELOPMENT_SECRET = 'express-otp-kit development secret: set OTP_SECRET';
 
 const tableName = Joi.string().pattern(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/);
-
 const schema = Joi.object<OtpOptions>({
   db: Joi.alternatives(Joi.string().min(1), Joi.function(), Joi.object().unknown(true)),
   secret: Joi.alternatives(Joi.string().min(32), Joi.array().items(Joi.string().min(32)).min(1)),
@@ -173,14 +171,14 @@ const schema = Joi.object<OtpOptions>({
   providerTimeoutMs: Joi.number().integer().min(100).max(60_000),
   settingsRefreshSeconds: Joi.number().min(0.05).max(300),
   defaultCountry: Joi.string().pattern(/^[A-Z]{2}$/),
-  tables: Joi.object({ settings: tableName, settingsKeyColumn: tableName, settingsValueColumn: tableName, requests: tableName, limits: tableName, failures: tableName, webhooks: tableName, holds: tableName }),
+  tables: Joi.object({ settings: tableName, settingsKeyColumn: tableName, settingsValueColumn: tableName, requests: tableName, limits: tableName, failures: tableName, webhooks: tableName, holds: tableName, insights: tableName }),
   limits: limitOptionsSchema,
   destinations: destinationOptionsSchema,
   challenge: Joi.function(),
   testNumbers: testNumbersOptionsSchema,
   groupCommit: Joi.boolean(),
   webhooks: webhookOptionsSchema,
-  ...textOptionKeys, ...workflowOptionKeys,
+  ...textOptionKeys, ...workflowOptionKeys, ...insightOptionKeys,
   retention: retentionOptionsSchema,
   twilio: Joi.object().unknown(true),
   sinch: Joi.object().unknown(true),
@@ -246,7 +244,7 @@ export function resolveOptions(given: OtpOptions = {}): ResolvedOtpConfig {
   const sms = options.sms ?? {};
   const messageTemplate = options.messageTemplate ?? 'Your _APP_ code is _CODE_';
   return {
-    ...resolveTextOptions(options, messageTemplate), ...resolveWorkflowOptions(options, env),
+    ...resolveTextOptions(options, messageTemplate), ...resolveWorkflowOptions(options, env), ...resolveInsightOptions(options),
     db: databaseOf(options, env, production),
     secrets,
     usingDevSecret,

@@ -26,7 +26,7 @@ describe('createOtp options', () => {
   });
 
   it('retention: privacy defaults, validated like every option, false keeps everything', () => {
-    assert.deepEqual(resolveOptions({ env: {} }).retention, { enabled: true, requestDays: 30, failureDays: 30, webhookDays: 7, providerPayloads: 'failures', batchSize: 5000, pauseMs: 10, busyShare: 0.1 });
+    assert.deepEqual(resolveOptions({ env: {} }).retention, { enabled: true, requestDays: 30, failureDays: 30, webhookDays: 7, providerPayloads: 'failures', insightsDays: 400, batchSize: 5000, pauseMs: 10, busyShare: 0.1 });
     assert.equal(resolveOptions({ env: {}, retention: false }).retention.enabled, false);
     assert.equal(resolveOptions({ env: {}, retention: { requestDays: 7 } }).retention.requestDays, 7);
     fails({ env: {}, retention: { requestDays: 0 } }, /`retention.requestDays`.*greater than or equal to 1.*got 0.*whole days/);

@@ -17,6 +17,8 @@ export interface CommandInput {
   readonly json: boolean;
   /** Positional arguments after the command (and its subcommand). */
   readonly args: readonly string[];
+  /** `--name value` options (insights: from, to, by). */
+  readonly values?: Readonly<Record<string, string>>;
 }
 
 export async function withOtp(io: CliIo, job: (otp: Otp) => Promise<ExitCode>): Promise<ExitCode> {

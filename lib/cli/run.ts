@@ -8,6 +8,7 @@ import { OtpError } from '../errors.js';
 import { migrateCommand, purgeCommand, routingGetCommand, routingSetCommand, statusCommand, type CommandInput } from './commands.js';
 import { holdsListCommand, holdsReleaseCommand } from './holds-commands.js';
 import { EXIT, type CliIo, type ExitCode } from './io.js';
+import { insightsCommand, takeValueOptions } from './insights.js';
 
 interface Command {
   /** The words that name it: ['migrate'] or ['routing', 'get']. */
@@ -26,6 +27,7 @@ const COMMANDS: readonly Command[] = [
   { words: ['purge'], params: [], summary: 'delete what the retention option no longer keeps (what otp.purge() does; for a cron job)', run: purgeCommand },
   { words: ['holds', 'list'], params: [], summary: "number ranges held by the pumping breaker and locked numbers (masked), with reason, since and until (otp.holds())", run: holdsListCommand },
   { words: ['holds', 'release'], params: ['<range|number>'], summary: 'lift the hold of a range (+4915177) or the locks of a number (what otp.release() does)', run: holdsReleaseCommand },
+  { words: ['insights'], params: [], summary: 'conversion, outcomes, refusals and cost: --from, --to (ISO dates), --by country,provider,…', run: (i) => insightsCommand(i.io, i.json, i.values ?? {}) },
 ];
 
 const OPTIONS = ['--json', '--help', '-h'];
@@ -43,7 +45,8 @@ export function helpText(): string {
     ...COMMANDS.map((c) => `  ${[...c.words, ...c.params].join(' ').padEnd(width)}  ${c.summary}`),
     '',
     'Options:',
-    '  --json      print one JSON object (migrate, status, routing get|set, purge, holds list|release)',
+    '  --json      print one JSON object (migrate, status, routing get|set, purge, holds list|release, insights)',
+    '  --from, --to, --by  insights: range (default the last 7 days) and grouping (country, channel, provider, purpose, day, hour)',
     '  -h, --help  this text',
     '',
     'The environment is read as otpRouter() reads it: DATABASE_URL (default sqlite:./otp.sqlite),',
@@ -72,7 +75,9 @@ function usageError(io: CliIo, message: string): ExitCode {
   return EXIT.usage;
 }
 
-export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
+export async function runCli(input: readonly string[], io: CliIo): Promise<ExitCode> {
+  const { rest: argv, values, missing } = takeValueOptions(input);
+  if (missing !== undefined) return usageError(io, `${missing} needs a value`);
   const flags = argv.filter((a) => a.startsWith('-') && !/^-\d/.test(a));
   const words = argv.filter((a) => !flags.includes(a));
   const unknown = flags.find((f) => !OPTIONS.includes(f));
@@ -96,7 +101,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     return usageError(io, `${command.params.length === 0 ? 'no arguments expected' : `expected ${command.params.join(' ')}`}: ${usageLine(command)}`);
   }
   try {
-    return await command.run({ io, json: flags.includes('--json'), args });
+    return await command.run({ io, json: flags.includes('--json'), args, values });
   } catch (error) {
     reportFailure(io, error);
     return EXIT.failed;

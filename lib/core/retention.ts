@@ -28,6 +28,8 @@ export interface RetentionOptions {
    * (where they help to debug a provider), `'always'` every delivery. @default 'failures'
    */
   readonly providerPayloads?: 'failures' | 'always';
+  /** Days the insight rollups (`otp_insights`: counts without personal data) are kept. @default 400 */
+  readonly insightsDays?: number;
   /** Rows deleted per statement; each batch is its own short transaction. @default 5000 */
   readonly batchSize?: number;
   /** Shortest pause between two batches in ms. @default 10 */
@@ -47,6 +49,7 @@ export interface ResolvedRetention {
   readonly failureDays: number;
   readonly webhookDays: number;
   readonly providerPayloads: 'failures' | 'always';
+  readonly insightsDays: number;
   readonly batchSize: number;
   readonly pauseMs: number;
   readonly busyShare: number;
@@ -57,6 +60,7 @@ export const RETENTION_DEFAULTS: Omit<ResolvedRetention, 'enabled'> = {
   failureDays: 30,
   webhookDays: 7,
   providerPayloads: 'failures',
+  insightsDays: 400,
   batchSize: 5000,
   pauseMs: 10,
   busyShare: 0.1,
@@ -69,6 +73,7 @@ export const retentionOptionsSchema = Joi.alternatives(
     failureDays: Joi.number().integer().min(1).max(3650),
     webhookDays: Joi.number().integer().min(1).max(3650),
     providerPayloads: Joi.valid('failures', 'always'),
+    insightsDays: Joi.number().integer().min(1).max(3650),
     batchSize: Joi.number().integer().min(1).max(50_000),
     pauseMs: Joi.number().integer().min(0).max(60_000),
     busyShare: Joi.number().greater(0).max(1),
@@ -83,6 +88,7 @@ export function resolveRetention(options: RetentionOptions | false | undefined):
     failureDays: options?.failureDays ?? RETENTION_DEFAULTS.failureDays,
     webhookDays: options?.webhookDays ?? RETENTION_DEFAULTS.webhookDays,
     providerPayloads: options?.providerPayloads ?? RETENTION_DEFAULTS.providerPayloads,
+    insightsDays: options?.insightsDays ?? RETENTION_DEFAULTS.insightsDays,
     batchSize: options?.batchSize ?? RETENTION_DEFAULTS.batchSize,
     pauseMs: options?.pauseMs ?? RETENTION_DEFAULTS.pauseMs,
     busyShare: options?.busyShare ?? RETENTION_DEFAULTS.busyShare,
@@ -100,6 +106,8 @@ export interface PurgeCutoffs {
   readonly locksEndedBy: number;
   /** Ended (delivered or failed) outbox rows whose `updated_at` is below this go (kit clock). */
   readonly webhooksEndedBefore: number;
+  /** Insight rollups of hours (and days) that began before this go (kit clock). */
+  readonly insightsBefore: number;
 }
 
 /** The cut-offs of a purge at `now` (kit clock): a row below them can no longer change any answer. */
@@ -109,6 +117,7 @@ export function purgeCutoffs(retention: ResolvedRetention, now: number, tokenTtl
     failuresIdleBefore: now - retention.failureDays * DAY_MS,
     locksEndedBy: now,
     webhooksEndedBefore: now - retention.webhookDays * DAY_MS,
+    insightsBefore: now - retention.insightsDays * DAY_MS,
   };
 }
 

@@ -13,7 +13,6 @@ import { counterStoresOfNumber } from '../limits/keys.js';
 import {
   eraseCounters,
   eraseFailures,
-  eraseRequestBatch,
   eraseWebhooksOfNumber,
   pendingOfNumber,
   purgeCounterBatch,
@@ -25,6 +24,8 @@ import {
 import type { PhoneInput } from '../types.js';
 import type { OtpDeps } from './deps.js';
 import { parsePhone } from './inputs.js';
+import { purgeRollups } from '../storage/insights-queries.js';
+import { endAndErase, sweepEnds } from './request-ends.js';
 
 export interface PurgeOptions {
   /** Stop after this many batches (a run bounded in time, e.g. from a cron job); the rest waits for the next run. @default no bound */
@@ -42,6 +43,8 @@ export interface PurgeResult {
   readonly limits: number;
   /** Webhook outbox rows deleted (`otp_webhooks`): delivered or failed, past `retention.webhookDays`. */
   readonly webhooks: number;
+  /** Insight rollup rows (`otp_insights`) past `retention.insightsDays`. */
+  readonly insights: number;
   /** False when `maxBatches` or the signal stopped the run before everything due was deleted. */
   readonly complete: boolean;
 }
@@ -64,7 +67,7 @@ export interface ForgetResult {
   readonly webhooks: number;
 }
 
-type Table = 'requests' | 'failures' | 'limits' | 'webhooks';
+type Table = 'requests' | 'failures' | 'limits' | 'webhooks' | 'insights';
 
 function checkPurgeOptions(options: PurgeOptions): void {
   if (typeof options !== 'object' || options === null) throw configError('purge: options must be an object, e.g. otp.purge({ maxBatches: 100 })');
@@ -78,8 +81,10 @@ export async function purge(deps: OtpDeps, options: PurgeOptions = {}): Promise<
   checkPurgeOptions(options);
   const { config, knex, events } = deps;
   const { retention, tables: t } = config;
-  const counts: Record<Table, number> = { requests: 0, failures: 0, limits: 0, webhooks: 0 };
+  const counts: Record<Table, number> = { requests: 0, failures: 0, limits: 0, webhooks: 0, insights: 0 };
   if (!retention.enabled) return { ...counts, complete: true };
+  // Every request ends (its event and rollup written) before it can be deleted.
+  await sweepEnds(deps, options.signal === undefined ? {} : { signal: options.signal });
   const started = Date.now();
   const cut = purgeCutoffs(retention, config.clock(), config.tokenTtlSeconds);
   // Counter windows run on the wall clock (lib/storage/counter-store.ts), the rest on the kit's.
@@ -91,6 +96,7 @@ export async function purge(deps: OtpDeps, options: PurgeOptions = {}): Promise<
     ['failures', () => purgeIdleFailureBatch(knex, t, cut.failuresIdleBefore, size)],
     ['limits', () => purgeCounterBatch(knex, t, wallNow, size)],
     ['webhooks', () => purgeWebhookBatch(knex, t, cut.webhooksEndedBefore, size)],
+    ['insights', () => purgeRollups(knex, t, cut.insightsBefore)],
   ];
   const maxBatches = options.maxBatches ?? Number.POSITIVE_INFINITY;
   let batches = 0;
@@ -120,13 +126,9 @@ export async function forget(deps: OtpDeps, phone: PhoneInput): Promise<ForgetRe
   const t = config.tables;
   const e164 = parsePhone(phone, config.defaultCountry).e164;
   const pending = await pendingOfNumber(knex, t, e164, config.clock());
-  let requests = 0;
-  for (;;) {
-    // Deleting a row revokes its lease: a claimed row is checked before it goes to a provider.
-    const deleted = await eraseRequestBatch(knex, t, e164, config.retention.batchSize);
-    requests += deleted;
-    if (deleted < config.retention.batchSize) break;
-  }
+  // Deleting a row revokes its lease: a claimed row is checked before it goes to a provider. Rows
+  // not ended yet end first (`otp.canceled`, reason `forgotten`), in the same transaction.
+  const requests = await endAndErase(deps, e164);
   const failures = await eraseFailures(knex, t, e164);
   // Every registered limit's row for the number, whichever limit made it (issue 23.5).
   const limits = await eraseCounters(knex, t, e164, counterStoresOfNumber());

@@ -38,6 +38,11 @@ import { buildFraudGuard, fraudGuardMethods, type FraudGuardMethods } from './fr
 import { checkToken, type TokenCheckOptions } from './token-check.js';
 import { verifyOtp } from './verify.js';
 import { workflowStepDeps } from './workflow.js';
+import { insights, type InsightsQuery } from './insights.js';
+import { createRefusalTally } from './refusal-tally.js';
+import { loggableError } from '../core/safe-error.js';
+import { cancel, sweepEnds, type CancelResult } from './request-ends.js';
+import type { InsightsResult } from '../core/insights.js';
 
 export interface Otp extends FraudGuardMethods {
   /** The settings in force (no secrets, credentials or database URL). */
@@ -73,6 +78,10 @@ export interface Otp extends FraudGuardMethods {
   purge(options?: PurgeOptions): Promise<PurgeResult>;
   /** Erases everything the kit holds about one number (a data-subject request); its pending deliveries are cancelled. */
   forget(phone: PhoneInput): Promise<ForgetResult>;
+  /** Conversion, outcomes, latency, refusals and cost from the rollups (lib/service/insights.ts); `groupBy` any of country, channel, provider, purpose, day, hour. */
+  insights(query: InsightsQuery): Promise<InsightsResult>;
+  /** Cancels a live request (by its request id) or a number's live requests now: the code no longer verifies and is never sent again; `otp.canceled` follows. */
+  cancel(requestIdOrPhone: string): Promise<CancelResult>;
   /** Closes the database connection if the kit opened it. */
   close(): Promise<void>;
 }
@@ -133,7 +142,7 @@ function buildDeps(options: OtpOptions): OtpDeps {
 
 async function ready(deps: OtpDeps): Promise<void> {
   const { tables } = deps.config;
-  const missing = await firstMissingTable(deps.knex, [tables.settings, tables.requests, tables.limits, tables.failures, tables.holds, ...(deps.config.webhooks === undefined ? [] : [tables.webhooks])]);
+  const missing = await firstMissingTable(deps.knex, [tables.settings, tables.requests, tables.limits, tables.failures, tables.holds, tables.insights, ...(deps.config.webhooks === undefined ? [] : [tables.webhooks])]);
   if (missing !== undefined) {
     throw configError(`table "${missing}" does not exist: run \`await otp.migrate()\` (or the Knex CLI with the kit's migration source) first`);
   }
@@ -149,6 +158,11 @@ export function createOtp(options: OtpOptions = {}): Otp {
   const { knex, config } = deps;
   const ownsDb = typeof config.db === 'string';
   const send = async (phone: PhoneInput, channel: Channel, opts?: SendOptions): Promise<SendResult> => unwrap(await sendOtp(deps, phone, channel, opts), false);
+  const tally = createRefusalTally(knex, config.tables, deps.events, config.clock, (error) => config.logger.warn({ err: loggableError(error) }, 'otp insights: writing counted refusals failed; they are written later'));
+  const endSweep = async (signal: AbortSignal): Promise<void> => {
+    await sweepEnds(deps, { signal });
+    await tally.flush();
+  };
   const otp: Otp = {
     config: publicConfig(config),
     events: deps.events,
@@ -169,7 +183,7 @@ export function createOtp(options: OtpOptions = {}): Otp {
     routing: () => deps.routing.current(),
     startRetryPoller: (pollerOptions) =>
       startRetryPoller(
-        { delivery: deps.delivery, knex, tables: config.tables, instanceId: deps.instanceId, routing: () => deps.routing.current(), purge: (signal) => purge(deps, { signal }), workflow: workflowStepDeps(deps) },
+        { delivery: deps.delivery, knex, tables: config.tables, instanceId: deps.instanceId, routing: () => deps.routing.current(), purge: (signal) => purge(deps, { signal }), workflow: workflowStepDeps(deps), endSweep },
         pollerOptions,
       ),
     startWebhookPoller(pollerOptions) {
@@ -181,8 +195,12 @@ export function createOtp(options: OtpOptions = {}): Otp {
     purge: (opts) => purge(deps, opts),
     forget: (phone) => forget(deps, phone),
     ...fraudGuardMethods(deps.fraud),
+    insights: (query) => insights(deps, tally, query),
+    cancel: (target) => cancel(deps, target),
     async close() {
       await deps.store.drain();
+      tally.stop();
+      await tally.flush().catch(() => undefined);
       if (ownsDb) await knex.destroy();
     },
   };

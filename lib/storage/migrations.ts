@@ -8,6 +8,7 @@ import type { Knex } from 'knex';
 import { dialectOf } from './db.js';
 import { auditBMigration } from './migration-audit-b.js';
 import { fraudGuardMigration, workflowMigration } from './migrations-later.js';
+import { insightsMigration } from './insights-migration.js';
 
 export interface OtpTableNames {
   /** Key/value settings table; it may be the app's own table (it is then left as it is). @default 'otp_settings' */
@@ -24,6 +25,8 @@ export interface OtpTableNames {
   readonly webhooks: string;
   /** Number ranges held by the pumping breaker, with their renewals (lib/storage/hold-queries.ts). @default 'otp_holds' */
   readonly holds: string;
+  /** Insight rollups: counters per hour/day, country, channel, provider and purpose; no personal data. @default 'otp_insights' */
+  readonly insights: string;
 }
 
 export const DEFAULT_TABLES: OtpTableNames = {
@@ -35,6 +38,7 @@ export const DEFAULT_TABLES: OtpTableNames = {
   failures: 'otp_failures',
   webhooks: 'otp_webhooks',
   holds: 'otp_holds',
+  insights: 'otp_insights',
 };
 
 /** Knex's bookkeeping table for the kit's migrations, apart from the app's own. */
@@ -166,6 +170,7 @@ function migrations(t: OtpTableNames): OtpMigration[] {
     webhooksMigration(t),
     channelsMigration(t),
     auditBMigration(t),
+    insightsMigration(t),
     fraudGuardMigration(t),
     workflowMigration(t),
   ];

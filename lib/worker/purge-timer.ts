@@ -10,7 +10,7 @@ export interface PurgeTimer {
   stop(): Promise<void>;
 }
 
-export function startPurgeTimer(run: (signal: AbortSignal) => Promise<unknown>, intervalMs: number, logger: Logger): PurgeTimer {
+export function startPurgeTimer(run: (signal: AbortSignal) => Promise<unknown>, intervalMs: number, logger: Logger, failure = 'otp purge: the retention purge failed; it runs again at the next interval'): PurgeTimer {
   const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -27,7 +27,7 @@ export function startPurgeTimer(run: (signal: AbortSignal) => Promise<unknown>, 
       .then(
         () => undefined,
         (error: unknown) => {
-          logger.warn({ err: loggableError(error) }, 'otp purge: the retention purge failed; it runs again at the next interval');
+          logger.warn({ err: loggableError(error) }, failure);
         },
       )
       .finally(() => {

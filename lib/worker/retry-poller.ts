@@ -36,6 +36,8 @@ export interface RetryPollerDeps {
   readonly purge?: (signal: AbortSignal) => Promise<unknown>;
   /** Runs due escalation-workflow steps (issue 26, lib/worker/workflow-steps.ts). */
   readonly workflow?: WorkflowStepDeps;
+  /** Ends the requests that have ended (end events, rollups) and writes counted refusals, every `endSweepInterval`. */
+  readonly endSweep?: (signal: AbortSignal) => Promise<unknown>;
 }
 
 export interface RetryPollerOptions {
@@ -55,6 +57,8 @@ export interface RetryPollerOptions {
   readonly leaseMs?: number;
   /** How often this poller runs the retention purge (`otp.purge()`), in ms; `false` leaves it to you (a cron job). @default 600000 */
   readonly purgeInterval?: number | false;
+  /** How often this poller claims the end of ended requests (lib/service/request-ends.ts), in ms; `false` never. @default 1000 */
+  readonly endSweepInterval?: number | false;
   /** Where the poller logs claim and write failures. @default the kit's logger */
   readonly logger?: Logger;
 }
@@ -65,7 +69,9 @@ export interface RetryPoller {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const DEFAULTS: { pollInterval: number; batchSize: number; concurrency: number; purgeInterval: number | false } = { pollInterval: 1000, batchSize: 50, concurrency: 50, purgeInterval: 600_000 };
+const DEFAULTS: { pollInterval: number; batchSize: number; concurrency: number; purgeInterval: number | false; endSweepInterval: number | false } = {
+  pollInterval: 1000, batchSize: 50, concurrency: 50, purgeInterval: 600_000, endSweepInterval: 1000,
+};
 
 const schema = Joi.object<RetryPollerOptions>({
   pollInterval: Joi.number().integer().min(10).max(600_000),
@@ -73,6 +79,7 @@ const schema = Joi.object<RetryPollerOptions>({
   concurrency: Joi.number().integer().min(1).max(1000),
   leaseMs: Joi.number().integer().min(1000).max(600_000),
   purgeInterval: Joi.alternatives(Joi.valid(false), Joi.number().integer().min(10).max(86_400_000)),
+  endSweepInterval: Joi.alternatives(Joi.valid(false), Joi.number().integer().min(10).max(3_600_000)),
   logger: Joi.object({ warn: Joi.function().required(), error: Joi.function().required() }).unknown(true),
 });
 
@@ -85,7 +92,7 @@ function resolvePollerOptions(options: RetryPollerOptions): Required<Omit<RetryP
     const detail = error.details[0];
     const path = detail?.path.join('.') ?? '';
     if (detail?.type === 'object.unknown') {
-      throw configError(`startRetryPoller: unknown option \`${path}\`; known options: pollInterval, batchSize, concurrency, leaseMs, purgeInterval, logger`);
+      throw configError(`startRetryPoller: unknown option \`${path}\`; known options: pollInterval, batchSize, concurrency, leaseMs, purgeInterval, endSweepInterval, logger`);
     }
     const got: unknown = detail?.context?.value;
     throw configError(`startRetryPoller: option \`${path}\` ${(detail?.message ?? error.message).replace(/^"[^"]*" /, '')} (got ${typeof got === 'function' ? 'a function' : (JSON.stringify(got) ?? 'undefined')})`);
@@ -200,9 +207,12 @@ export function startRetryPoller(deps: RetryPollerDeps, options: RetryPollerOpti
     run: runClaimed,
   });
   const purgeTimer = deps.purge !== undefined && opts.purgeInterval !== false ? startPurgeTimer(deps.purge, opts.purgeInterval, logger) : undefined;
+  const endTimer =
+    deps.endSweep !== undefined && opts.endSweepInterval !== false ? startPurgeTimer(deps.endSweep, opts.endSweepInterval, logger, 'otp end sweep: ending requests failed; it runs again at the next interval') : undefined;
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
+      await endTimer?.stop();
       await purgeTimer?.stop();
       await loop.stop();
     })();

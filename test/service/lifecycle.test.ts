@@ -65,7 +65,7 @@ forEachDatabase('retention and purge', (db, kind) => {
     assert.equal(verified.codeValid, true);
     await kit.otp.checkToken(verified.token ?? '');
 
-    assert.deepEqual(await kit.otp.purge(), { requests: 0, failures: 0, limits: 0, webhooks: 0, complete: true });
+    assert.deepEqual(await kit.otp.purge(), { requests: 0, failures: 0, limits: 0, webhooks: 0, insights: 0, complete: true });
     // Expiry + token lifetime + 30 days, less a minute: still kept.
     kit.clock.advance(TTL_MS + TOKEN_TTL_MS + 30 * DAY - 60_000);
     assert.equal((await kit.otp.purge()).requests, 0);
@@ -84,7 +84,7 @@ forEachDatabase('retention and purge', (db, kind) => {
     await kit.otp.sendSms(phone(10));
     await seedOld(kit, db(), 10, 31 * DAY);
     const first = await kit.otp.purge({ maxBatches: 2 });
-    assert.deepEqual(first, { requests: 6, failures: 0, limits: 0, webhooks: 0, complete: false });
+    assert.deepEqual(first, { requests: 6, failures: 0, limits: 0, webhooks: 0, insights: 0, complete: false });
     const rest = await kit.otp.purge();
     assert.equal(rest.requests, 4);
     assert.equal(await rowCount(db(), kit.otp.config.tables.requests), 1, 'the live row stays');
@@ -105,7 +105,7 @@ forEachDatabase('retention and purge', (db, kind) => {
       { key: `sn:${phone(22)}`, points: 2, expire: wall + 600_000 },
       { key: 'sg:global', points: 2, expire: null },
     ]);
-    assert.deepEqual(await kit.otp.purge(), { requests: 0, failures: 0, limits: 1, webhooks: 0, complete: true });
+    assert.deepEqual(await kit.otp.purge(), { requests: 0, failures: 0, limits: 1, webhooks: 0, insights: 0, complete: true });
     kit.clock.advance(1_000);
     assert.equal((await kit.otp.purge()).failures, 1, 'the lapsed lock');
     kit.clock.advance(30 * DAY);
@@ -158,7 +158,7 @@ forEachDatabase('retention and purge', (db, kind) => {
     await seedOld(kit, db(), 20, 400 * DAY);
     await db().knex(kit.otp.config.tables.limits).insert({ key: `sc:${phone(41)}`, points: 1, expire: Date.now() - 1 });
     kit.clock.advance(365 * DAY);
-    assert.deepEqual(await kit.otp.purge(), { requests: 0, failures: 0, limits: 0, webhooks: 0, complete: true });
+    assert.deepEqual(await kit.otp.purge(), { requests: 0, failures: 0, limits: 0, webhooks: 0, insights: 0, complete: true });
     assert.equal(await rowCount(db(), kit.otp.config.tables.requests), 21);
     assert.equal(await rowCount(db(), kit.otp.config.tables.limits), 1);
   });
@@ -202,7 +202,7 @@ forEachDatabase('retention and purge', (db, kind) => {
   });
 
   it('0003_otp_lifecycle (and the migrations after it) migrate existing tables with their rows', async () => {
-    const tables = { requests: 'legacy_requests', limits: 'legacy_limits', failures: 'legacy_failures', webhooks: 'legacy_webhooks', holds: 'legacy_holds' };
+    const tables = { requests: 'legacy_requests', limits: 'legacy_limits', failures: 'legacy_failures', webhooks: 'legacy_webhooks', holds: 'legacy_holds', insights: 'legacy_insights' };
     const config = { migrationSource: otpMigrationSource(tables), tableName: 'legacy_knex_migrations' };
     await db().knex.migrate.up(config);
     await db().knex.migrate.up(config);

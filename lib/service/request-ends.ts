@@ -1,0 +1,121 @@
+/**
+ * The end of every request, exactly once across instances: the poller's end sweep
+ * (`sweepEnds`), `otp.cancel()` and the erasure of `forget` claim rows through
+ * lib/storage/end-queries.ts, which writes the end webhook and the rollup increments in the same
+ * transaction as the claim. The in-process `ended` event is emitted after the commit, by the
+ * process that claimed the end. Nothing here runs on the send or verify path.
+ */
+import { endedEvent, type RequestEndedEvent } from '../core/end-event.js';
+import { canonicalPhone } from '../core/phone.js';
+import { endOf, rollupOf, type EndingRow, type RequestEnd } from '../core/request-end.js';
+import { OtpError } from '../errors.js';
+import { claimEnds, type EndBatch, type EndedRow, type EndSelection } from '../storage/end-queries.js';
+import { rollupIncrements } from '../storage/insights-queries.js';
+import type { OtpDeps } from './deps.js';
+import { parsePhone } from './inputs.js';
+import { endWebhookEntries } from '../webhooks/end-events.js';
+
+/** Rows claimed per transaction. */
+export const END_BATCH = 100;
+/** A code is treated as expired this long after `expires_at` (clock skew between instances). */
+const EXPIRY_GRACE_MS = 2_000;
+
+/** How long a row at the attempt cap waits before it ends: a provider-checked right code may still be in flight. */
+const settleMsOf = (deps: OtpDeps): number => deps.config.providerTimeoutMs + 5_000;
+
+function batchOf(deps: OtpDeps, now: number, decide: (row: EndingRow) => RequestEnd | undefined, emitted: RequestEndedEvent[], erase = false): EndBatch {
+  return {
+    now,
+    limit: deps.config.retention.batchSize > 0 && erase ? Math.min(deps.config.retention.batchSize, 1000) : END_BATCH,
+    erase,
+    decide,
+    effects(ended: readonly EndedRow[]) {
+      const outbox = [];
+      const rollups = [];
+      for (const { row, end } of ended) {
+        const event = endedEvent(row, end);
+        emitted.push(event);
+        outbox.push(...endWebhookEntries(deps.config.webhooks, event, now));
+        const { key, counters } = rollupOf(row, end, event.country);
+        rollups.push(...rollupIncrements(key, counters));
+      }
+      return { outbox, rollups };
+    },
+  };
+}
+
+/** Claims one batch; emits `ended` for what it claimed once the transaction committed. */
+async function claimBatch(deps: OtpDeps, selection: EndSelection, now: number, decide: (row: EndingRow) => RequestEnd | undefined, erase = false): Promise<{ ended: EndedRow[]; picked: number }> {
+  const emitted: RequestEndedEvent[] = [];
+  const result = await claimEnds(deps.knex, deps.config.tables, selection, batchOf(deps, now, decide, emitted, erase));
+  for (const event of emitted) deps.events.emit('ended', event);
+  return result;
+}
+
+export interface SweepOptions {
+  /** Stop after this many batches. @default no bound */
+  readonly maxBatches?: number;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Ends every request that has ended (verified, superseded, expired, at the attempt cap) and was
+ * not claimed yet; safe from any number of pollers at once. Answers how many it ended.
+ */
+export async function sweepEnds(deps: OtpDeps, options: SweepOptions = {}): Promise<number> {
+  const { config } = deps;
+  const at = config.clock() - EXPIRY_GRACE_MS;
+  const settleMs = settleMsOf(deps);
+  const selection: EndSelection = { kind: 'due', expiredBy: at, maxAttempts: config.maxAttempts, settledBy: at - settleMs };
+  let total = 0;
+  for (let batches = 0; batches < (options.maxBatches ?? Number.POSITIVE_INFINITY); batches += 1) {
+    if (options.signal?.aborted === true) break;
+    const { ended, picked } = await claimBatch(deps, selection, config.clock(), (row) => endOf(row, at, config.maxAttempts, settleMs));
+    total += ended.length;
+    if (picked < END_BATCH) break;
+  }
+  return total;
+}
+
+/** Deletes every request row of a number, ending (canceled, reason `forgotten`) those not ended yet first. Answers rows deleted. */
+export async function endAndErase(deps: OtpDeps, e164: string): Promise<number> {
+  const { config } = deps;
+  let deleted = 0;
+  for (;;) {
+    const now = config.clock();
+    const { picked } = await claimBatch(deps, { kind: 'phone', phone: e164 }, now, (row) => endOf(row, now, config.maxAttempts, settleMsOf(deps), 'forgotten'), true);
+    deleted += picked;
+    if (picked === 0) break;
+  }
+  return deleted;
+}
+
+export interface CancelResult {
+  /** Live requests canceled (their codes no longer verify and are never sent again). */
+  readonly canceled: number;
+}
+
+const REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * `otp.cancel(requestId | phone)`: ends the live request (by its id) or the number's live requests
+ * now, outcome `canceled` (reason `canceled`). Verified, expired or already ended requests are
+ * left as they are. Safe against a concurrent verify: whichever commits first wins.
+ */
+export async function cancel(deps: OtpDeps, target: string): Promise<CancelResult> {
+  if (typeof target !== 'string' || target.length === 0 || target.length > 64) {
+    throw new OtpError('VALIDATION_FAILED', 'cancel: pass a request id (as send answered it) or a phone number', { field: 'target' });
+  }
+  const byId = REQUEST_ID.test(target);
+  const phone = byId ? undefined : canonicalPhone(target, deps.config.defaultCountry) === undefined ? undefined : parsePhone(target, deps.config.defaultCountry).e164;
+  if (!byId && phone === undefined) throw new OtpError('VALIDATION_FAILED', 'cancel: the target is neither a request id nor a valid phone number', { field: 'target' });
+  const selection: EndSelection = byId ? { kind: 'cancel', requestId: target.toLowerCase() } : { kind: 'cancel', ...(phone === undefined ? {} : { phone }) };
+  let canceled = 0;
+  for (;;) {
+    const now = deps.config.clock();
+    const { ended, picked } = await claimBatch(deps, selection, now, (row) => endOf(row, now, deps.config.maxAttempts, settleMsOf(deps), 'canceled'));
+    canceled += ended.filter((e) => e.end.outcome === 'canceled').length;
+    if (picked < END_BATCH || ended.length === 0) break;
+  }
+  return { canceled };
+}

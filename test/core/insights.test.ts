@@ -1,0 +1,105 @@
+/** The pure insight logic without a database: histogram and quantiles, merging, rates, prices, coverage, request ends. */
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { addCounters, coverage, dayKey, hourKey, LATENCY_BUCKETS, latencyBucket, mergeRollups, quantileSeconds, zeroCounters, type RollupRow } from '../../lib/core/insights.js';
+import { priceLookup, pricesOptionsSchema, resolvePrices } from '../../lib/core/insights-options.js';
+import { checksOf, endOf, rollupOf, sendAttempts, type EndingRow } from '../../lib/core/request-end.js';
+import { resolveOptions } from '../../lib/options.js';
+
+const H = 3_600_000;
+const D = 24 * H;
+
+function row(key: Record<string, string>, over: Partial<RollupRow> & { country?: string; channel?: string; provider?: string }): RollupRow {
+  return { ...zeroCounters(), key, country: 'BG', channel: 'sms', provider: 'Twilio', ...over };
+}
+
+it('latency buckets and quantiles: exact bucket, interpolated and rounded to the second', () => {
+  assert.equal(latencyBucket(0), 0);
+  assert.equal(latencyBucket(4.99), 0);
+  assert.equal(latencyBucket(5), 1);
+  assert.equal(latencyBucket(59), 11);
+  assert.equal(latencyBucket(60), 12);
+  assert.equal(latencyBucket(10_000), LATENCY_BUCKETS - 1);
+  const h = new Array<number>(LATENCY_BUCKETS).fill(0);
+  assert.equal(quantileSeconds(h, 0.5), null);
+  h[2] = 10; // ten verifications in [10, 15)
+  assert.ok((quantileSeconds(h, 0.5) ?? 0) >= 10 && (quantileSeconds(h, 0.5) ?? 0) < 15);
+  h[12] = 10; // ten more in [60, 75)
+  assert.ok((quantileSeconds(h, 0.5) ?? 0) <= 15, 'the median is in the lower bucket');
+  assert.ok((quantileSeconds(h, 0.9) ?? 0) >= 60 && (quantileSeconds(h, 0.9) ?? 0) <= 75);
+  const last = new Array<number>(LATENCY_BUCKETS).fill(0);
+  last[LATENCY_BUCKETS - 1] = 3;
+  assert.equal(quantileSeconds(last, 0.5), 600);
+});
+
+it('merging rollup rows: sums per key, totals, conversion rate (null without requests) and cost by provider, channel and country', () => {
+  const price = priceLookup(resolvePrices({ currency: 'EUR', default: 0.05, rates: [{ provider: 'Twilio', price: 0.07 }, { provider: 'Twilio', country: 'US', price: 0.01 }, { channel: 'call', price: 0.2 }] }));
+  assert.equal(price('Twilio', 'sms', 'BG'), 0.07);
+  assert.equal(price('twilio', 'sms', 'US'), 0.01, 'a more specific rate wins; names match case-insensitively');
+  assert.equal(price('Sinch', 'call', 'DE'), 0.2);
+  assert.equal(price('Sinch', 'sms', 'DE'), 0.05);
+  assert.equal(price('', 'sms', 'DE'), 0, 'nothing delivered costs nothing');
+  const rows = [
+    row({ country: 'BG' }, { requests: 10, delivered: 10, verified: 5 }),
+    row({ country: 'BG' }, { requests: 2, delivered: 2, verified: 2, provider: 'Sinch', channel: 'call' }),
+    row({ country: 'US' }, { requests: 4, delivered: 4, verified: 1, country: 'US' }),
+    row({ country: 'FR' }, { refusals: { limit: 2, policy: 1, breaker: 0, challenge: 0 }, country: 'FR', provider: '' }),
+  ];
+  const merged = mergeRollups(rows, ['country'], price);
+  assert.deepEqual(merged.groups.map((g) => g.key.country), ['BG', 'US', 'FR']);
+  const bg = merged.groups[0];
+  assert.deepEqual([bg?.requests, bg?.verified, bg?.conversionRate, bg?.estimatedCost], [12, 7, 7 / 12, 1.1]);
+  assert.equal(merged.groups[2]?.conversionRate, null);
+  assert.deepEqual(merged.groups[2]?.refusals, { limit: 2, policy: 1, breaker: 0, challenge: 0 });
+  assert.deepEqual([merged.totals.requests, merged.totals.estimatedCost], [16, 1.14]);
+  assert.deepEqual(mergeRollups(rows, [], price).groups, [], 'no groupBy: totals only');
+  const a = zeroCounters();
+  addCounters(a, rows[0] as RollupRow);
+  addCounters(a, rows[0] as RollupRow);
+  assert.equal(a.requests, 20);
+});
+
+it('coverage: whole days from the daily rows, the ends from the hourly rows, bounds rounded to hours', () => {
+  const day = Date.UTC(2026, 10, 1);
+  assert.deepEqual(coverage(day, day + 3 * D, false), { hours: [], days: [day, day + 3 * D] });
+  assert.deepEqual(coverage(day + 5 * H + 10, day + 2 * D + 3 * H + 1, false), { hours: [[day + 5 * H, day + D], [day + 2 * D, day + 2 * D + 4 * H]], days: [day + D, day + 2 * D] });
+  assert.deepEqual(coverage(day, day + 3 * D, true), { hours: [[day, day + 3 * D]], days: undefined });
+  assert.deepEqual(coverage(day + H, day + 5 * H, false), { hours: [[day + H, day + 5 * H]], days: undefined });
+  assert.equal(dayKey(day + 5 * H), '2026-11-01');
+  assert.equal(hourKey(day + 5 * H + 59_000), '2026-11-01T05:00Z');
+});
+
+it('the prices option is validated like the others', () => {
+  assert.deepEqual(resolveOptions({ env: {} }).prices, { currency: 'USD', default: 0, rates: [] });
+  assert.throws(() => resolveOptions({ env: {}, prices: { currency: 'euro' } }), /`prices.currency`/);
+  assert.throws(() => resolveOptions({ env: {}, prices: { rates: [{ provider: 'Twilio' } as never] } }), /`prices.rates.0.price` is required/);
+  assert.throws(() => resolveOptions({ env: {}, prices: { rates: [{ country: 'Germany', price: 1 }] } }), /`prices.rates.0.country`/);
+  assert.equal(pricesOptionsSchema.validate({ default: -1 }).error !== undefined, true);
+});
+
+it('request ends: outcome and time from the row, send attempts, checks and the rollup increment', () => {
+  const base: EndingRow = {
+    id: 1, requestId: 'r', phone: '+359881234567', channel: 'sms', purpose: 'login', chain: ['Twilio', 'call:Sinch'], provider: 'Sinch', codeOwner: 'kit', status: 'sent', sendAttempts: 2,
+    verifyStatus: 'pending', attempts: 0, verifiedAt: null, expiresAt: 300_000, createdAt: 0, updatedAt: 10_000,
+  };
+  assert.equal(endOf(base, 100_000, 5, 15_000), undefined, 'live');
+  assert.deepEqual(endOf(base, 300_000, 5, 15_000), { outcome: 'expired', endedAt: 300_000 });
+  assert.deepEqual(endOf({ ...base, verifyStatus: 'verified', verifiedAt: 42_000 }, 100_000, 5, 15_000), { outcome: 'verified', endedAt: 42_000 });
+  assert.deepEqual(endOf({ ...base, verifyStatus: 'superseded' }, 100_000, 5, 15_000), { outcome: 'canceled', reason: 'superseded', endedAt: 10_000 });
+  assert.equal(endOf({ ...base, attempts: 5 }, 20_000, 5, 15_000), undefined, 'a provider check may still be in flight');
+  assert.deepEqual(endOf({ ...base, attempts: 5 }, 30_000, 5, 15_000), { outcome: 'max_attempts_reached', endedAt: 10_000 });
+  assert.deepEqual(endOf(base, 100_000, 5, 15_000, 'forgotten'), { outcome: 'canceled', reason: 'forgotten', endedAt: 100_000 });
+  assert.deepEqual(sendAttempts(base), [
+    { attempt: 1, channel: 'sms', provider: 'Twilio', accepted: false },
+    { attempt: 1, channel: 'call', provider: 'Sinch', accepted: false },
+    { attempt: 2, channel: 'sms', provider: 'Twilio', accepted: false },
+    { attempt: 2, channel: 'call', provider: 'Sinch', accepted: true },
+  ]);
+  assert.equal(checksOf({ attempts: 2, verifyStatus: 'verified', codeOwner: 'kit' }), 3);
+  assert.equal(checksOf({ attempts: 2, verifyStatus: 'verified', codeOwner: 'provider' }), 2);
+  const v = rollupOf({ ...base, verifyStatus: 'verified', verifiedAt: 42_000 }, { outcome: 'verified', endedAt: 42_000 }, 'BG');
+  assert.deepEqual(v.key, { at: 0, country: 'BG', channel: 'sms', provider: 'Sinch', purpose: 'login' });
+  assert.deepEqual([v.counters.requests, v.counters.delivered, v.counters.verified, v.counters.latency[latencyBucket(42)]], [1, 1, 1, 1]);
+  const f = rollupOf({ ...base, status: 'unsendable', provider: null }, { outcome: 'expired', endedAt: 300_000 }, 'BG');
+  assert.deepEqual([f.key.provider, f.counters.delivered, f.counters.failed, f.counters.expired], ['', 0, 1, 1]);
+});
