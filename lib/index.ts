@@ -45,3 +45,5 @@ export { otpMetrics, type OtpMetrics, type OtpMetricsOptions, type OtpMetricsSou
 export { otpStatusRouter, type OtpStatusRouterOptions, type OtpStatusRequestView } from './http/status-router.js';
 export type { ProviderHealth, ProviderHealthStatus } from './observability/provider-health.js';
 export { safeErrorSummary, type SafeErrorSummary } from './core/safe-error.js';
+export { otpInsightsRouter, type OtpInsightsRouterOptions, type OtpInsightsSource } from './http/insights-router.js';
+export { INSIGHTS_DIMENSIONS, REFUSAL_REASONS, type InsightsDimension, type InsightsGroup, type InsightsQuery, type InsightsReport, type RefusalCounts, type RefusalReason, type Hold } from './core/insights-report.js';
