@@ -11,7 +11,7 @@ const LOW_CONVERSION = 0.5;
 const count = new Intl.NumberFormat('en', { maximumFractionDigits: 0 });
 const percent = new Intl.NumberFormat('en', { style: 'percent', maximumFractionDigits: 0 });
 
-const state = { period: '7d', groupBy: ['country', 'provider'], reports: {}, holds: [], health: null };
+const state = { period: '7d', range: null, groupBy: ['country', 'provider'], reports: {}, holds: [], health: null };
 
 function byId(id) {
   return document.getElementById(id);
@@ -87,8 +87,23 @@ async function getJson(path) {
   throw new HttpError(res.status, code, message);
 }
 
+const PERIODS = { '24h': ['hour', 24], '7d': ['day', 7], '30d': ['day', 30] };
+
+/**
+ * The range of the period in whole buckets: the last 24 hours or the last 7 or 30 calendar days
+ * (UTC), the current one included, so that no bucket of the chart but the current one is partial.
+ */
+function range() {
+  const [unit, n] = PERIODS[state.period] ?? PERIODS['7d'];
+  const step = unit === 'hour' ? 3_600_000 : 86_400_000;
+  const now = Date.now();
+  const from = Math.floor(now / step) * step - (n - 1) * step;
+  return { from: new Date(from).toISOString(), to: new Date(now).toISOString() };
+}
+
 function insightsPath(groupBy) {
-  return `insights?period=${encodeURIComponent(state.period)}&groupBy=${encodeURIComponent(groupBy.join(','))}`;
+  const { from, to } = state.range;
+  return `insights?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&groupBy=${encodeURIComponent(groupBy.join(','))}`;
 }
 
 function timeDimension() {
@@ -166,10 +181,17 @@ function drawTimeline(report) {
     svg.appendChild(svgEl('text', { class: 'muted value', x: pad.left - 6, y: y(v) + 4, 'text-anchor': 'end' }, count.format(v)));
   }
   for (const series of ['requests', 'verified']) {
-    const line = points.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(i).toFixed(1)},${y(p[series]).toFixed(1)}`).join(' ');
+    const at = (p, i) => `${x(i).toFixed(1)},${y(p[series]).toFixed(1)}`;
+    const line = points.map((p, i) => `${i === 0 ? 'M' : 'L'}${at(p, i)}`).join(' ');
     const area = `${line} L${x(points.length - 1).toFixed(1)},${y(0)} L${x(0).toFixed(1)},${y(0)} Z`;
     svg.appendChild(svgEl('path', { class: `area ${series}`, d: area }));
-    svg.appendChild(svgEl('path', { class: `line ${series}`, d: line, 'data-series': series }));
+    // The current bucket is still filling: its segment is dashed.
+    const done = points.length > 1 ? points.slice(0, -1) : points;
+    svg.appendChild(svgEl('path', { class: `line ${series}`, d: done.map((p, i) => `${i === 0 ? 'M' : 'L'}${at(p, i)}`).join(' '), 'data-series': series }));
+    if (points.length > 1) {
+      const n = points.length - 1;
+      svg.appendChild(svgEl('path', { class: `line partial ${series}`, d: `M${at(points[n - 1], n - 1)} L${at(points[n], n)}` }));
+    }
     if (points.length <= 31) points.forEach((p, i) => svg.appendChild(svgEl('circle', { class: `dot ${series}`, cx: x(i), cy: y(p[series]), r: 2.6 })));
   }
   const labels = Math.max(2, Math.min(points.length, Math.floor((width - pad.left) / 70)));
@@ -178,7 +200,8 @@ function drawTimeline(report) {
     if (i % stepEvery !== 0 && i !== points.length - 1) return;
     if (i !== points.length - 1 && points.length - 1 - i < stepEvery / 2) return;
     const anchor = i === 0 ? 'start' : i === points.length - 1 ? 'end' : 'middle';
-    svg.appendChild(svgEl('text', { class: 'muted axis-label', x: x(i), y: height - 6, 'text-anchor': anchor }, bucketLabel(p.bucket, dimension)));
+    const text = i === points.length - 1 ? (dimension === 'hour' ? 'now' : 'today') : bucketLabel(p.bucket, dimension);
+    svg.appendChild(svgEl('text', { class: 'muted axis-label', x: x(i), y: height - 6, 'text-anchor': anchor }, text));
   });
   clear(node).appendChild(svg);
 }
@@ -218,7 +241,8 @@ function shorten(text, max) {
 }
 
 function conversionChart(report, dimension, chartId, tableId) {
-  const groups = [...report.groups].sort((a, b) => b.requests - a.requests || keyLabel(a.key).localeCompare(keyLabel(b.key)));
+  // Groups with refusals only (no request, so no conversion) are left out here.
+  const groups = report.groups.filter((g) => g.requests > 0).sort((a, b) => b.requests - a.requests || keyLabel(a.key).localeCompare(keyLabel(b.key)));
   const shown = groups.slice(0, TOP);
   const narrow = widthOf(byId(chartId)) < 420;
   const items = shown.map((g) => {
@@ -247,19 +271,22 @@ function drawRefusals(totals) {
   const node = byId('chart-refusals');
   const width = widthOf(node);
   const max = Math.max(1, ...REASONS.flatMap(([r]) => [totals.refusals[r], totals.monitored[r]]));
-  const nameWidth = Math.min(150, Math.floor(width * 0.34));
+  // Narrow screens: the reason above its two bars, so that no name is cut.
+  const stacked = width < 480;
+  const nameWidth = stacked ? 0 : Math.min(150, Math.floor(width * 0.34));
   const figureWidth = 56;
   const barWidth = width - nameWidth - figureWidth - 8;
-  const row = 44;
+  const head = stacked ? 18 : 0;
+  const row = 44 + head;
   const svg = svgEl('svg', {
     viewBox: `0 0 ${width} ${REASONS.length * row}`, width, height: REASONS.length * row, role: 'img',
     'aria-label': `Refusals by reason: ${REASONS.map(([r, name]) => `${name} ${totals.refusals[r]} refused, ${totals.monitored[r]} would refuse`).join('; ')}`,
   });
   REASONS.forEach(([reason, name], i) => {
     const top = i * row;
-    svg.appendChild(svgEl('text', { x: 0, y: top + 25, class: 'bar-name' }, shorten(name, Math.floor(nameWidth / 7))));
+    svg.appendChild(svgEl('text', { x: 0, y: stacked ? top + 13 : top + 25, class: 'bar-name' }, stacked ? name : shorten(name, Math.floor(nameWidth / 7))));
     [['refused', totals.refusals[reason]], ['monitored', totals.monitored[reason]]].forEach(([kind, value], j) => {
-      const y = top + 5 + j * 17;
+      const y = top + head + 5 + j * 17;
       svg.appendChild(svgEl('rect', { class: 'track', x: nameWidth, y, width: barWidth, height: 14, rx: 3 }));
       svg.appendChild(svgEl('rect', { class: `bar ${kind}`, x: nameWidth, y, width: value > 0 ? Math.max(2, (value / max) * barWidth) : 0, height: 14, rx: 3 }));
       svg.appendChild(svgEl('text', { x: width, y: y + 11.5, 'text-anchor': 'end', class: 'value' }, count.format(value)));
@@ -299,7 +326,7 @@ function drawKpis(report) {
   byId('kpi-cost-note').textContent = t.verified === 0 ? 'estimated' : `${money(t.estimatedCost / t.verified, report.currency)} per verified`;
   const from = new Date(report.from);
   const to = new Date(report.to);
-  const format = { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'UTC' };
+  const format = { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'UTC' };
   byId('range-text').textContent = `${from.toLocaleString('en', format)} – ${to.toLocaleString('en', format)} UTC`;
 }
 
@@ -342,7 +369,7 @@ function drawHolds(holds) {
       li.appendChild(el('span', { class: `pill ${kind}` }, kind === 'range' ? 'held' : 'locked'));
       li.appendChild(el('span', { class: 'target' }, hold.target));
       li.appendChild(el('span', { class: 'hint' }, `for ${until(hold.until)} more`));
-      li.appendChild(el('span', { class: 'detail' }, `${hold.reason} · since ${new Date(hold.since).toLocaleString('en', { timeZone: 'UTC', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })} UTC`));
+      li.appendChild(el('span', { class: 'detail' }, `${hold.reason} · since ${new Date(hold.since).toLocaleString('en', { timeZone: 'UTC', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })} UTC`));
     }
   }
 }
@@ -399,6 +426,7 @@ async function load() {
   const main = byId('main');
   main.setAttribute('aria-busy', 'true');
   byId('error').hidden = true;
+  state.range = range();
   const wanted = { time: [timeDimension()], country: ['country'], provider: ['provider'], breakdown: state.groupBy };
   const names = Object.keys(wanted);
   const results = await Promise.allSettled([...names.map((n) => getJson(insightsPath(wanted[n]))), getJson('holds'), getJson('provider-health')]);
@@ -420,7 +448,7 @@ async function load() {
   state.health = health.status === 'fulfilled' ? health.value : null;
   if (failures.length > 0) showError(failures[0]);
   redraw();
-  byId('updated').textContent = `updated ${new Date().toLocaleTimeString('en', { hour: '2-digit', minute: '2-digit', second: '2-digit' })}`;
+  byId('updated').textContent = `updated ${new Date().toLocaleTimeString('en', { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })}`;
   main.setAttribute('aria-busy', 'false');
 }
 
