@@ -151,7 +151,7 @@ describe('otpInsightsRouter with a known dataset', () => {
     assert.doesNotMatch(masked.text, /1234567/);
     assert.deepEqual((masked.body as Array<{ target: string }>).map((h) => h.target), [maskPhone('+359871234567'), maskPhone('+359871234567890')]);
     // A source without holds() (an older service): an empty list.
-    const bare = await request(appOf({ insights: fixture.insights })).get('/admin/otp/holds');
+    const bare = await request(appOf({ insights: (query) => Promise.resolve(computeInsights(fixture.data, query)) })).get('/admin/otp/holds');
     assert.deepEqual([bare.status, bare.body], [200, []]);
   });
 

@@ -401,6 +401,7 @@ function showError(error) {
 function showLogin(message) {
   byId('main').classList.add('locked');
   byId('login').hidden = false;
+  byId('range-text').textContent = 'Enter the admin token to see the figures.';
   byId('login-msg').textContent = message;
   byId('token').focus();
 }
@@ -448,7 +449,7 @@ async function load() {
   state.health = health.status === 'fulfilled' ? health.value : null;
   if (failures.length > 0) showError(failures[0]);
   redraw();
-  byId('updated').textContent = `updated ${new Date().toLocaleTimeString('en', { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })}`;
+  byId('updated').textContent = `· updated ${new Date().toLocaleTimeString('en', { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })}`;
   main.setAttribute('aria-busy', 'false');
 }
 
