@@ -26,6 +26,8 @@ const RESULTS = fileURLToPath(new URL('../../test-results/', import.meta.url));
 const DOCS_IMAGE = fileURLToPath(new URL('../../docs/images/dashboard.png', import.meta.url));
 const ADMIN = 'dashboard-admin-token-0123456789';
 const DAY = 86_400_000;
+/** The page's and the dataset's clock: a fixed evening, so that today's bucket is mostly full in the screenshots. */
+const NOW = Date.UTC(2026, 10, 25, 20, 40, 0);
 
 /** The few DOM parts the in-page functions below use (the project's TypeScript has no DOM lib). */
 declare const document: {
@@ -47,10 +49,12 @@ void describe('operator dashboard in headless Chromium', { skip, timeout: 180_00
   const pageErrors: string[] = [];
 
   before(async () => {
-    fixture = insightsFixture(Date.now);
+    fixture = insightsFixture(() => NOW);
     const app = express();
     app.use('/ops', otpInsightsRouter(fixture));
     app.use('/admin/otp', requireAdminToken(ADMIN), otpInsightsRouter(fixture));
+    // A service without insights() (501 NOT_CONFIGURED) and without holds(): the rest still shows.
+    app.use('/older', otpInsightsRouter({ events: fixture.events, config: fixture.config }));
     // Provider health as the kit's events report it (the routers listen from their creation on).
     for (let i = 0; i < 40; i += 1) fixture.events.emit('sent', { requestId: `m${i}`, channel: 'sms', provider: 'Mada', attempt: 1, latencyMs: 180 + i });
     for (let i = 0; i < 30; i += 1) fixture.events.emit('sent', { requestId: `t${i}`, channel: 'sms', provider: 'Twilio', attempt: 1, latencyMs: 240 });
@@ -84,6 +88,7 @@ void describe('operator dashboard in headless Chromium', { skip, timeout: 180_00
   async function openDashboard(path: string, width: number): Promise<Page> {
     const page = await context.newPage();
     await page.setViewportSize({ width, height: 900 });
+    await page.clock.setFixedTime(NOW);
     page.on('pageerror', (error) => pageErrors.push(error.message));
     page.on('console', (message) => {
       if (message.type() === 'error' && !/Failed to load resource/.test(message.text())) pageErrors.push(message.text());
@@ -133,7 +138,9 @@ void describe('operator dashboard in headless Chromium', { skip, timeout: 180_00
     const biggest = [...week.groups].sort((a, b) => b.requests - a.requests)[0]?.key.country;
     assert.equal(names[0], biggest);
     assert.ok(names.includes('NG') && names.includes('unknown'), names.join());
-    assert.equal(await count(page, '#chart-country rect.bar.low'), 1, 'the pumping-like country stands out');
+    const low = week.groups.filter((g) => g.requests >= 10 && (g.conversionRate ?? 1) < 0.5).map((g) => g.key.country);
+    assert.ok(low.includes('NG'));
+    assert.equal(await count(page, '#chart-country rect.bar.low'), low.length, 'countries converting under 50 % stand out (NG pumps)');
     const ng = week.groups.find((g) => g.key.country === 'NG');
     assert.ok(ng !== undefined);
     const ngFigure = (await texts(page, '#chart-country text.value')).find((t) => t.endsWith(`of ${ng.requests.toLocaleString('en')} requests`));
@@ -193,6 +200,18 @@ void describe('operator dashboard in headless Chromium', { skip, timeout: 180_00
     assert.ok(svgWidth <= 390 && svgWidth >= 260, `chart drawn ${svgWidth} px wide`);
     assert.equal(await count(page, '#chart-country rect.bar'), 7);
     await page.screenshot({ path: join(RESULTS, 'dashboard-phone.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('without insights() says so, and still shows holds and provider health', async () => {
+    const page = await openDashboard('/older/', 1280);
+    await loaded(page);
+    assert.match(await page.innerText('#error'), /Insights are not available from this service/);
+    assert.equal(await page.innerText('#chart-country'), 'Not available.');
+    assert.equal(await page.innerText('#kpi-requests'), '–');
+    assert.deepEqual(await texts(page, '#holds-range li'), ['No range is held.']);
+    assert.ok((await count(page, '#health .pill')) >= 1);
+    assert.match(await page.innerText('#range-text'), /UTC$/);
     await page.close();
   });
 

@@ -39,7 +39,7 @@ const PROFILE: ReadonlyArray<readonly [string, number, number, string, number]> 
   ['GB', 18, 0.83, 'Sinch', 0.038],
   ['FR', 12, 0.74, 'Sinch', 0.069],
   ['NG', 15, 0.18, 'Sinch', 0.21],
-  ['ZZ', 3, 0.5, 'Twilio', 0.05],
+  ['ZZ', 3, 0.65, 'Twilio', 0.05],
 ];
 
 /** A deterministic pseudo-random sequence (the dataset must be the same on every run). */

@@ -324,10 +324,12 @@ function drawKpis(report) {
   byId('kpi-monitored').textContent = `${count.format(sum(t.monitored))} more in monitor mode`;
   byId('kpi-cost').textContent = money(t.estimatedCost, report.currency);
   byId('kpi-cost-note').textContent = t.verified === 0 ? 'estimated' : `${money(t.estimatedCost / t.verified, report.currency)} per verified`;
-  const from = new Date(report.from);
-  const to = new Date(report.to);
+}
+
+function drawRange() {
   const format = { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'UTC' };
-  byId('range-text').textContent = `${from.toLocaleString('en', format)} – ${to.toLocaleString('en', format)} UTC`;
+  const { from, to } = state.range;
+  byId('range-text').textContent = `${new Date(from).toLocaleString('en', format)} – ${new Date(to).toLocaleString('en', format)} UTC`;
 }
 
 function drawBreakdown(report) {
@@ -406,18 +408,27 @@ function showLogin(message) {
   byId('token').focus();
 }
 
+/** A chart whose figures could not be loaded says so instead of keeping old bars. */
+function unavailable(...ids) {
+  for (const id of ids) emptyNote(byId(id), 'Not available.');
+}
+
 function redraw() {
   const { reports } = state;
   if (reports.time) {
     drawKpis(reports.time);
     drawTimeline(reports.time);
     drawRefusals(reports.time.totals);
+  } else {
+    unavailable('chart-time', 'chart-refusals');
+    for (const id of ['requests', 'verified', 'median', 'refused', 'cost']) byId(`kpi-${id}`).textContent = '–';
   }
   if (reports.country) {
     conversionChart(reports.country, 'country', 'chart-country', 'table-country');
     drawCost(reports.country);
-  }
+  } else unavailable('chart-country', 'chart-cost');
   if (reports.provider) conversionChart(reports.provider, 'provider', 'chart-provider', 'table-provider');
+  else unavailable('chart-provider');
   if (reports.breakdown) drawBreakdown(reports.breakdown);
   drawHolds(state.holds);
   if (state.health) drawHealth(state.health);
@@ -448,6 +459,7 @@ async function load() {
   state.holds = holds.status === 'fulfilled' ? holds.value : [];
   state.health = health.status === 'fulfilled' ? health.value : null;
   if (failures.length > 0) showError(failures[0]);
+  drawRange();
   redraw();
   byId('updated').textContent = `· updated ${new Date().toLocaleTimeString('en', { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })}`;
   main.setAttribute('aria-busy', 'false');
