@@ -2,7 +2,7 @@
  * `requireAdminToken(token)`: the example app's guard in front of the operator views at /admin/otp
  * (`otpInsightsRouter` and `otpStatusRouter` do no authentication of their own). Every request
  * needs `Authorization: Bearer <token>` (compared in constant time) or gets 401, except the
- * dashboard's own three static files (the page, its script and its stylesheet: the same bytes for
+ * dashboard's own static files (the page, its two scripts and its stylesheet: the same bytes for
  * everyone, shipped in the npm package, holding no data), so that a browser can open the page; the
  * page then asks for the token once, keeps it in sessionStorage for the tab and sends it with every
  * JSON request. An app with its own session cookies guards everything instead.
@@ -11,7 +11,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
 /** The dashboard files a browser loads before it has the token (paths under the mount point). */
-const DASHBOARD_FILES = ['/', '/dashboard.js', '/dashboard.css'];
+const DASHBOARD_FILES = ['/', '/dashboard.js', '/charts.js', '/dashboard.css'];
 
 function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();

@@ -1,6 +1,6 @@
 /**
- * The dashboard page's three static files (lib/http/public/dashboard/: dashboard.html,
- * dashboard.js, dashboard.css), read once from the package. From the source tree they sit in
+ * The dashboard page's static files (lib/http/public/dashboard/: dashboard.html, dashboard.js,
+ * charts.js, dashboard.css), read once from the package. From the source tree they sit in
  * ./public/dashboard/ beside this file; in the built package tsup's `publicDir` copies them to
  * dist/dashboard/, beside dist/index.js. They hold no data: the page fetches everything as JSON.
  */
@@ -10,6 +10,7 @@ import { configError } from '../errors.js';
 export interface DashboardAssets {
   readonly html: string;
   readonly js: string;
+  readonly charts: string;
   readonly css: string;
 }
 
@@ -24,10 +25,10 @@ export function dashboardAssets(): DashboardAssets {
     const dir = new URL(candidate, import.meta.url);
     if (!existsSync(new URL('dashboard.html', dir))) continue;
     const read = (name: string): string => readFileSync(new URL(name, dir), 'utf8');
-    cached = { html: read('dashboard.html'), js: read('dashboard.js'), css: read('dashboard.css') };
+    cached = { html: read('dashboard.html'), js: read('dashboard.js'), charts: read('charts.js'), css: read('dashboard.css') };
     return cached;
   }
-  throw configError('otpInsightsRouter: the dashboard files (dashboard.html, dashboard.js, dashboard.css) are missing from the package; reinstall express-otp-kit');
+  throw configError('otpInsightsRouter: the dashboard files (dashboard.html, dashboard.js, charts.js, dashboard.css) are missing from the package; reinstall express-otp-kit');
 }
 
 /**

@@ -2,7 +2,7 @@
  * `otpInsightsRouter(otp, options)`: the operator dashboard. One static page (no build step, no
  * other host, strict Content-Security-Policy) and the JSON it draws:
  *
- *   GET /                 the page (dashboard.html; its script and stylesheet beside it)
+ *   GET /                 the page (dashboard.html; its scripts and stylesheet beside it)
  *   GET /insights         `otp.insights({ from, to, groupBy })` as JSON (lib/core/insights-report.ts);
  *                         query `from`, `to` (ISO dates), or `period` (24h, 7d, 30d, 90d), and
  *                         `groupBy` (comma list of country, channel, provider, purpose, day, hour);
@@ -13,7 +13,7 @@
  *
  * THE ROUTER DOES NO AUTHENTICATION. Mount it behind the app's own admin auth, e.g.
  * `app.use('/admin/otp', requireAdmin, otpInsightsRouter(otp), otpStatusRouter(otp))`. The page
- * and its two files hold no data; every JSON answer does, and is `Cache-Control: no-store`. Like
+ * and its files (dashboard.js, charts.js, dashboard.css) hold no data; every JSON answer does, and is `Cache-Control: no-store`. Like
  * the status view it never shows a full number, a code, an IP or a secret: the figures are counts,
  * holds show a number range or a masked number, and provider errors are scrubbed again.
  */
@@ -88,8 +88,10 @@ function holdView(hold: Hold): Hold {
 
 /** Redirects `/admin/otp` to `/admin/otp/` so that the page's relative URLs resolve under the mount path. */
 function withTrailingSlash(req: Request, res: Response): boolean {
-  const [path = '', query] = req.originalUrl.split('?', 2);
-  if (path.endsWith('/')) return false;
+  const [raw = '', query] = req.originalUrl.split('?', 2);
+  if (raw.endsWith('/')) return false;
+  // One leading slash: `//host` would be a redirect to another host.
+  const path = raw.replace(/^\/+/, '/');
   res.redirect(301, `${path}/${query === undefined ? '' : `?${query}`}`);
   return true;
 }
@@ -126,6 +128,9 @@ export function otpInsightsRouter(otp: OtpInsightsSource, options: OtpInsightsRo
   });
   router.get('/dashboard.js', function otpDashboardScript(_req: Request, res: Response) {
     sendAsset(res, 'js', assets.js, false);
+  });
+  router.get('/charts.js', function otpDashboardCharts(_req: Request, res: Response) {
+    sendAsset(res, 'js', assets.charts, false);
   });
   router.get('/dashboard.css', function otpDashboardStyles(_req: Request, res: Response) {
     sendAsset(res, 'css', assets.css, false);

@@ -54,6 +54,7 @@ forEachDatabase('example app: operator views at /admin/otp', (db) => {
     assert.match(page.text, /<title>OTP insights/);
     assert.match(String(page.headers['content-security-policy']), /default-src 'none'/);
     assert.equal((await request(app).get('/admin/otp/dashboard.js')).status, 200);
+    assert.equal((await request(app).get('/admin/otp/charts.js')).status, 200);
     assert.equal((await request(app).get('/admin/otp/dashboard.css')).status, 200);
     assert.equal((await request(app).get('/admin/otp')).status, 301);
     // The demo page and the OTP routes are unchanged.

@@ -124,7 +124,13 @@ describe('otpInsightsRouter with a known dataset', () => {
     const script = await request(app).get('/admin/otp/dashboard.js');
     assert.equal(script.status, 200);
     assert.match(String(script.headers['content-type']), /javascript/);
-    assert.doesNotMatch(script.text, /https?:\/\/(?!www\.w3\.org\/2000\/svg)|innerHTML|eval\(/, 'no other host, no HTML injection');
+    for (const text of [script.text, (await request(app).get('/admin/otp/charts.js')).text]) {
+      assert.doesNotMatch(text, /https?:\/\/(?!www\.w3\.org\/2000\/svg)|innerHTML|eval\(/, 'no other host, no HTML injection');
+    }
+    const charts = await request(app).get('/admin/otp/charts.js');
+    assert.equal(charts.status, 200);
+    assert.match(String(charts.headers['content-type']), /javascript/);
+    assert.match(script.text, /from '\.\/charts\.js'/, 'the page script imports the chart helpers from beside it');
     const css = await request(app).get('/admin/otp/dashboard.css');
     assert.equal(css.status, 200);
     assert.match(String(css.headers['content-type']), /text\/css/);

@@ -196,7 +196,7 @@ void describe('package: npm pack, install and import', { skip: skipReason ?? fal
   });
 
   it('the tarball holds the build, types and docs only', () => {
-    for (const needed of ['package.json', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/cli.js', 'dist/dashboard/dashboard.html', 'dist/dashboard/dashboard.js', 'dist/dashboard/dashboard.css']) assert.ok(files.includes(needed), `${needed} is packed`);
+    for (const needed of ['package.json', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/cli.js', 'dist/dashboard/dashboard.html', 'dist/dashboard/dashboard.js', 'dist/dashboard/charts.js', 'dist/dashboard/dashboard.css']) assert.ok(files.includes(needed), `${needed} is packed`);
     const stray = files.filter((f) => !/^(dist\/|docs\/[a-z0-9-]+\.md$|package\.json$|README\.md$|LICENSE$|CHANGELOG\.md$)/.test(f));
     assert.deepEqual(stray, [], 'nothing but dist/, package.json and docs');
     assert.ok(files.includes('docs/security.md'), 'docs/ is packed: the README links to it');
