@@ -30,7 +30,7 @@ import type { Logger } from '../types.js';
 import { forwardErrors } from './async-handler.js';
 import { DASHBOARD_CSP, dashboardAssets } from './dashboard-assets.js';
 import { parseInsightsQuery } from './insights-query.js';
-import { renderError } from './respond.js';
+import { renderError, sendError } from './respond.js';
 
 /**
  * What the router needs: the service from `createOtp()` fits. Only `insights` serves figures; the
@@ -182,7 +182,9 @@ export function otpInsightsRouter(otp: OtpInsightsSource, options: OtpInsightsRo
       next(error);
       return;
     }
-    renderError(res, error, logger ?? silentLogger);
+    // A service without insights() is a state of the deployment, not a failure: no error log line.
+    if (error instanceof OtpError && error.code === 'NOT_CONFIGURED') sendError(res, error);
+    else renderError(res, error, logger ?? silentLogger);
   });
   return router;
 }

@@ -199,6 +199,7 @@ forEachDatabase('otpInsightsRouter on createOtp()', (db) => {
       assertReportShape(insights.body as InsightsReport);
     } else {
       assert.deepEqual([insights.status, errorOf(insights).code], [501, 'NOT_CONFIGURED']);
+      assert.ok(!kit.logs.some((line) => line.includes('NOT_CONFIGURED')), 'a missing insights() is no error log line');
     }
     assert.equal((await request(app).get('/admin/otp/insights?groupBy=nope')).status, 400);
     const holds = await request(app).get('/admin/otp/holds');
