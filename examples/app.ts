@@ -1,11 +1,14 @@
 /**
  * The example app of the contract: the OTP router at /otp, a page at / to try the flow in a
- * browser, and POST /account/delete guarded by requireVerifiedOtp. Built by a function so tests
- * drive exactly this app over HTTP.
+ * browser, and POST /account/delete guarded by requireVerifiedOtp. With OTP_ADMIN_TOKEN set, the
+ * operator views at /admin/otp (dashboard page at /admin/otp/, JSON at /admin/otp/insights,
+ * /holds, /provider-health, /requests, /retry-queue, /providers) behind `requireAdminToken`
+ * (examples/admin-auth.ts). Built by a function so tests drive exactly this app over HTTP.
  */
 import { readFileSync } from 'node:fs';
 import express, { type Express } from 'express';
-import { otpErrorHandler, otpRouter, requireVerifiedOtp, type Otp } from '../lib/index.js';
+import { otpErrorHandler, otpInsightsRouter, otpRouter, otpStatusRouter, requireVerifiedOtp, type Otp } from '../lib/index.js';
+import { requireAdminToken } from './admin-auth.js';
 
 const PAGE = readFileSync(new URL('./public/index.html', import.meta.url), 'utf8');
 
@@ -49,6 +52,11 @@ export function createExampleApp(otp: Otp, env: Readonly<Record<string, string |
   app.post('/account/delete', requireVerifiedOtp(otp, { purpose: 'delete-account' }), (req, res) => {
     res.json({ deleted: true, phone: req.otp?.phone });
   });
+
+  // Operator views: the dashboard first (its page answers at /admin/otp/), then the status JSON.
+  if (env.OTP_ADMIN_TOKEN !== undefined && env.OTP_ADMIN_TOKEN !== '') {
+    app.use('/admin/otp', requireAdminToken(env.OTP_ADMIN_TOKEN), otpInsightsRouter(otp), otpStatusRouter(otp));
+  }
 
   app.use(otpErrorHandler({ logger: otp.config.logger }));
   return app;

@@ -1,7 +1,8 @@
 /**
  * `npm start`: the example app on PORT (default 3000), configured only by environment variables
  * (DATABASE_URL, OTP_SECRET, TRUST_PROXY, OTP_SMS_PROVIDER, OTP_SMS_RETRY, OTP_WORKFLOW, OTP_WEBHOOK_URL and
- * OTP_WEBHOOK_SECRET, provider credentials).
+ * OTP_WEBHOOK_SECRET, provider credentials; OTP_ADMIN_TOKEN mounts the operator dashboard at
+ * /admin/otp/ behind that bearer token).
  * With none set it runs on SQLite (./otp.sqlite) with the Console provider, which prints codes.
  */
 import { createOtp } from '../lib/index.js';
@@ -23,6 +24,7 @@ const port = Number(process.env.PORT ?? 3000);
 const server = app.listen(port, () => {
   const routing = process.env.OTP_SMS_PROVIDER ?? 'the otp_sms_provider setting (default Console)';
   console.log(`OTP example listening on http://localhost:${port} (routing: ${routing})`);
+  if (process.env.OTP_ADMIN_TOKEN) console.log(`operator dashboard: http://localhost:${port}/admin/otp/ (asks for OTP_ADMIN_TOKEN)`);
 });
 
 let stopping = false;

@@ -22,6 +22,7 @@ export const OTP_ERROR_CODES = {
   OTP_PURPOSE_MISMATCH: { status: 403, message: 'The verification token was issued for another purpose.' },
   WEBHOOK_SIGNATURE_INVALID: { status: 401, message: 'The webhook is not signed with a configured secret, or its timestamp is stale.' },
   CALLBACK_UNAUTHORIZED: { status: 401, message: 'The provider callback is unsigned, wrongly signed or stale.' },
+  NOT_CONFIGURED: { status: 501, message: 'This part of the kit is not available in this service.' },
   CONFIG_INVALID: { status: 500, message: 'The OTP kit is misconfigured.' },
   INTERNAL_ERROR: { status: 500, message: 'Internal error.' },
 } as const satisfies Record<string, { status: number; message: string }>;

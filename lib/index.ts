@@ -57,3 +57,5 @@ export { otpMetrics, type OtpMetrics, type OtpMetricsOptions, type OtpMetricsSou
 export { otpStatusRouter, type OtpStatusRouterOptions, type OtpStatusRequestView } from './http/status-router.js';
 export type { ProviderHealth, ProviderHealthStatus } from './observability/provider-health.js';
 export { safeErrorSummary, type SafeErrorSummary } from './core/safe-error.js';
+export { otpInsightsRouter, type OtpInsightsRouterOptions, type OtpInsightsSource } from './http/insights-router.js';
+export { INSIGHTS_DIMENSIONS, type InsightsDimension, type InsightsReport, type Hold } from './core/insights-report.js';

@@ -179,6 +179,7 @@ export function otpOpenApiDocument(options: OtpOpenApiOptions = {}): OpenApiDocu
         InternalError: errorResponse(SERVER_CODES, 'An unexpected failure (logged on the server without the details).'),
         OtpTokenRejected: errorResponse(GUARD_CODES, 'Returned by routes guarded with `requireVerifiedOtp` when the verification token is missing or not usable.'),
         OtpPurposeMismatch: errorResponse(['OTP_PURPOSE_MISMATCH'], 'Returned by routes guarded with `requireVerifiedOtp({ purpose })` for a token of another purpose.'),
+        NotConfigured: errorResponse(['NOT_CONFIGURED'], 'Returned by `otpInsightsRouter` when the service it was given has no `insights()`.'),
         CallbackRefused: errorResponse(['CALLBACK_UNAUTHORIZED', 'WEBHOOK_SIGNATURE_INVALID'], 'Returned by `otpCallbackRouter` for an unsigned, tampered or stale provider callback, and thrown by `verifyWebhook` (see docs/webhooks.md).'),
       },
       securitySchemes: {

@@ -115,6 +115,18 @@ void describe('package: Express 4 and 5 consumers without provider SDKs', { skip
           assert.deepEqual([badQuery.status, errorCode((await badQuery.json()) as Record<string, unknown>)], [400, 'VALIDATION_FAILED']);
           const listed = (await (await fetch(`${app.base}/admin/otp/requests`)).json()) as { requests: unknown[] };
           assert.ok(listed.requests.length >= 1);
+          // The dashboard on both majors: its page, the trailing-slash redirect, and query checks
+          // (Express 4's qs turns groupBy[a] into an object, Express 5 keeps it as a name).
+          const page = await fetch(`${app.base}/admin/otp/`, { signal: AbortSignal.timeout(10_000) });
+          assert.deepEqual([page.status, page.headers.get('content-security-policy')?.startsWith("default-src 'none'")], [200, true]);
+          const bare = await fetch(`${app.base}/admin/otp`, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+          assert.deepEqual([bare.status, bare.headers.get('location')], [301, '/admin/otp/']);
+          for (const query of ['groupBy[a]=country', 'groupBy=country&groupBy=day', 'groupBy=email', 'from=soon']) {
+            const bad = await fetch(`${app.base}/admin/otp/insights?${query}`, { signal: AbortSignal.timeout(10_000) });
+            const body = (await bad.json()) as Record<string, unknown>;
+            assert.deepEqual([bad.status, errorCode(body)], [400, 'VALIDATION_FAILED'], `${query}: ${JSON.stringify(body)}`);
+            assert.match(String((body.error as { field?: unknown }).field), /^(groupBy|from)/);
+          }
         } finally {
           await app.stop();
         }

@@ -21,7 +21,7 @@ const SECRET = 'consumer-secret-0123456789-abcdefghijk';
 const ESM_CONSUMER = `
 import express from 'express';
 import knexFactory from 'knex';
-import { createOtp, otpRouter, requireVerifiedOtp, otpErrorHandler, OtpError } from 'express-otp-kit';
+import { createOtp, otpRouter, requireVerifiedOtp, otpErrorHandler, otpInsightsRouter, OtpError } from 'express-otp-kit';
 
 const lines = [];
 const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: './esm.sqlite' }, useNullAsDefault: true });
@@ -30,6 +30,7 @@ await otp.migrate();
 await otp.ready();
 const app = express();
 app.use('/otp', otpRouter(otp));
+app.use('/admin/otp', otpInsightsRouter(otp));
 app.post('/guarded', requireVerifiedOtp(otp, { purpose: 'delete-account' }), (req, res) => res.json({ phone: req.otp.phone }));
 app.use(otpErrorHandler());
 const server = app.listen(0, '127.0.0.1');
@@ -43,6 +44,10 @@ const verified = await post('/otp/verify', { phone: '+359871234567', code });
 const { token } = await verified.json();
 const guarded = await post('/guarded', {}, { authorization: 'Bearer ' + token });
 const openapi = await fetch(base + '/otp/openapi.json');
+const dashboard = await Promise.all(['/admin/otp/', '/admin/otp/dashboard.js', '/admin/otp/dashboard.css', '/admin/otp/insights?groupBy=country'].map(async (path) => {
+  const res = await fetch(base + path);
+  return [res.status, (res.headers.get('content-type') ?? '').split(';')[0]];
+}));
 let threw;
 try { createOtp({ db: knex, codeLenght: 6 }); } catch (error) { threw = error; }
 console.log(JSON.stringify({
@@ -52,6 +57,7 @@ console.log(JSON.stringify({
   verified: verified.status,
   guarded: [guarded.status, await guarded.json()],
   openapi: [openapi.status, (await openapi.json()).openapi],
+  dashboard,
   configError: [threw instanceof OtpError, threw?.code],
 }));
 server.close();
@@ -63,7 +69,7 @@ await knex.destroy();
 const CJS_CONSUMER = `
 const knexFactory = require('knex');
 const kit = require('express-otp-kit');
-const { createOtp, OtpError, isOtpError, otpRouter, OTP_MIGRATIONS_TABLE } = kit;
+const { createOtp, OtpError, isOtpError, otpRouter, otpInsightsRouter, OTP_MIGRATIONS_TABLE } = kit;
 
 async function main() {
   const lines = [];
@@ -84,6 +90,7 @@ async function main() {
     verified: [result.requestValid, result.codeValid, typeof result.token],
     validation: [threw instanceof OtpError, isOtpError(threw), threw && threw.code],
     router: typeof otpRouter(otp),
+    dashboard: typeof otpInsightsRouter(otp),
     migrations: migrations.map((m) => m.name),
   }));
   await otp.close();
@@ -128,10 +135,11 @@ await knex.destroy();
 /** Typed use from an ES module; @ts-expect-error lines fail the check if the types were `any`. */
 const TYPES_ESM = `
 import express from 'express';
-import { createOtp, otpRouter, requireVerifiedOtp, otpMigrationSource, type Otp, type VerifyResult } from 'express-otp-kit';
+import { createOtp, otpRouter, otpInsightsRouter, requireVerifiedOtp, otpMigrationSource, type Otp, type InsightsQuery, type InsightsReport, type VerifyResult } from 'express-otp-kit';
 const otp: Otp = createOtp({ db: 'sqlite::memory:', providers: ['Console'] });
 const app = express();
 app.use('/otp', otpRouter(otp));
+app.use('/admin/otp', otpInsightsRouter(otp));
 app.post('/guarded', requireVerifiedOtp(otp, { purpose: 'delete-account' }), (req, res) => {
   const phone: string | undefined = req.otp?.phone;
   res.json({ phone });
@@ -140,6 +148,9 @@ export const pending: Promise<VerifyResult> = otp.verify('+359871234567', '12345
 export const source = otpMigrationSource({ requests: 'my_otp_requests' });
 // @ts-expect-error misspelled option
 createOtp({ codeLenght: 6 });
+export const conversion = (report: InsightsReport): number | null => report.totals.conversionRate;
+// @ts-expect-error a dimension the Insights contract does not know
+export const query: InsightsQuery = { from: new Date(), to: new Date(), groupBy: ['email'] };
 // @ts-expect-error the channel is 'sms' | 'call'
 void otp.send('+359871234567', 'email');
 `;
@@ -185,7 +196,7 @@ void describe('package: npm pack, install and import', { skip: skipReason ?? fal
   });
 
   it('the tarball holds the build, types and docs only', () => {
-    for (const needed of ['package.json', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/cli.js']) assert.ok(files.includes(needed), `${needed} is packed`);
+    for (const needed of ['package.json', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/cli.js', 'dist/dashboard/dashboard.html', 'dist/dashboard/dashboard.js', 'dist/dashboard/charts.js', 'dist/dashboard/dashboard.css']) assert.ok(files.includes(needed), `${needed} is packed`);
     const stray = files.filter((f) => !/^(dist\/|docs\/[a-z0-9-]+\.md$|package\.json$|README\.md$|LICENSE$|CHANGELOG\.md$)/.test(f));
     assert.deepEqual(stray, [], 'nothing but dist/, package.json and docs');
     assert.ok(files.includes('docs/security.md'), 'docs/ is packed: the README links to it');
@@ -207,6 +218,11 @@ void describe('package: npm pack, install and import', { skip: skipReason ?? fal
     assert.equal(out.verified, 200);
     assert.deepEqual(out.guarded, [200, { phone: '+359871234567' }]);
     assert.deepEqual(out.openapi, [200, '3.1.0']);
+    // The dashboard's page files come from dist/dashboard/; insights answer 501 until the service has them.
+    const [page, script, css, insights] = out.dashboard as Array<[number, string]>;
+    assert.deepEqual([page, css], [[200, 'text/html'], [200, 'text/css']]);
+    assert.ok(script?.[0] === 200 && /javascript$/.test(script[1]), JSON.stringify(script));
+    assert.ok(insights?.[0] === 200 || insights?.[0] === 501, JSON.stringify(insights));
     assert.deepEqual(out.configError, [true, 'CONFIG_INVALID']);
     assert.doesNotMatch(stderr, /ExperimentalWarning|DeprecationWarning/);
   });
@@ -221,6 +237,7 @@ void describe('package: npm pack, install and import', { skip: skipReason ?? fal
     assert.deepEqual(out.verified, [true, true, 'string']);
     assert.deepEqual(out.validation, [true, true, 'VALIDATION_FAILED']);
     assert.equal(out.router, 'function');
+    assert.equal(out.dashboard, 'function', 'the CommonJS build finds dist/dashboard/ too');
     assert.deepEqual(out.migrations, await migrationNames());
     assert.doesNotMatch(stderr, /ExperimentalWarning|ERR_REQUIRE_ESM/);
   });

@@ -3,18 +3,18 @@
  * an app would: express and express-otp-kit (no type augmentation import for `req.otp`).
  */
 
-/** The example flow as an app: createOtp() from the environment, router, status router, guard. */
+/** The example flow as an app: createOtp() from the environment, router, dashboard and status router, guard. */
 export const APP = `
 import { createRequire } from 'node:module';
 import express from 'express';
-import { createOtp, otpRouter, otpStatusRouter, requireVerifiedOtp, otpErrorHandler } from 'express-otp-kit';
+import { createOtp, otpRouter, otpInsightsRouter, otpStatusRouter, requireVerifiedOtp, otpErrorHandler } from 'express-otp-kit';
 
 const otp = createOtp(); // DATABASE_URL, OTP_SECRET, OTP_SMS_PROVIDER and the provider variables
 await otp.migrate();
 await otp.ready();
 const app = express();
 app.use('/otp', otpRouter(otp));
-app.use('/admin/otp', otpStatusRouter(otp));
+app.use('/admin/otp', otpInsightsRouter(otp), otpStatusRouter(otp));
 app.post('/account/delete', requireVerifiedOtp(otp, { purpose: 'delete-account' }), (req, res) => res.json({ deleted: true, phone: req.otp.phone }));
 app.use(otpErrorHandler());
 const server = app.listen(0, '127.0.0.1', () => {
