@@ -5,11 +5,14 @@
  * provider names, channels, failure kinds, reason codes and limit names only: never a phone
  * number, a code or a request id.
  *
+ * prom-client is an optional peer dependency, loaded on the first call (`npm install prom-client`).
+ *
  * Counters count what this process did. The retry-queue gauge is read from the database on each
  * scrape, so every instance reports the same (shared) depth: aggregate it with max(), not sum().
  */
 import type { Request, RequestHandler, Response } from 'express';
-import { Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import type { Gauge, Registry, Metric } from 'prom-client';
+import { loadPromClient } from './prom-client.js';
 import { configError } from '../errors.js';
 import type { OtpEventMap, OtpEventName, OtpEvents } from '../events.js';
 import type { ResolvedOtpConfig } from '../options.js';
@@ -84,6 +87,7 @@ function validate(otp: unknown, options: unknown): void {
 
 export function otpMetrics(otp: OtpMetricsSource, options: OtpMetricsOptions = {}): OtpMetrics {
   validate(otp, options);
+  const { Counter, Gauge, Histogram, Registry } = loadPromClient();
   const registry = options.registry ?? new Registry();
   const prefix = options.prefix ?? 'otp_';
   const { knex } = otp;
