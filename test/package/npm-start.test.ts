@@ -1,8 +1,8 @@
 /**
  * `npm start` as a container runs it: SIGTERM (or SIGINT) to the npm process must stop the example
- * server too, not just npm. The start script runs the example in one Node process
- * (`node --import tsx`), npm forwards the signal to it, and the example closes the server, the
- * poller and the database. The test starts it on a free port, signals npm and checks that the port
+ * server too, not just npm. npm forwards the signal to the script's shell; the start script
+ * `exec`s one Node process (`node --import tsx`, no tsx wrapper process) in the shell's place, so
+ * the signal reaches the example, which closes the server, the poller and the database. The test starts it on a free port, signals npm and checks that the port
  * is free again within 5 s.
  */
 import assert from 'node:assert/strict';
