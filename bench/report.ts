@@ -53,7 +53,7 @@ export interface BenchReport {
   readonly explains: readonly ExplainSet[];
 }
 
-export const BEGIN = '<!-- bench:generated:begin (npm run bench rewrites everything up to the end marker) -->';
+export const BEGIN = '<!-- bench:generated:begin (npm run bench -- --write-docs rewrites everything up to the end marker) -->';
 export const END = '<!-- bench:generated:end -->';
 
 const f0 = (n: number): string => n.toFixed(0);
@@ -161,6 +161,10 @@ function statementList(title: string, samples: readonly StatementSample[], succe
 }
 
 function windowTable(title: string, w: WindowSummary, detail = true): string[] {
+  if (!detail) {
+    const list = (items: WindowSummary['selfByPackage']): string => items.map((i) => `${i.name} ${f1(i.percent)}`).join(', ');
+    return [`- **${title}**: main thread busy ${f0(w.busyPercent)}% of ${f1(w.seconds)} s. Self time by package (%): ${list(w.selfByPackage)}. Inclusive (%): ${list(w.inclusiveByPackage)}.`];
+  }
   const rows = Math.max(w.selfByPackage.length, w.inclusiveByPackage.length);
   const lines = [`**${title}**: main thread busy ${f0(w.busyPercent)}% of ${f1(w.seconds)} s.`, '', '| self time by package | % | inclusive time by package | % |', '|---|---|---|---|'];
   for (let i = 0; i < rows; i += 1) {
@@ -168,7 +172,6 @@ function windowTable(title: string, w: WindowSummary, detail = true): string[] {
     const c = w.inclusiveByPackage[i];
     lines.push(`| ${s?.name ?? ''} | ${s === undefined ? '' : f1(s.percent)} | ${c?.name ?? ''} | ${c === undefined ? '' : f1(c.percent)} |`);
   }
-  if (!detail) return [...lines, ''];
   lines.push('', 'Top functions by self time:', '', '| function | % |', '|---|---|');
   for (const fn of w.topFunctions) lines.push(`| \`${fn.name.replaceAll('|', '\\|')}\` | ${f1(fn.percent)} |`);
   lines.push('');
@@ -283,7 +286,7 @@ export function renderReport(r: BenchReport, detail = true): string {
   if (r.profile !== undefined) {
     L.push('## Where the kit\'s server time goes (CPU profile)', '');
     L.push('A separate, shorter kit run under `node --cpu-prof` (not the measured one); samples cut to the load windows. "Inclusive" counts a package when it is anywhere on the stack.', '');
-    L.push(...windowTable('Send', r.profile.send, detail), ...windowTable('Verify', r.profile.verify, detail));
+    L.push(...windowTable('Send', r.profile.send, detail), ...windowTable('Verify', r.profile.verify, detail), ...(detail ? [] : ['']));
   }
 
   if (r.explains.length > 0 && !detail) {
