@@ -41,7 +41,7 @@ export {
 export { TEST_NUMBERS_SETTING_KEY, MAX_TEST_NUMBERS, type TestNumberInput, type TestNumbersOptions } from './core/test-numbers.js';
 export { ROUTING_SETTING_KEY } from './service/routing-source.js';
 export type * from './types.js';
-export { otpMetrics, type OtpMetrics, type OtpMetricsOptions, type OtpMetricsSource } from './observability/metrics.js';
+export { otpMetrics, type MetricsRegistry, type OtpMetrics, type OtpMetricsOptions, type OtpMetricsSource } from './observability/metrics.js';
 export { otpStatusRouter, type OtpStatusRouterOptions, type OtpStatusRequestView } from './http/status-router.js';
 export type { ProviderHealth, ProviderHealthStatus } from './observability/provider-health.js';
 export { safeErrorSummary, type SafeErrorSummary } from './core/safe-error.js';

@@ -6,9 +6,10 @@
  * command to run, as for the provider SDKs (lib/providers/lazy.ts).
  */
 import { createRequire } from 'node:module';
+import type * as PromClientModule from 'prom-client';
 import { configError } from '../errors.js';
 
-export type PromClient = typeof import('prom-client');
+export type PromClient = typeof PromClientModule;
 
 const requireFromKit = createRequire(import.meta.url);
 let loaded: PromClient | undefined;
@@ -20,7 +21,7 @@ export function loadPromClient(): PromClient {
     loaded = requireFromKit('prom-client') as PromClient;
     return loaded;
   } catch (error) {
-    const missing = (error as { code?: unknown } | null)?.code === 'MODULE_NOT_FOUND' && /prom-client/.test(String((error as Error).message));
+    const missing = (error as { code?: unknown } | null)?.code === 'MODULE_NOT_FOUND' && /prom-client/.test((error as Error).message);
     if (!missing) throw error;
     throw configError('otpMetrics needs prom-client, which is not installed: run `npm install prom-client` (an optional peer dependency of express-otp-kit, needed only for metrics)');
   }
