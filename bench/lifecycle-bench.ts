@@ -182,7 +182,7 @@ export async function runLifecycleBench(o: LifecycleBenchOptions): Promise<Lifec
   }
 }
 
-const BEGIN = '<!-- bench:lifecycle:begin (the lifecycle phase of npm run bench rewrites this section) -->';
+const BEGIN = '<!-- bench:lifecycle:begin (the lifecycle phase of npm run bench -- --write-docs rewrites this section) -->';
 const END = '<!-- bench:lifecycle:end -->';
 
 const pct = (value: number, base: number): string => `${(((value - base) / base) * 100).toFixed(1)} %`;

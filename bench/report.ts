@@ -3,7 +3,8 @@
  * missed (and by how much), statements per request with their SQL, the poller, the CPU profile and
  * EXPLAIN output. `writeReport` replaces only the generated section of docs/benchmarks.md.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { LoggedStatement } from './common.js';
 import type { ExplainSet } from './explain.js';
 import type { AppName, PhaseResult } from './load.js';
@@ -52,7 +53,7 @@ export interface BenchReport {
   readonly explains: readonly ExplainSet[];
 }
 
-export const BEGIN = '<!-- bench:generated:begin (npm run bench rewrites everything up to the end marker) -->';
+export const BEGIN = '<!-- bench:generated:begin (npm run bench -- --write-docs rewrites everything up to the end marker) -->';
 export const END = '<!-- bench:generated:end -->';
 
 const f0 = (n: number): string => n.toFixed(0);
@@ -135,16 +136,18 @@ export function targets(r: BenchReport): Target[] {
 }
 
 /** The SQL of one typical request. `knexApp`: the app runs on Knex (the kit), so SQL that bypassed it is marked. */
-function statementList(title: string, samples: readonly StatementSample[], success: number, knexApp = true): string[] {
+function statementList(title: string, samples: readonly StatementSample[], success: number, knexApp = true, detail = true): string[] {
   const { knex, driver, sample } = typical(samples);
   if (sample === undefined) return [];
   const statuses = [...new Set(samples.map((s) => s.status))].join(', ');
   const counts = [...new Set(samples.map((s) => (knexApp ? `${s.knex}/${s.driver}` : String(s.driver))))].join(', ');
   const checked = `${samples.length} sequential requests, HTTP ${statuses}${samples.every((s) => s.status === success) ? '' : ` — not all ${success}!`}`;
+  const counted = knexApp ? `**${title}**: ${knex} statements through Knex, ${driver} at the driver (${checked}; Knex/driver counts seen: ${counts})` : `**${title}**: ${driver} statements at the driver (${checked}; counts seen: ${counts})`;
+  if (!detail) return [`- ${counted}.`];
   const lines = [
     knexApp
-      ? `**${title}**: ${knex} statements through Knex, ${driver} at the driver (${checked}; Knex/driver counts seen: ${counts}). One request's statements in the order the driver got them; \`-- not Knex\` marks SQL that bypassed Knex (no \`query\` event):`
-      : `**${title}**: ${driver} statements at the driver (${checked}; counts seen: ${counts}). One request's statements in the order the driver got them:`,
+      ? `${counted}. One request's statements in the order the driver got them; \`-- not Knex\` marks SQL that bypassed Knex (no \`query\` event):`
+      : `${counted}. One request's statements in the order the driver got them:`,
     '',
     '```sql',
   ];
@@ -160,7 +163,11 @@ function statementList(title: string, samples: readonly StatementSample[], succe
   return lines;
 }
 
-function windowTable(title: string, w: WindowSummary): string[] {
+function windowTable(title: string, w: WindowSummary, detail = true): string[] {
+  if (!detail) {
+    const list = (items: WindowSummary['selfByPackage']): string => items.map((i) => `${i.name} ${f1(i.percent)}`).join(', ');
+    return [`- **${title}**: main thread busy ${f0(w.busyPercent)}% of ${f1(w.seconds)} s. Self time by package (%): ${list(w.selfByPackage)}. Inclusive (%): ${list(w.inclusiveByPackage)}.`];
+  }
   const rows = Math.max(w.selfByPackage.length, w.inclusiveByPackage.length);
   const lines = [`**${title}**: main thread busy ${f0(w.busyPercent)}% of ${f1(w.seconds)} s.`, '', '| self time by package | % | inclusive time by package | % |', '|---|---|---|---|'];
   for (let i = 0; i < rows; i += 1) {
@@ -174,7 +181,13 @@ function windowTable(title: string, w: WindowSummary): string[] {
   return lines;
 }
 
-export function renderReport(r: BenchReport): string {
+/**
+ * The report. `detail: false` (docs/benchmarks.md) keeps the figures: every table of results and
+ * targets, statement counts, the poller table and the profile by package. `detail: true` (the file
+ * each run writes to bench/results/, not tracked) adds the SQL of one request, the poller's
+ * statements by count, the top functions of the profile and the EXPLAIN plans.
+ */
+export function renderReport(r: BenchReport, detail = true): string {
   const first = r.rounds[0];
   if (first === undefined) throw new Error('a report needs at least one round');
   // Statement lists come from the first round (they are the same in every round).
@@ -252,8 +265,9 @@ export function renderReport(r: BenchReport): string {
       (first.peer === undefined ? '' : ` Peer: ${perRequest(first.peer.statements.send)} per send, ${perRequest(first.peer.statements.verify)} per verify (driver; its SQL is listed below).`),
     '',
   );
-  L.push(...statementList('Kit send', kit.statements.send, 202), ...statementList('Kit verify', kit.statements.verify, 200));
-  if (first.peer !== undefined) L.push(...statementList('Peer send', first.peer.statements.send, 200, false), ...statementList('Peer verify', first.peer.statements.verify, 200, false));
+  L.push(...statementList('Kit send', kit.statements.send, 202, true, detail), ...statementList('Kit verify', kit.statements.verify, 200, true, detail));
+  if (first.peer !== undefined) L.push(...statementList('Peer send', first.peer.statements.send, 200, false, detail), ...statementList('Peer verify', first.peer.statements.verify, 200, false, detail));
+  if (!detail) L.push('', `The SQL of each request is in the run's details file (${DETAILS_NOTE}).`, '');
 
   if (r.poller !== undefined) {
     const p = r.poller;
@@ -269,7 +283,7 @@ export function renderReport(r: BenchReport): string {
         );
       }
       const shapes = p.runs[0]?.shapes ?? [];
-      if (shapes.length > 0) {
+      if (shapes.length > 0 && detail) {
         L.push('', 'Statements of the single poller process, by count:', '', '```sql');
         for (const s of shapes) L.push(`-- ${s.count}×`, `${s.shape};`);
         L.push('```');
@@ -281,10 +295,15 @@ export function renderReport(r: BenchReport): string {
   if (r.profile !== undefined) {
     L.push('## Where the kit\'s server time goes (CPU profile)', '');
     L.push('A separate, shorter kit run under `node --cpu-prof` (not the measured one); samples cut to the load windows. "Inclusive" counts a package when it is anywhere on the stack.', '');
-    L.push(...windowTable('Send', r.profile.send), ...windowTable('Verify', r.profile.verify));
+    L.push(...windowTable('Send', r.profile.send, detail), ...windowTable('Verify', r.profile.verify, detail), ...(detail ? [] : ['']));
   }
 
-  if (r.explains.length > 0) {
+  if (r.explains.length > 0 && !detail) {
+    L.push('## EXPLAIN of the hot statements', '');
+    const sets = r.explains.map((set) => `${set.database} (${set.statements.length} statements${set.note === undefined ? '' : `; ${set.note}`})`);
+    L.push(`Plans of the hot statements on ${sets.join(' and ')} are in the run's details file (${DETAILS_NOTE}).`, '');
+  }
+  if (r.explains.length > 0 && detail) {
     L.push('## EXPLAIN of the hot statements', '');
     for (const set of r.explains) {
       L.push(`### ${set.database}`, '');
@@ -295,6 +314,24 @@ export function renderReport(r: BenchReport): string {
     }
   }
   return L.join('\n');
+}
+
+/** Where the raw parts of each run go (git-ignored). */
+export const RESULTS_DIR = 'bench/results';
+const DETAILS_NOTE = `\`${RESULTS_DIR}/details-<date>.md\`, written by every \`npm run bench\` and not tracked`;
+
+/** Whether this run may rewrite docs/benchmarks.md: `npm run bench -- --write-docs` or BENCH_WRITE_DOCS=1. */
+export function writeDocsRequested(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): boolean {
+  return argv.includes('--write-docs') || env.BENCH_WRITE_DOCS === '1';
+}
+
+/** Writes `text` to bench/results/<name>-<date>.md (creating the folder); returns the path. */
+export function writeResult(root: string, name: string, date: string, text: string): string {
+  const dir = join(root, RESULTS_DIR);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}-${date.replace(/[:.]/g, '-')}.md`);
+  writeFileSync(file, `${text.trimEnd()}\n`);
+  return file;
 }
 
 const TEMPLATE_TAIL = `

@@ -1,7 +1,10 @@
 /**
  * `npm run bench`: the kit against the floor (and a peer library) on MariaDB, then the retry poller, then EXPLAIN of the
- * hot statements on MariaDB and PostgreSQL. Prints a markdown report and writes it into
- * docs/benchmarks.md (between the generated-section markers; the rest of the file is kept).
+ * hot statements on MariaDB and PostgreSQL. Prints the report and writes it to bench/results/
+ * (git-ignored): benchmarks-<date>.md (the figures) and details-<date>.md (with the SQL of each
+ * request, the poller's statements, the profile's top functions and the EXPLAIN plans). Only
+ * `npm run bench -- --write-docs` (or BENCH_WRITE_DOCS=1) also rewrites the generated sections of
+ * docs/benchmarks.md (between their markers; the rest of the file is kept).
  *
  * Floor and kit are measured in BENCH_ROUNDS rounds (default 2), the order swapped every round
  * (floor then kit, kit then floor), so a machine that slows down during the run weighs on both; the
@@ -31,13 +34,15 @@ import { runPhase, type AppName, type NextRequest, type PhaseResult } from './lo
 import { PEER_PATHS } from './peer-app.js';
 import { runPollerBench, type PollerBenchResult } from './poller-bench.js';
 import { summariseProfile, type ProfileSummary } from './profile.js';
-import { renderReport, typical, writeReport, type AppResult, type BenchReport, type BenchRound, type StatementSample } from './report.js';
+import { renderReport, typical, writeDocsRequested, writeReport, writeResult, type AppResult, type BenchReport, type BenchRound, type StatementSample } from './report.js';
 import { createSeeder } from './seed.js';
 import { renderLifecycle, runLifecycleBench, writeLifecycle } from './lifecycle-bench.js';
 import { renderInsights, runInsightsBench, writeInsights } from './insights-bench.js';
 
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 const env = process.env;
+/** `npm run bench -- --write-docs` or BENCH_WRITE_DOCS=1: rewrite docs/benchmarks.md too. */
+const WRITE_DOCS = writeDocsRequested(process.argv.slice(2), env);
 const num = (name: string, fallback: number): number => {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -217,9 +222,12 @@ async function mysqlVersion(knex: Knex): Promise<string> {
 /** The lifecycle phase (bench/lifecycle-bench.ts) in a database of its own; BENCH_LIFECYCLE=0 skips it. */
 async function lifecyclePhase(): Promise<void> {
   const result = await runLifecycleBench({ server: MYSQL_SERVER, secret: SECRET, rows: num('BENCH_LIFECYCLE_ROWS', 2_000_000), duration: DURATION, warmup: WARMUP, connections: CONNECTIONS, maxSeconds: num('BENCH_LIFECYCLE_MAX_SECONDS', 900), log });
-  const markdown = renderLifecycle(result, new Date().toISOString());
+  const date = new Date().toISOString();
+  const markdown = renderLifecycle(result, date);
   console.log(markdown);
-  if (env.BENCH_WRITE !== '0') writeLifecycle(markdown, here('../docs/benchmarks.md'));
+  if (env.BENCH_WRITE === '0') return;
+  log(`wrote ${writeResult(here('..'), 'lifecycle', date, markdown)}`);
+  if (WRITE_DOCS) writeLifecycle(markdown, here('../docs/benchmarks.md'));
 }
 
 /** The insights phase (bench/insights-bench.ts): opt-in, BENCH_ONLY=insights or BENCH_INSIGHTS=1. */
@@ -305,11 +313,13 @@ async function main(): Promise<void> {
       ...(poller === undefined ? {} : { poller }),
       explains,
     };
-    const markdown = renderReport(report);
+    const markdown = renderReport(report, false);
     console.log(markdown);
     if (env.BENCH_WRITE !== '0') {
-      const file = writeReport(markdown, here('../docs/benchmarks.md'));
-      log(`wrote ${file}`);
+      log(`wrote ${writeResult(here('..'), 'benchmarks', report.date, markdown)}`);
+      log(`wrote ${writeResult(here('..'), 'details', report.date, renderReport(report, true))}`);
+      if (WRITE_DOCS) log(`wrote ${writeReport(markdown, here('../docs/benchmarks.md'))}`);
+      else log('docs/benchmarks.md left as it is (npm run bench -- --write-docs, or BENCH_WRITE_DOCS=1, rewrites it)');
     }
     if (env.BENCH_LIFECYCLE !== '0') await lifecyclePhase();
     if (env.BENCH_INSIGHTS === '1') await insightsPhase();

@@ -53,7 +53,7 @@ export { MONITOR_NAMES, DEFAULT_MAX_HOLD_SECONDS, type MonitorName, type Guarded
 export type { HoldView, ReleaseResult } from './service/fraud-guard.js';
 export { ROUTING_SETTING_KEY } from './service/routing-source.js';
 export type * from './types.js';
-export { otpMetrics, type OtpMetrics, type OtpMetricsOptions, type OtpMetricsSource } from './observability/metrics.js';
+export { otpMetrics, type MetricsRegistry, type OtpMetrics, type OtpMetricsOptions, type OtpMetricsSource } from './observability/metrics.js';
 export { otpStatusRouter, type OtpStatusRouterOptions, type OtpStatusRequestView } from './http/status-router.js';
 export type { ProviderHealth, ProviderHealthStatus } from './observability/provider-health.js';
 export { safeErrorSummary, type SafeErrorSummary } from './core/safe-error.js';

@@ -65,5 +65,7 @@ const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-repo
 });
 child.on('exit', (code, signal) => {
   if (skipped.length > 0) console.log(`# databases skipped: ${skipped.join('; ')}`);
+  // Tests collect the logs they provoke (connection errors of the outage test, Console codes, warnings).
+  console.log('# expected output: test results and these # lines only; any other line above is a real log to look at');
   process.exit(code ?? (signal ? 1 : 0));
 });

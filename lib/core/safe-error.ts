@@ -75,22 +75,43 @@ export function statementName(sql: string): string | undefined {
 }
 
 /**
- * Free text with everything that could be a value removed: quoted literals, `(…)=(…)` key details,
- * IP addresses, hex and base64 tokens, digit runs of 3 or more, `+number`s; control characters
- * collapsed; truncated.
+ * A quoted literal stays when it reads as a name (a module, a path, a column, an option: letters,
+ * `_ @ . / : -` and short digit runs, no spaces), so `Cannot find module 'better-sqlite3'` stays
+ * readable; anything else (a value: a number, an address, a token, free text) becomes `?`.
+ */
+function keepNameLiteral(_all: string, before: string, inner: string): string {
+  const tokenLike = (inner.match(/[A-Za-z0-9+_-]{16,}/g) ?? []).some((run) => /[0-9]/.test(run));
+  const name = /^[A-Za-z_@./][A-Za-z0-9_@./:-]{0,199}$/.test(inner) && !/[0-9]{3,}/.test(inner) && !tokenLike;
+  return `${before}${name ? `'${inner}'` : '?'}`;
+}
+
+/** A long run of token characters: masked when it carries digits, except path segments (`/`) that read as words. */
+function maskTokenRun(run: string): string {
+  if (!/[0-9]/.test(run)) return run;
+  if (!run.includes('/')) return '[token]';
+  return run
+    .split('/')
+    .map((segment) => (segment.length >= 16 && /[0-9]/.test(segment) && (/^[0-9a-f]+$/i.test(segment) || !/^[a-z0-9._@-]+$/.test(segment)) ? '[token]' : segment))
+    .join('/');
+}
+
+/**
+ * Free text with everything that could be a value removed: quoted literals that are not names,
+ * `(…)=(…)` key details, IP addresses, hex and base64 tokens, digit runs of 3 or more, `+number`s;
+ * control characters collapsed; truncated. Words, names and file paths stay readable.
  */
 export function scrubText(text: string, maxLength = MAX_REASON): string {
   const scrubbed = text
     .replace(/[\u0000-\u001f\u007f]+/g, ' ')
     // A quote after a letter or digit is an apostrophe (it's), not the start of a literal.
-    .replace(/(^|[^A-Za-z0-9])'(?:[^'\\]|\\.|'')*(?:'|$)/g, '$1?')
-    .replace(/(^|[^A-Za-z0-9])"(?:[^"\\]|\\.)*(?:"|$)/g, '$1?')
-    .replace(/`[^`]*`?/g, '?')
+    .replace(/(^|[^A-Za-z0-9])'((?:[^'\\]|\\.|'')*)(?:'|$)/g, keepNameLiteral)
+    .replace(/(^|[^A-Za-z0-9])"((?:[^"\\]|\\.)*)(?:"|$)/g, keepNameLiteral)
+    .replace(/`([^`]*)`?/g, (_all: string, inner: string) => keepNameLiteral('', '', inner))
     .replace(/=\([^)]*\)/g, '=(?)')
     .replace(/\b(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}\b/gi, '[address]')
     .replace(/\b[0-9]{1,3}(?:\.[0-9]{1,3}){3}\b/g, '[address]')
     .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, '[id]')
-    .replace(/[A-Za-z0-9+/_-]{20,}={0,2}/g, (run) => (/[0-9]/.test(run) ? '[token]' : run))
+    .replace(/[A-Za-z0-9+/_-]{20,}={0,2}/g, maskTokenRun)
     .replace(/\+?[0-9][0-9 ()-]{2,}[0-9]|[0-9]{3,}/g, '[n]')
     .replace(/\s+/g, ' ')
     .trim();

@@ -5,11 +5,14 @@
  * provider names, channels, failure kinds, reason codes and limit names only: never a phone
  * number, a code or a request id.
  *
+ * prom-client is an optional peer dependency, loaded on the first call (`npm install prom-client`).
+ *
  * Counters count what this process did. The retry-queue gauge is read from the database on each
  * scrape, so every instance reports the same (shared) depth: aggregate it with max(), not sum().
  */
 import type { Request, RequestHandler, Response } from 'express';
-import { Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import type { Gauge, Registry, Metric } from 'prom-client';
+import { loadPromClient } from './prom-client.js';
 import { configError } from '../errors.js';
 import type { OtpEventMap, OtpEventName, OtpEvents } from '../events.js';
 import type { ResolvedOtpConfig } from '../options.js';
@@ -20,20 +23,30 @@ import type { Knex } from 'knex';
 import { safeLabel } from './safe-text.js';
 import { loggableError } from '../core/safe-error.js';
 
-export interface OtpMetricsOptions {
+/** What the kit's types need of a prom-client Registry (an optional peer); pass one and `metrics.registry` has its full type. */
+export interface MetricsRegistry {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+  registerMetric(metric: never): void;
+  removeSingleMetric(name: string): void;
+  getSingleMetricAsString(name: string): Promise<string>;
+  getMetricsAsJSON(): Promise<unknown[]>;
+}
+
+export interface OtpMetricsOptions<R extends MetricsRegistry = MetricsRegistry> {
   /**
    * Where the metrics are registered. Pass prom-client's `register` (the global default registry)
    * to serve them with the app's other metrics. @default a new Registry
    */
-  readonly registry?: Registry;
+  readonly registry?: R;
   /** Prefix of every metric name. @default 'otp_' */
   readonly prefix?: string;
   /** Buckets of the provider latency histogram, in seconds. @default [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] */
   readonly latencyBuckets?: readonly number[];
 }
 
-export interface OtpMetrics {
-  readonly registry: Registry;
+export interface OtpMetrics<R extends MetricsRegistry = MetricsRegistry> {
+  readonly registry: R;
   /** An Express handler serving the registry in the Prometheus text format (mount it behind your own auth). */
   metricsHandler(): RequestHandler;
   /** Stops listening to the kit's events and removes the kit's metrics from the registry. Idempotent. */
@@ -82,9 +95,11 @@ function validate(otp: unknown, options: unknown): void {
   }
 }
 
-export function otpMetrics(otp: OtpMetricsSource, options: OtpMetricsOptions = {}): OtpMetrics {
+export function otpMetrics<R extends MetricsRegistry = MetricsRegistry>(otp: OtpMetricsSource, options: OtpMetricsOptions<R> = {}): OtpMetrics<R> {
   validate(otp, options);
-  const registry = options.registry ?? new Registry();
+  const { Counter, Gauge, Histogram, Registry } = loadPromClient();
+  // validate() checked that a given registry is one (duck-typed); the default is a new one.
+  const registry = (options.registry as unknown as Registry | undefined) ?? new Registry();
   const prefix = options.prefix ?? 'otp_';
   const { knex } = otp;
   const { tables, logger } = otp.config;
@@ -267,7 +282,7 @@ export function otpMetrics(otp: OtpMetricsSource, options: OtpMetricsOptions = {
   });
 
   return {
-    registry,
+    registry: registry as unknown as R,
     metricsHandler() {
       return function otpMetricsHandler(_req: Request, res: Response) {
         registry.metrics().then(

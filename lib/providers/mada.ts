@@ -12,6 +12,7 @@ import { classifyProviderError, isRetryableCode, SMPP_STATUS_NAMES } from './cla
 import type { ProviderContext } from './context.js';
 import { lazy } from './lazy.js';
 import { ProviderError } from './provider-error.js';
+import { readXml } from './soap-xml.js';
 
 export interface MadaOptions {
   /** Gateway URL; without a scheme `http://` is assumed (hitrix configs) and a warning is logged. */
@@ -97,15 +98,11 @@ function submitSmXml(sourceName: string, destination: string, text: string): str
   );
 }
 
-/** The HTTP client and the XML parser, imported when Mada first sends (like the other providers' SDKs). */
+/** The HTTP client, imported when Mada first sends (like the other providers' SDKs). */
 const libraries = lazy(async () => {
-  // eslint-disable-next-line @typescript-eslint/no-deprecated -- XMLValidator is deprecated in favour of the separate fast-xml-validator package, not a dependency of the kit
-  const [{ default: fetch }, { XMLParser, XMLValidator }] = await Promise.all([import('node-fetch'), import('fast-xml-parser')]);
-  // Local names only (namespaces ignored, as hitrix does); every value stays a string ("0", "02940001").
-  const parser = new XMLParser({ removeNSPrefix: true, parseTagValue: false, ignoreDeclaration: true, ignorePiTags: true });
-  return { fetch, parser, XMLValidator };
+  const { default: fetch } = await import('node-fetch');
+  return { fetch };
 });
-type Libraries = Awaited<ReturnType<typeof libraries>>;
 
 function child(node: unknown, name: string): unknown {
   return typeof node === 'object' && node !== null && !Array.isArray(node) ? (node as Record<string, unknown>)[name] : undefined;
@@ -146,7 +143,7 @@ function badResponse(message: string, retryable: boolean, httpStatus: number, ca
  * - 2xx with HTML, non-XML (JSON, text) or well-formed XML of another shape: no retry, MADA_URL
  *   points at something other than the SoS endpoint and the same request gets the same answer.
  */
-function interpret({ parser, XMLValidator }: Libraries, answer: Answer, destination: string, sourceName: string, secrets: readonly string[]): ProviderSendResult {
+function interpret(answer: Answer, destination: string, sourceName: string, secrets: readonly string[]): ProviderSendResult {
   const { httpStatus, contentType } = answer;
   const serverSide = httpStatus >= 500 || httpStatus === 429;
   const clientSide = httpStatus >= 400 && !serverSide;
@@ -170,19 +167,13 @@ function interpret({ parser, XMLValidator }: Libraries, answer: Answer, destinat
   if (/^<html[\s>]/i.test(body) || /<!DOCTYPE/i.test(body) || contentType.toLowerCase().includes('text/html')) {
     throw badResponse('HTML instead of a SOAP answer', serverSide, httpStatus);
   }
-  // The parser is lenient (it accepts truncated XML), so validate first. XMLValidator is deprecated
-  // in favour of the separate fast-xml-validator package, which is not a dependency of the kit.
-  const valid = XMLValidator.validate(body);
-  if (valid !== true) {
+  // A strict reader (lib/providers/soap-xml.ts): truncated or malformed XML is an error, not a partial document.
+  const read = readXml(body);
+  if (!read.ok) {
     const truncated = body.startsWith('<') && !clientSide;
-    throw badResponse(`the answer is not well-formed XML (${valid.err.code} at line ${valid.err.line})`, truncated || serverSide, httpStatus);
+    throw badResponse(`the answer is not well-formed XML (${read.code} at line ${read.line})`, truncated || serverSide, httpStatus);
   }
-  let doc: unknown;
-  try {
-    doc = parser.parse(body) as unknown;
-  } catch (error) {
-    throw badResponse('the answer could not be parsed as XML', !clientSide, httpStatus, error);
-  }
+  const doc = read.doc;
   const soapBody = child(child(doc, 'Envelope'), 'Body');
   const fault = child(soapBody, 'Fault');
   if (fault !== undefined) {
@@ -256,7 +247,7 @@ export function madaProvider(options: MadaOptions, ctx: ProviderContext): OtpPro
       // Aborts (timeouts under callProvider) and socket errors; node-fetch messages name only the URL.
       throw classifyProviderError(PROVIDER, error);
     }
-    return interpret(libs, answer, destination, sourceName, secrets);
+    return interpret(answer, destination, sourceName, secrets);
   }
 
   return { name: PROVIDER, channels: ['sms'], ownsCode: false, send };

@@ -2,6 +2,7 @@
 import knexFactory, { type Knex } from 'knex';
 import { credentialFreeUrl } from '../core/url-redact.js';
 import { configError } from '../errors.js';
+import { assertDatabaseDriver } from './driver-check.js';
 
 export type Dialect = 'mysql' | 'postgres' | 'sqlite';
 
@@ -16,13 +17,16 @@ export function knexFromUrl(url: string, pool: { min?: number; max?: number } = 
   const scheme = /^([a-z0-9]+):/i.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'mysql' || scheme === 'mariadb') {
     const connection = scheme === 'mariadb' ? `mysql:${url.slice('mariadb:'.length)}` : url;
+    assertDatabaseDriver('mysql2', url, false);
     return knexFactory({ client: 'mysql2', connection, pool: { min: pool.min ?? 0, max: pool.max ?? 10 } });
   }
   if (scheme === 'postgres' || scheme === 'postgresql') {
+    assertDatabaseDriver('pg', url, false);
     return knexFactory({ client: 'pg', connection: url, pool: { min: pool.min ?? 0, max: pool.max ?? 10 } });
   }
   if (scheme === 'sqlite' || scheme === 'file') {
     const filename = url.slice(scheme.length + 1).replace(/^\/\//, '') || './otp.sqlite';
+    assertDatabaseDriver('better-sqlite3', url, url === DEFAULT_DATABASE_URL);
     return knexFactory({
       client: 'better-sqlite3',
       connection: { filename },

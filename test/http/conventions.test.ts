@@ -120,7 +120,7 @@ void describe('HTTP conventions', () => {
       { code: 'ER_DATA_TOO_LONG', errno: 1406, sqlState: '22001', sqlMessage: "Data too long for column 'client_ip' at row 1", sql: "insert into `otp_requests` (`phone`) values ('+359871234567')" },
     );
     assert.deepEqual(safeErrorSummary(mysql), {
-      name: 'Error', code: 'ER_DATA_TOO_LONG', errno: 1406, sqlState: '22001', statement: 'insert otp_requests', reason: 'Data too long for column ? at row 1',
+      name: 'Error', code: 'ER_DATA_TOO_LONG', errno: 1406, sqlState: '22001', statement: 'insert otp_requests', reason: "Data too long for column 'client_ip' at row 1",
     });
     const pg = Object.assign(
       new Error('update "otp_requests" set "lease_token" = \'5f0c…\' where "phone" = \'+359871234567\' - duplicate key value violates unique constraint "otp_requests_request_id_unique"'),
@@ -130,7 +130,7 @@ void describe('HTTP conventions', () => {
     assert.equal(summary.sqlState, '23505');
     assert.equal(summary.statement, 'update otp_requests');
     assert.equal(summary.constraint, 'otp_requests_request_id_unique');
-    assert.equal(summary.reason, 'duplicate key value violates unique constraint ?');
+    assert.equal(summary.reason, "duplicate key value violates unique constraint 'otp_requests_request_id_unique'");
     assert.doesNotMatch(JSON.stringify(summary), /359871234567|0b9f1c2e|5f0c/);
 
     const plain = safeErrorSummary(new Error('boom for +359871234567 from 203.0.113.9 with token c2VjcmV0LXRva2VuLTEyMzQ1Njc4OQ', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:3306'), { code: 'ECONNREFUSED', errno: -111 }) }));
@@ -140,6 +140,13 @@ void describe('HTTP conventions', () => {
     assert.equal(statementName('select * from `otp_limits` where `key` in (?)'), 'select otp_limits');
     assert.equal(statementName('with x as (select 1) select * from x'), 'with');
     assert.equal(statementName('hello'), undefined);
-    assert.equal(scrubText("it's 'secret' and \"more\" and 'cut"), "it's ? and ? and ?");
+    assert.equal(scrubText("it's 'two words' and \"+359871234567\" and 'c2VjcmV0LXRva2VuLTEyMzQ1Njc4OQ'"), "it's ? and ? and ?");
+    // Names and paths stay readable: mask values, not words.
+    assert.equal(
+      scrubText("Cannot find module 'better-sqlite3'\nRequire stack:\n- /srv/app/node_modules/knex/lib/dialects/better-sqlite3/index.js", 400),
+      "Cannot find module 'better-sqlite3' Require stack: - /srv/app/node_modules/knex/lib/dialects/better-sqlite3/index.js",
+    );
+    assert.equal(scrubText("Duplicate entry '+359871234567-sms' for key 'phone'"), "Duplicate entry ? for key 'phone'");
+    assert.equal(scrubText('at /srv/0123456789abcdef0123456789abcdef/x'), 'at /srv/[token]/x');
   });
 });

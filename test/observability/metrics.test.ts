@@ -3,7 +3,7 @@ import { it } from 'node:test';
 import express from 'express';
 import { register as globalRegister, Registry } from 'prom-client';
 import request from 'supertest';
-import { otpMetrics, OtpError, type Otp } from '../../lib/index.js';
+import { otpMetrics, OtpError, type MetricsRegistry, type Otp } from '../../lib/index.js';
 import { safeLabel, safeText } from '../../lib/observability/safe-text.js';
 import { forEachDatabase } from '../helpers/db.js';
 import { createTestKit } from '../helpers/kit.js';
@@ -18,8 +18,8 @@ const UNIVERSAL = '+80012345678';
 const wrongOf = (code: string) => (code === '000000' ? '111111' : '000000');
 
 /** The value of one series of a metric, read through prom-client's JSON export. */
-async function valueOf(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
-  const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+async function valueOf(registry: MetricsRegistry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+  const metric = ((await registry.getMetricsAsJSON()) as Awaited<ReturnType<Registry['getMetricsAsJSON']>>).find((m) => m.name === name);
   assert.ok(metric !== undefined, `metric ${name} is registered`);
   const series = metric.values.find((v) => {
     const l = v.labels as Record<string, unknown>;

@@ -34,9 +34,10 @@ it('dependencies take ranges; the exceptions are bounded on purpose', () => {
   assert.match(pkg.devDependencies.typescript ?? '', /^~5\.9\./);
 });
 
-it('Express 4.17+ and 5 are peers; the provider SDKs are optional peers the repo tests with', () => {
+it('Express 4.17+ and 5 are peers; the provider SDKs and prom-client are optional peers the repo tests with', () => {
   assert.equal(pkg.peerDependencies.express, '^4.17.0 || ^5.0.0');
-  for (const sdk of ['twilio', '@sinch/sdk-core']) {
+  // prom-client only serves otpMetrics (loaded on its first call), so apps without metrics skip it.
+  for (const sdk of ['twilio', '@sinch/sdk-core', 'prom-client']) {
     assert.equal(pkg.dependencies[sdk], undefined, `${sdk} is not a dependency: apps install it only when they route to it`);
     assert.ok(pkg.peerDependencies[sdk] !== undefined, `${sdk} is a peer`);
     assert.equal(pkg.peerDependenciesMeta[sdk]?.optional, true, `${sdk} is optional`);

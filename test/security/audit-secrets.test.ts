@@ -35,7 +35,7 @@ it('in production, no DATABASE_URL fails at startup naming it, unless SQLite is 
 
 forEachDatabase('audit 19.4: development secret and purpose-bound tokens', (db) => {
   it('a settings row naming a real provider is refused with the development secret: setRouting, ready() and sends', async () => {
-    const otp = createOtp({ db: db().knex, env: TWILIO_ENV, logger: silentLogger });
+    const otp = createOtp({ db: db().knex, env: TWILIO_ENV, logger: silentLogger, console: { write: () => {} } });
     await otp.migrate();
     await assert.rejects(otp.setRouting('Twilio'), configInvalid(/OTP_SECRET is not set/));
     await db().knex('otp_settings').insert({ key: 'otp_sms_provider', value: 'Console;Twilio:+35987' }).onConflict('key').merge();

@@ -65,7 +65,7 @@ export interface Packed {
 
 /** `npm pack` into `dir` (its prepack script builds dist/). */
 export async function packKit(dir: string): Promise<Packed> {
-  const pack = await run('npm', ['pack', '--json', '--pack-destination', dir], ROOT, 120_000);
+  const pack = await run('npm', ['pack', '--json', '--pack-destination', dir], ROOT, 300_000);
   const packed = (JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[])[0];
   assert.ok(packed !== undefined, `npm pack printed no result: ${pack.stdout}`);
   return { tarball: join(dir, packed.filename), files: packed.files.map((f) => f.path).sort() };
