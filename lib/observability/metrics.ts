@@ -14,6 +14,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import type { Gauge, Registry, Metric } from 'prom-client';
 import { loadPromClient } from './prom-client.js';
 import { configError } from '../errors.js';
+import { validateMetricsArguments as validate } from './metrics-options.js';
 import type { OtpEventMap, OtpEventName, OtpEvents } from '../events.js';
 import type { ResolvedOtpConfig } from '../options.js';
 import { countQueuedRequests } from '../storage/status-queries.js';
@@ -61,39 +62,9 @@ export interface OtpMetricsSource {
 }
 
 const DEFAULT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-const PREFIX = /^([A-Za-z_:][A-Za-z0-9_:]*)?$/;
-const KNOWN_OPTIONS = ['registry', 'prefix', 'latencyBuckets'];
 const VERIFY_REASONS = new Set(['OTP_INVALID', 'OTP_EXPIRED', 'OTP_NOT_FOUND', 'OTP_TOO_MANY_ATTEMPTS']);
 /** requestId → channel of sends this process started, so a `failed` event can be labelled by channel. */
 const MAX_TRACKED_REQUESTS = 10_000;
-
-function validate(otp: unknown, options: unknown): void {
-  const o = otp as Partial<OtpMetricsSource> | null;
-  if (typeof o !== 'object' || o === null || typeof o.events?.on !== 'function' || typeof o.knex !== 'function' || o.config === undefined) {
-    throw new TypeError('otpMetrics(otp, options): the first argument must be the service returned by createOtp()');
-  }
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw configError("otpMetrics: options must be an object, e.g. otpMetrics(otp, { prefix: 'otp_' })");
-  }
-  const opts = options as Record<string, unknown>;
-  for (const key of Object.keys(opts)) {
-    if (!KNOWN_OPTIONS.includes(key)) throw configError(`otpMetrics: unknown option \`${key}\`; known options: ${KNOWN_OPTIONS.join(', ')}`);
-  }
-  const registry = opts.registry as Partial<Registry> | undefined;
-  if (registry !== undefined && (typeof registry !== 'object' || typeof registry.registerMetric !== 'function' || typeof registry.metrics !== 'function')) {
-    throw new TypeError('otpMetrics: option `registry` must be a prom-client Registry (new Registry(), or prom-client\'s `register`)');
-  }
-  if (opts.prefix !== undefined && (typeof opts.prefix !== 'string' || !PREFIX.test(opts.prefix))) {
-    throw configError(`otpMetrics: option \`prefix\` must be a Prometheus metric name prefix (letters, digits, "_" and ":", not starting with a digit), e.g. 'otp_' (got ${JSON.stringify(opts.prefix) ?? 'undefined'})`);
-  }
-  const buckets = opts.latencyBuckets;
-  if (
-    buckets !== undefined &&
-    (!Array.isArray(buckets) || buckets.length === 0 || !buckets.every((b, i) => typeof b === 'number' && Number.isFinite(b) && b > 0 && (i === 0 || b > (buckets[i - 1] as number))))
-  ) {
-    throw configError('otpMetrics: option `latencyBuckets` must be a non-empty list of increasing positive numbers of seconds, e.g. [0.1, 0.5, 1, 5]');
-  }
-}
 
 export function otpMetrics<R extends MetricsRegistry = MetricsRegistry>(otp: OtpMetricsSource, options: OtpMetricsOptions<R> = {}): OtpMetrics<R> {
   validate(otp, options);
@@ -176,7 +147,7 @@ export function otpMetrics<R extends MetricsRegistry = MetricsRegistry>(otp: Otp
   const unsendable = register((registers) => new Counter({ name: `${prefix}unsendable_total`, help: 'Sends that spent every retry without a delivery.', registers }), 'unsendable_total');
   const expired = register((registers) => new Counter({ name: `${prefix}expired_total`, help: 'Sends whose code expired before a delivery succeeded.', registers }), 'expired_total');
   const purged = register(
-    (registers) => new Counter({ name: `${prefix}purged_rows_total`, help: 'Rows deleted by retention purges in this process, by table (requests, failures, limits, webhooks).', labelNames: ['table'], registers }),
+    (registers) => new Counter({ name: `${prefix}purged_rows_total`, help: 'Rows deleted by retention purges in this process, by table (requests, failures, limits, webhooks, insights).', labelNames: ['table'], registers }),
     'purged_rows_total',
   );
   const queueDepth: Gauge = register(
@@ -277,8 +248,8 @@ export function otpMetrics<R extends MetricsRegistry = MetricsRegistry>(otp: Otp
     numberLocks.inc({ lock: safeLabel(e.lock) });
   });
   on('purged', (e) => {
-    for (const table of ['requests', 'failures', 'limits'] as const) if (e[table] > 0) purged.inc({ table }, e[table]);
-    if ((e.webhooks ?? 0) > 0) purged.inc({ table: 'webhooks' }, e.webhooks);
+    const counts = { requests: e.requests, failures: e.failures, limits: e.limits, webhooks: e.webhooks ?? 0, insights: e.insights ?? 0 };
+    for (const [table, rows] of Object.entries(counts)) if (rows > 0) purged.inc({ table }, rows);
   });
 
   return {
