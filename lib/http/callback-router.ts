@@ -98,7 +98,7 @@ export function otpCallbackRouter(otp: Otp, options: Readonly<OtpCallbackRouterO
   const router = express.Router();
   router.use(rawBodyParser({ type: () => true, limit: '16kb' }));
 
-  const madaDeliveryReport: RequestHandler = async function madaDeliveryReport(req, res) {
+  const madaDeliveryReport = async function madaDeliveryReport(req: Request, res: Response): Promise<void> {
     if (madaToken === undefined || !bearerMatches(req.get('authorization'), madaToken)) throw unauthorized('no or a wrong Bearer token');
     const body = rawBody(req);
     const form = /urlencoded/i.test(req.get('content-type') ?? '');
@@ -113,7 +113,8 @@ export function otpCallbackRouter(otp: Otp, options: Readonly<OtpCallbackRouterO
 
   // Audit 23.7: without credentials nothing can be authenticated, so there is no route (404, no log line).
   if (sinch !== undefined) router.post('/sinch', sinchCallbackHandler(deps, sinch, tolerance * 1000));
-  if (madaToken !== undefined) router.post('/mada', madaDeliveryReport);
+  // Express 4 does not catch a rejected promise: forwardErrors hands it to the error handler.
+  if (madaToken !== undefined) router.post('/mada', forwardErrors(madaDeliveryReport));
   router.use(function callbackErrors(error: unknown, _req: Request, res: Response, _next: NextFunction) {
     renderError(res, error, config.logger);
   });
