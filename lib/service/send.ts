@@ -21,18 +21,10 @@ import type { Channel, PhoneInput, SendOptions, SendResult } from '../types.js';
 import { assertSecretFits, type OtpDeps, type Outcome } from './deps.js';
 import { assertChannel, parsePhone, purposeOf, wantedLocales } from './inputs.js';
 import { newRequestId, nextIv } from './iv-pool.js';
-import { loggableError } from '../core/safe-error.js';
 import { planFor } from '../core/workflow.js';
 import { beginWorkflow, endFailedWorkflow } from './workflow.js';
+import { serves } from './provider-serves.js';
 
-function serves(deps: OtpDeps, name: string, channel: Channel): boolean {
-  try {
-    return deps.registry.get(name).channels.includes(channel);
-  } catch (error) {
-    deps.config.logger.error({ provider: name, err: loggableError(error) }, 'routed provider cannot be built; skipping it');
-    return false;
-  }
-}
 
 /**
  * The routed providers that can serve the channel, then those of each `channelFallback` channel

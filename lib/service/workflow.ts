@@ -6,7 +6,6 @@
  */
 import { chainFor } from '../core/routing.js';
 import { formatPlan, nextStepDueAt, type StepRecord, type WorkflowPlan } from '../core/workflow.js';
-import { loggableError } from '../core/safe-error.js';
 import type { StepAdmission } from '../limits/send-admission.js';
 import type { RequestRow } from '../storage/request-row.js';
 import { cancelWorkflow, startWorkflow } from '../storage/workflow-queries.js';
@@ -14,6 +13,7 @@ import type { Channel } from '../types.js';
 import type { WorkflowStepDeps } from '../worker/workflow-steps.js';
 import type { OtpDeps } from './deps.js';
 import { parsePhone } from './inputs.js';
+import { serves } from './provider-serves.js';
 
 type WorkflowColumns = Required<Pick<RequestRow, 'workflow' | 'workflowStep' | 'stepDueAt' | 'steps'>>;
 
@@ -30,14 +30,6 @@ export async function endFailedWorkflow(deps: OtpDeps, id: number): Promise<void
   await cancelWorkflow(deps.knex, deps.config.tables, id, deps.config.clock());
 }
 
-function serves(deps: OtpDeps, name: string, channel: Channel): boolean {
-  try {
-    return deps.registry.get(name).channels.includes(channel);
-  } catch (error) {
-    deps.config.logger.error({ provider: name, err: loggableError(error) }, 'routed provider cannot be built; skipping it');
-    return false;
-  }
-}
 
 /** What the retry poller needs to run workflow steps, built over the service's parts. */
 export function workflowStepDeps(deps: OtpDeps): WorkflowStepDeps {

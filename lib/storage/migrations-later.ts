@@ -2,13 +2,10 @@
  * Migrations 0009 and later (the fraud guard's holds, escalation workflows), apart from
  * lib/storage/migrations.ts so each file stays small. Listed in order there.
  */
-import type { Knex } from 'knex';
+import type { AuditBMigration } from './migration-audit-b.js';
 
-export interface LaterMigration {
-  readonly name: string;
-  up(knex: Knex): Promise<void>;
-  down(knex: Knex): Promise<void>;
-}
+/** The same shape as every kit migration (lib/storage/migration-audit-b.ts). */
+export type LaterMigration = AuditBMigration;
 
 /**
  * 0009: the breaker's holds of number ranges (the fraud guard): when each began, until when it
