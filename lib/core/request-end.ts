@@ -7,6 +7,7 @@ import { parseChainStep } from './channels.js';
 import { canonicalPhone } from './phone.js';
 import { latencyBucket, zeroCounters, type RollupCounters } from './insights.js';
 import type { Channel } from '../types.js';
+import { parseSteps } from './workflow.js';
 
 export const END_OUTCOMES = ['verified', 'expired', 'max_attempts_reached', 'canceled'] as const;
 export type EndOutcome = (typeof END_OUTCOMES)[number];
@@ -21,6 +22,8 @@ export interface EndingRow {
   readonly channel: string;
   readonly purpose: string;
   readonly chain: readonly string[];
+  /** The escalation workflow's step history (JSON, lib/core/workflow.ts), null without a workflow. */
+  readonly steps?: string | null;
   readonly provider: string | null;
   readonly codeOwner: 'kit' | 'provider';
   readonly status: string;
@@ -40,6 +43,8 @@ export interface SendAttempt {
   readonly provider: string;
   /** Whether this provider accepted the message. */
   readonly accepted: boolean;
+  /** The escalation workflow's step (0 = the first) the attempt belongs to; absent without a workflow. */
+  readonly step?: number;
 }
 
 export interface RequestEnd {
@@ -73,7 +78,19 @@ export function endOf(row: EndingRow, now: number, maxAttempts: number, settleMs
  * delivery attempt walks the provider chain in order until one accepts. Every attempt before the
  * last tried the whole chain; the last stopped at the provider that accepted (or tried all).
  */
-export function sendAttempts(row: Pick<EndingRow, 'chain' | 'channel' | 'provider' | 'sendAttempts' | 'status'>): SendAttempt[] {
+export function sendAttempts(row: Pick<EndingRow, 'chain' | 'channel' | 'provider' | 'sendAttempts' | 'status' | 'steps'>): SendAttempt[] {
+  const history = parseSteps(row.steps ?? null);
+  // Earlier workflow steps (issue 26): the step history keeps each one's delivery; the row's columns
+  // hold the current (`started`) step's.
+  const earlier: SendAttempt[] = history
+    .filter((s) => (s.outcome === 'sent' || s.outcome === 'undelivered') && typeof s.provider === 'string')
+    .map((s) => ({ attempt: 1, channel: s.channel, provider: s.provider as string, accepted: true, step: s.step }));
+  const current = history.find((s) => s.outcome === 'started')?.step;
+  const attempts = currentAttempts(row);
+  return [...earlier, ...(current === undefined ? attempts : attempts.map((a) => ({ ...a, step: current })))];
+}
+
+function currentAttempts(row: Pick<EndingRow, 'chain' | 'channel' | 'provider' | 'sendAttempts' | 'status'>): SendAttempt[] {
   const steps = row.chain.map((entry) => parseChainStep(entry, row.channel as Channel));
   const out: SendAttempt[] = [];
   for (let attempt = 1; attempt <= row.sendAttempts; attempt += 1) {

@@ -17,7 +17,7 @@ import { upsertRollups, type RollupIncrement } from './insights-queries.js';
 import { num, numOrNull, strOrNull, type Raw } from './sql.js';
 
 const ENDING_COLUMNS = [
-  'id', 'request_id', 'phone', 'channel', 'purpose', 'chain', 'provider', 'code_owner', 'status', 'send_attempts', 'verify_status', 'attempts', 'verified_at', 'expires_at', 'created_at', 'updated_at',
+  'id', 'request_id', 'phone', 'channel', 'purpose', 'chain', 'steps', 'provider', 'code_owner', 'status', 'send_attempts', 'verify_status', 'attempts', 'verified_at', 'expires_at', 'created_at', 'updated_at',
 ] as const;
 
 function toEndingRow(r: Raw): EndingRow {
@@ -28,6 +28,7 @@ function toEndingRow(r: Raw): EndingRow {
     channel: String(r.channel),
     purpose: String(r.purpose),
     chain: String(r.chain).split(',').filter(Boolean),
+    steps: strOrNull(r.steps),
     provider: strOrNull(r.provider),
     codeOwner: r.code_owner === 'provider' ? 'provider' : 'kit',
     status: String(r.status),

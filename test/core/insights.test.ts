@@ -103,3 +103,21 @@ it('request ends: outcome and time from the row, send attempts, checks and the r
   const f = rollupOf({ ...base, status: 'unsendable', provider: null }, { outcome: 'expired', endedAt: 300_000 }, 'BG');
   assert.deepEqual([f.key.provider, f.counters.delivered, f.counters.failed, f.counters.expired], ['', 0, 1, 1]);
 });
+
+it('request ends: a workflow row lists every step it sent, the current one from its columns', () => {
+  const steps = JSON.stringify([
+    { step: 0, channel: 'sms', at: 1_000, outcome: 'undelivered', provider: 'Mada', ref: 'm1', codeOwner: 'kit' },
+    { step: 1, channel: 'whatsapp', at: 61_000, outcome: 'skipped', reason: 'policy' },
+    { step: 2, channel: 'call', at: 62_000, outcome: 'started' },
+  ]);
+  const row: EndingRow = {
+    id: 2, requestId: 'w', phone: '+359881234568', channel: 'call', purpose: 'login', chain: ['call:Twilio'], steps, provider: 'Twilio', codeOwner: 'kit', status: 'sent', sendAttempts: 1,
+    verifyStatus: 'verified', attempts: 0, verifiedAt: 70_000, expiresAt: 300_000, createdAt: 0, updatedAt: 70_000,
+  };
+  assert.deepEqual(sendAttempts(row), [
+    { attempt: 1, channel: 'sms', provider: 'Mada', accepted: true, step: 0 },
+    { attempt: 1, channel: 'call', provider: 'Twilio', accepted: true, step: 2 },
+  ]);
+  // Without a workflow nothing changes.
+  assert.deepEqual(sendAttempts({ ...row, steps: null }), [{ attempt: 1, channel: 'call', provider: 'Twilio', accepted: true }]);
+});
