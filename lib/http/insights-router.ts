@@ -104,21 +104,21 @@ function sendAsset(res: Response, type: string, body: string, csp: boolean): voi
   res.type(type).send(body);
 }
 
-function healthTracker(otp: OtpInsightsSource, windowSize: number): ProviderHealthTracker | undefined {
-  const { events, config } = otp;
+function healthTracker(source: OtpInsightsSource, windowSize: number): ProviderHealthTracker | undefined {
+  const { events, config } = source;
   if (events === undefined || config === undefined || typeof config.clock !== 'function') return undefined;
   return trackProviderHealth({ events, config }, { windowSize });
 }
 
-export function otpInsightsRouter(otp: OtpInsightsSource, options: OtpInsightsRouterOptions = {}): Router {
-  if (typeof otp !== 'object' || otp === null) {
+export function otpInsightsRouter(source: OtpInsightsSource, options: OtpInsightsRouterOptions = {}): Router {
+  if (typeof source !== 'object' || source === null) {
     throw new TypeError('otpInsightsRouter(otp, options): the first argument must be the service returned by createOtp() (or an object with insights())');
   }
   checkOptions(options);
   const maxRangeDays = options.maxRangeDays ?? 400;
-  const clock = otp.config?.clock ?? Date.now;
-  const logger: Logger | undefined = otp.config?.logger;
-  const health = healthTracker(otp, options.healthWindow ?? 50);
+  const clock = source.config?.clock ?? Date.now;
+  const logger: Logger | undefined = source.config?.logger;
+  const health = healthTracker(source, options.healthWindow ?? 50);
   const assets = dashboardAssets();
   const router = express.Router();
 
@@ -139,17 +139,17 @@ export function otpInsightsRouter(otp: OtpInsightsSource, options: OtpInsightsRo
   async function otpInsights(req: Request, res: Response): Promise<void> {
     res.setHeader('Cache-Control', 'no-store');
     const query = parseInsightsQuery(req.query, clock(), maxRangeDays);
-    if (typeof otp.insights !== 'function') {
+    if (typeof source.insights !== 'function') {
       throw new OtpError('NOT_CONFIGURED', 'This service has no insights(): upgrade express-otp-kit or pass an object with insights() to otpInsightsRouter.');
     }
-    const report = await otp.insights({ from: query.from, to: query.to, groupBy: query.groupBy });
+    const report = await source.insights({ from: query.from, to: query.to, groupBy: query.groupBy });
     res.json(report);
   }
   router.get('/insights', forwardErrors(otpInsights));
 
   async function otpHolds(_req: Request, res: Response): Promise<void> {
     res.setHeader('Cache-Control', 'no-store');
-    const holds = typeof otp.holds === 'function' ? await otp.holds() : [];
+    const holds = typeof source.holds === 'function' ? await source.holds() : [];
     res.json(holds.map(holdView));
   }
   router.get('/holds', forwardErrors(otpHolds));
@@ -158,9 +158,9 @@ export function otpInsightsRouter(otp: OtpInsightsSource, options: OtpInsightsRo
     res.setHeader('Cache-Control', 'no-store');
     let names: string[] = [];
     let routingError: string | undefined;
-    if (typeof otp.routing === 'function') {
+    if (typeof source.routing === 'function') {
       try {
-        names = routedNames(await otp.routing());
+        names = routedNames(await source.routing());
       } catch (error) {
         // A routing problem is what an operator comes here to see: report it instead of failing.
         routingError = safeText(error instanceof Error ? error.message : String(error), 300) ?? 'unknown error';
