@@ -23,6 +23,8 @@ export interface InsightsBenchOptions {
   readonly secret: string;
   readonly requests: number;
   readonly log: (line: string) => void;
+  /** A database to keep between runs (BENCH_INSIGHTS_DB): seeded once, then only queried. */
+  readonly keepDatabase?: string;
 }
 
 const COUNTRIES = ['US', 'IN', 'BR', 'DE', 'GB', 'FR', 'ID', 'MX', 'NG', 'PH', 'TR', 'IT', 'ES', 'PL', 'VN', 'EG', 'PK', 'BD', 'CO', 'AR', 'ZA', 'KE', 'NL', 'BG', 'RO', 'UA', 'SA', 'AE', 'TH', 'MY', 'CA', 'AU', 'JP', 'KR', 'SE', 'PT', 'GR', 'CZ', 'HU', 'MA'];
@@ -126,9 +128,10 @@ export interface InsightsBenchResult {
 export async function runInsightsBench(options: InsightsBenchOptions): Promise<InsightsBenchResult> {
   const { log } = options;
   const load = loadavg().map((l) => l.toFixed(1)).join(' / ');
-  const name = `otp_bench_ins_${randomBytes(4).toString('hex')}`;
+  const keep = options.keepDatabase !== undefined && /^[a-z0-9_]+$/.test(options.keepDatabase);
+  const name = keep && options.keepDatabase !== undefined ? options.keepDatabase : `otp_bench_ins_${randomBytes(4).toString('hex')}`;
   const admin = knexFactory({ client: 'mysql2', connection: options.server, pool: { min: 0, max: 1 } });
-  await admin.raw(`CREATE DATABASE ${name}`);
+  await admin.raw(`CREATE DATABASE IF NOT EXISTS ${name}`);
   const knex = knexFactory({ client: 'mysql2', connection: `${options.server}/${name}`, pool: { min: 0, max: 4 } });
   try {
     await migrateOtpTables(knex);
@@ -136,6 +139,10 @@ export async function runInsightsBench(options: InsightsBenchOptions): Promise<I
     const start = end - HOURS * H;
     const seedStarted = performance.now();
     const { rows } = simulate(options.requests, start);
+    const [existing] = (await knex.raw('select count(*) as n from `otp_insights`')) as [{ n: number | string }[]];
+    const held = Number(existing[0]?.n ?? 0);
+    if (keep && held > 0 && held !== rows.size) throw new Error(`${name} holds other rollups: drop it`);
+    const seeded = keep && held === rows.size;
     const hourlyRows = [...rows.keys()].filter((k) => k.startsWith('h')).length;
     log(`insights: ${options.requests} requests make ${hourlyRows} hourly and ${rows.size - hourlyRows} daily rollup rows; inserting`);
     const columns = [...ROLLUP_KEY, ...ROLLUP_COUNTERS, 'updated_at'];
@@ -145,7 +152,7 @@ export async function runInsightsBench(options: InsightsBenchOptions): Promise<I
       await knex.raw(`insert into \`otp_insights\` (${columns.map((c) => `\`${c}\``).join(', ')}) values ${batch.map((r) => `(${r.map(() => '?').join(', ')})`).join(', ')}`, batch.flat() as never[]);
       batch = [];
     };
-    for (const [key, counters] of rows) {
+    for (const [key, counters] of seeded ? [] : rows) {
       const [grain, bucket, country, channel, provider, purpose] = key.split('\0');
       batch.push([grain, Number(bucket), country, channel, provider, purpose, ...counters, end]);
       if (batch.length >= 1000) await flush();
@@ -178,7 +185,7 @@ export async function runInsightsBench(options: InsightsBenchOptions): Promise<I
     return { load, requests: options.requests, hourlyRows, dailyRows: rows.size - hourlyRows, seedSeconds, queries, version: v[0]?.v ?? 'unknown' };
   } finally {
     await knex.destroy();
-    await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
+    if (!keep) await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
     await admin.destroy();
   }
 }

@@ -232,7 +232,7 @@ async function lifecyclePhase(): Promise<void> {
 
 /** The insights phase (bench/insights-bench.ts): opt-in, BENCH_ONLY=insights or BENCH_INSIGHTS=1. */
 async function insightsPhase(): Promise<void> {
-  const result = await runInsightsBench({ server: MYSQL_SERVER, secret: SECRET, requests: num('BENCH_INSIGHTS_REQUESTS', 10_000_000), log });
+  const result = await runInsightsBench({ server: MYSQL_SERVER, secret: SECRET, requests: num('BENCH_INSIGHTS_REQUESTS', 10_000_000), log, keepDatabase: env.BENCH_INSIGHTS_DB });
   const markdown = renderInsights(result, new Date().toISOString());
   console.log(markdown);
   if (env.BENCH_WRITE !== '0') writeInsights(markdown, here('../docs/benchmarks.md'));

@@ -63,9 +63,12 @@ function specificity(rate: PriceRate): number {
   return (rate.provider === undefined ? 0 : 4) + (rate.channel === undefined ? 0 : 2) + (rate.country === undefined ? 0 : 1);
 }
 
+/** The rates, most specific first: the first that matches a message prices it (storage turns them into one CASE). */
+export const rankedRates = (prices: ResolvedPrices): PriceRate[] => [...prices.rates].sort((a, b) => specificity(b) - specificity(a));
+
 /** The lookup `mergeRollups` uses; '' provider (nothing delivered) costs nothing. Rates are ranked once. */
 export function priceLookup(prices: ResolvedPrices): PriceOf {
-  const ranked = [...prices.rates].sort((a, b) => specificity(b) - specificity(a));
+  const ranked = rankedRates(prices);
   const cache = new Map<string, number>();
   return (provider, channel, country) => {
     if (provider === '') return 0;

@@ -45,6 +45,8 @@ export interface RollupRow extends RollupCounters {
   readonly country: string;
   readonly channel: string;
   readonly provider: string;
+  /** The group's estimated cost when storage priced it (one CASE over the rates in the same query). */
+  readonly cost?: number;
 }
 
 export interface InsightsGroup {
@@ -174,7 +176,7 @@ export function mergeRollups(
   }
   for (const row of rows) {
     const id = keyString(row.key, dims);
-    const cost = priced === undefined ? row.delivered * priceOf(row.provider, row.channel, row.country) : (costs.get(id) ?? 0);
+    const cost = row.cost ?? (priced === undefined ? row.delivered * priceOf(row.provider, row.channel, row.country) : (costs.get(id) ?? 0));
     costs.delete(id);
     addCounters(totals, row);
     totalCost += cost;

@@ -6,7 +6,7 @@
  * down and `to` up to whole UTC hours.
  */
 import { coverage, INSIGHT_DIMENSIONS, mergeRollups, type InsightDimension, type InsightsResult } from '../core/insights.js';
-import { priceLookup } from '../core/insights-options.js';
+import { rankedRates } from '../core/insights-options.js';
 import { loggableError } from '../core/safe-error.js';
 import { OtpError } from '../errors.js';
 import { readRollups } from '../storage/insights-queries.js';
@@ -51,10 +51,8 @@ export async function insights(deps: OtpDeps, tally: RefusalTally, query: Insigh
   const cover = coverage(from, to, dims.includes('hour'));
   const rollupQuery = { dims, hours: cover.hours, days: cover.days };
   const { prices } = deps.config;
-  // One row per group; a second, narrow query (delivered messages by country, channel and provider)
-  // only when some rate depends on them. Without rates every delivered message costs `default`.
-  const rows = await readRollups(deps.knex, deps.config.tables, rollupQuery);
-  const priced = prices.rates.length === 0 ? undefined : await readRollups(deps.knex, deps.config.tables, rollupQuery, true);
-  const merged = mergeRollups(rows, dims, priced === undefined ? () => prices.default : priceLookup(prices), priced);
+  // One row per group, its cost summed in the same statement (the rates as one CASE, most specific first).
+  const rows = await readRollups(deps.knex, deps.config.tables, rollupQuery, { rates: rankedRates(prices), default: prices.default });
+  const merged = mergeRollups(rows, dims, () => prices.default);
   return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), groupBy: dims, currency: prices.currency, ...merged };
 }
