@@ -201,6 +201,48 @@ const DAY_MS = 86_400_000;
 export const hourOf = (ms: number): number => Math.floor(ms / HOUR_MS) * HOUR_MS;
 export const dayOf = (ms: number): number => Math.floor(ms / DAY_MS) * DAY_MS;
 
+const WEEK_MS = 7 * DAY_MS;
+/** Weeks start on Monday 00:00 UTC (1970-01-05 was a Monday). */
+const WEEK_START_MS = 4 * DAY_MS;
+
+/** Start of the UTC week (Monday) holding `ms`. */
+export const weekOf = (ms: number): number => Math.floor((ms - WEEK_START_MS) / WEEK_MS) * WEEK_MS + WEEK_START_MS;
+
+/**
+ * A rollup row's grain: hour, day or week (Monday to Monday, UTC), each keyed by country, channel,
+ * provider and purpose; and 'c', a compact day keyed by channel and provider only (country and
+ * purpose ''), for day-by-day figures that need neither.
+ */
+export type RollupGrain = 'h' | 'd' | 'w' | 'c';
+
+/** The rows of one grain whose bucket starts in [start, end). */
+export type BucketRange = readonly [RollupGrain, number, number];
+
+/** Dimensions the compact daily rows keep. */
+const COMPACT_DIMS: readonly string[] = ['day', 'channel', 'provider'];
+
+/**
+ * The rollup rows a query reads: `coverage`'s hours and days, with the whole weeks inside the days
+ * read from the weekly rows unless the query groups by day or hour (a 90-day range reads about 12
+ * weekly and 12 daily buckets instead of 90 daily ones). Days come from the compact daily rows
+ * when the query groups by nothing but day, channel and provider and no price depends on the
+ * country (`countryPriced`): about 10 rows a day instead of one per country and purpose.
+ */
+export function rollupRanges(from: number, to: number, dims: readonly string[], countryPriced = false): BucketRange[] {
+  const cover = coverage(from, to, dims.includes('hour'));
+  const ranges: BucketRange[] = cover.hours.map(([a, b]) => ['h', a, b] as const);
+  if (cover.days === undefined) return ranges;
+  const [firstDay, lastDay] = cover.days;
+  const firstWeek = weekOf(firstDay) === firstDay ? firstDay : weekOf(firstDay) + WEEK_MS;
+  const lastWeek = weekOf(lastDay);
+  if (!countryPriced && dims.every((d) => COMPACT_DIMS.includes(d))) return [...ranges, ['c', firstDay, lastDay]];
+  if (dims.includes('day') || firstWeek >= lastWeek) return [...ranges, ['d', firstDay, lastDay]];
+  if (firstDay < firstWeek) ranges.push(['d', firstDay, firstWeek]);
+  ranges.push(['w', firstWeek, lastWeek]);
+  if (lastWeek < lastDay) ranges.push(['d', lastWeek, lastDay]);
+  return ranges;
+}
+
 /** `YYYY-MM-DD` and `YYYY-MM-DDTHH:00Z` key values. */
 export const dayKey = (ms: number): string => new Date(dayOf(ms)).toISOString().slice(0, 10);
 export const hourKey = (ms: number): string => `${new Date(hourOf(ms)).toISOString().slice(0, 13)}:00Z`;

@@ -5,7 +5,7 @@
  * second or so), in the hour it was created; refusals in the hour they happened. `from` is rounded
  * down and `to` up to whole UTC hours.
  */
-import { coverage, INSIGHT_DIMENSIONS, mergeRollups, type InsightDimension, type InsightsResult } from '../core/insights.js';
+import { INSIGHT_DIMENSIONS, rollupRanges, mergeRollups, type InsightDimension, type InsightsResult } from '../core/insights.js';
 import { rankedRates } from '../core/insights-options.js';
 import { loggableError } from '../core/safe-error.js';
 import { OtpError } from '../errors.js';
@@ -48,9 +48,8 @@ export async function insights(deps: OtpDeps, tally: RefusalTally, query: Insigh
   const { from, to, dims } = checkQuery(query);
   // This process's refusals first; a failed write only leaves them for the next flush.
   await tally.flush().catch((error: unknown) => deps.config.logger.warn({ err: loggableError(error) }, 'otp insights: writing counted refusals failed; they are written later'));
-  const cover = coverage(from, to, dims.includes('hour'));
-  const rollupQuery = { dims, hours: cover.hours, days: cover.days };
   const { prices } = deps.config;
+  const rollupQuery = { dims, ranges: rollupRanges(from, to, dims, prices.rates.some((r) => r.country !== undefined)) };
   // One row per group, its cost summed in the same statement (the rates as one CASE, most specific first).
   const rows = await readRollups(deps.knex, deps.config.tables, rollupQuery, { rates: rankedRates(prices), default: prices.default });
   const merged = mergeRollups(rows, dims, () => prices.default);

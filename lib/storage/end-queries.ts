@@ -67,18 +67,42 @@ export interface EndBatch {
   readonly erase?: boolean;
 }
 
-function picked(trx: Knex, t: OtpTableNames, sel: EndSelection, limit: number): Knex.QueryBuilder {
-  const q = trx(t.requests).select([...ENDING_COLUMNS]);
-  if (sel.kind === 'due') {
-    void q.whereNull('ended_at').andWhere((w) => {
-      void w
-        .where('expires_at', '<=', sel.expiredBy)
-        .orWhereNot('verify_status', 'pending')
-        .orWhere((capped) => {
-          void capped.where('attempts', '>=', sel.maxAttempts).andWhere('updated_at', '<=', sel.settledBy);
-        });
-    });
-  } else if (sel.kind === 'phone') {
+const NOT_PENDING = ['verified', 'superseded'];
+
+/**
+ * The due rows in three index ranges of `(ended_at, verify_status, attempts, expires_at)`
+ * (migration 0012), so a sweep reads the rows that ended, never the live ones (under load those
+ * are every request of the last `ttlSeconds`): no longer pending; at the attempt cap and settled
+ * or expired; pending under the cap and expired.
+ */
+async function pickDue(trx: Knex, t: OtpTableNames, sel: Extract<EndSelection, { kind: 'due' }>, limit: number): Promise<Raw[]> {
+  const lockable = dialectOf(trx) !== 'sqlite';
+  const base = (): Knex.QueryBuilder => {
+    const q = trx(t.requests).select([...ENDING_COLUMNS, 'ended_at']).whereNull('ended_at');
+    // Several pollers share the work: each skips the rows another holds.
+    if (lockable) void q.forUpdate().skipLocked();
+    return q;
+  };
+  const under = Array.from({ length: Math.max(0, sel.maxAttempts) }, (_v, i) => i);
+  const parts: Array<(q: Knex.QueryBuilder) => void> = [
+    (q) => void q.whereIn('verify_status', NOT_PENDING),
+    (q) => void q.where('verify_status', 'pending').andWhere('attempts', '>=', sel.maxAttempts).andWhere((w) => void w.where('updated_at', '<=', sel.settledBy).orWhere('expires_at', '<=', sel.expiredBy)),
+  ];
+  if (under.length > 0) parts.push((q) => void q.where('verify_status', 'pending').whereIn('attempts', under).andWhere('expires_at', '<=', sel.expiredBy));
+  const rows: Raw[] = [];
+  for (const part of parts) {
+    if (rows.length >= limit) break;
+    const q = base();
+    part(q);
+    rows.push(...((await q.limit(limit - rows.length)) as Raw[]));
+  }
+  return rows;
+}
+
+async function pickRows(trx: Knex, t: OtpTableNames, sel: EndSelection, limit: number): Promise<Raw[]> {
+  if (sel.kind === 'due') return pickDue(trx, t, sel, limit);
+  const q = trx(t.requests).select([...ENDING_COLUMNS, 'ended_at']);
+  if (sel.kind === 'phone') {
     void q.where('phone', sel.phone);
   } else {
     void q.whereNull('ended_at').andWhere('verify_status', 'pending');
@@ -86,13 +110,28 @@ function picked(trx: Knex, t: OtpTableNames, sel: EndSelection, limit: number): 
     if (sel.phone !== undefined) void q.andWhere('phone', sel.phone);
   }
   void q.orderBy('id', 'asc').limit(limit);
-  const dialect = dialectOf(trx);
-  if (dialect !== 'sqlite') {
-    void q.forUpdate();
-    // The sweep skips rows another poller (or a send) holds; forget and cancel wait for them.
-    if (sel.kind === 'due') void q.skipLocked();
-  }
-  return q;
+  // Forget and cancel wait for rows another transaction holds.
+  if (dialectOf(trx) !== 'sqlite') void q.forUpdate();
+  return (await q) as Raw[];
+}
+
+/**
+ * Sets `ended_at`/`end_outcome` on every claimed row in one statement (a CASE per column). The rows
+ * are this transaction's (locked FOR UPDATE, or SQLite's write lock) and were read with
+ * `ended_at` NULL, so all must change: anything else rolls the batch back.
+ */
+async function markEnded(trx: Knex, t: OtpTableNames, ended: readonly EndedRow[], now: number): Promise<void> {
+  const outcomeOf = ({ end }: EndedRow): string => (end.reason === undefined ? end.outcome : `${end.outcome}:${end.reason}`);
+  // PostgreSQL types a bound CASE result as text unless told.
+  const pg = dialectOf(trx) === 'postgres';
+  const caseOf = (value: (e: EndedRow) => string | number, type: string): Knex.Raw =>
+    trx.raw(`case ?? ${ended.map(() => (pg ? `when ? then cast(? as ${type})` : 'when ? then ?')).join(' ')} end`, ['id', ...ended.flatMap((e) => [e.row.id, value(e)])]);
+  const ids = ended.map((e) => e.row.id);
+  const changed = await trx(t.requests).whereIn('id', ids).whereNull('ended_at').update({ ended_at: caseOf((e) => e.end.endedAt, 'bigint'), end_outcome: caseOf(outcomeOf, 'varchar(32)') });
+  if (changed !== ids.length) throw new Error(`end sweep: ${changed} of ${ids.length} claimed rows changed; the batch is rolled back`);
+  // An app's cancel also stops the code: verify refuses it and the poller never sends it.
+  const canceled = ended.filter((e) => e.end.reason === 'canceled').map((e) => e.row.id);
+  if (canceled.length > 0) await trx(t.requests).whereIn('id', canceled).update({ verify_status: 'superseded', code_cipher: null, updated_at: now });
 }
 
 /** Claims the end of the picked rows; answers the rows claimed and how many were picked. */
@@ -103,19 +142,17 @@ export async function claimEnds(knex: Knex, t: OtpTableNames, sel: EndSelection,
       async (trx) => {
         // SQLite: take the write lock first (a read lock upgraded later could fail at once with SQLITE_BUSY).
         if (dialect === 'sqlite') await trx.raw('update ?? set ?? = ?? where 1 = 0', [t.requests, 'ended_at', 'ended_at']);
-        const rows = ((await picked(trx, t, sel, batch.limit)) as Raw[]).map(toEndingRow);
+        const raw = await pickRows(trx, t, sel, batch.limit);
+        const rows = raw.map(toEndingRow);
         const ended: EndedRow[] = [];
-        for (const row of rows) {
+        for (const [i, row] of rows.entries()) {
+          // `forget` picks a number's ended rows too: only erased, never ended twice.
+          if (raw[i]?.ended_at !== null && raw[i]?.ended_at !== undefined) continue;
           const end = batch.decide(row);
-          if (end === undefined) continue;
-          const outcome = end.reason === undefined ? end.outcome : `${end.outcome}:${end.reason}`;
-          const patch: Record<string, unknown> = { ended_at: end.endedAt, end_outcome: outcome };
-          // An app's cancel also stops the code: verify refuses it and the poller never sends it.
-          if (end.reason === 'canceled') Object.assign(patch, { verify_status: 'superseded', code_cipher: null, updated_at: batch.now });
-          const n = await trx(t.requests).where('id', row.id).whereNull('ended_at').update(patch);
-          if (n === 1) ended.push({ row, end });
+          if (end !== undefined) ended.push({ row, end });
         }
         if (ended.length > 0) {
+          await markEnded(trx, t, ended, batch.now);
           const { outbox, rollups } = batch.effects(ended);
           await insertOutbox(trx, t, outbox, batch.now);
           await upsertRollups(trx, t, rollups, batch.now);

@@ -4,7 +4,7 @@
  * past their retention. Rollup rows hold counters only: no number, code, token or IP.
  */
 import type { Knex } from 'knex';
-import { dayKey, dayOf, hourKey, hourOf, LATENCY_BUCKETS, REFUSAL_REASONS, type InsightDimension, type RollupCounters, type RollupRow } from '../core/insights.js';
+import { dayKey, dayOf, hourKey, hourOf, LATENCY_BUCKETS, REFUSAL_REASONS, weekOf, type BucketRange, type InsightDimension, type RollupCounters, type RollupGrain, type RollupRow } from '../core/insights.js';
 import type { PriceRate } from '../core/insights-options.js';
 import { dialectOf, type Dialect } from './db.js';
 import { ROLLUP_COUNTERS, ROLLUP_KEY } from './insights-migration.js';
@@ -13,7 +13,7 @@ import { num, rowsOf, type Raw } from './sql.js';
 
 /** What to add to one rollup row; `values` in ROLLUP_COUNTERS order. */
 export interface RollupIncrement {
-  readonly grain: 'h' | 'd';
+  readonly grain: RollupGrain;
   readonly bucket: number;
   readonly country: string;
   readonly channel: string;
@@ -60,10 +60,8 @@ export async function upsertRollups(knex: Knex, t: OtpTableNames, increments: re
 
 export interface RollupQuery {
   readonly dims: readonly InsightDimension[];
-  /** Hourly rows of these bucket ranges, [start, end). */
-  readonly hours: ReadonlyArray<readonly [number, number]>;
-  /** Daily rows of this range, [start, end). */
-  readonly days: readonly [number, number] | undefined;
+  /** The rows to sum: per grain, buckets starting in [start, end) (lib/core/insights.ts rollupRanges). */
+  readonly ranges: readonly BucketRange[];
 }
 
 const DAY_MS = 86_400_000;
@@ -104,7 +102,7 @@ function costSql(dialect: Dialect, q: (name: string) => string, prices: SqlPrice
  * holds): its exact DECIMAL sums of 38 columns were most of a 90-day query's time.
  */
 export async function readRollups(knex: Knex, t: OtpTableNames, query: RollupQuery, prices?: SqlPrices): Promise<RollupRow[]> {
-  const ranges: Array<readonly ['h' | 'd', number, number]> = [...query.hours.map(([a, b]) => ['h', a, b] as const), ...(query.days === undefined ? [] : [['d', query.days[0], query.days[1]] as const])];
+  const { ranges } = query;
   if (ranges.length === 0) return [];
   const dialect = dialectOf(knex);
   const q = (name: string): string => (dialect === 'mysql' ? `\`${name}\`` : `"${name}"`);
@@ -150,14 +148,14 @@ function toRollupRow(r: Raw, dims: readonly InsightDimension[]): RollupRow {
   };
 }
 
-/** Deletes rollup rows (hourly and daily) of buckets that began before `before`; answers how many. */
+/** Deletes hourly rows that began before `before`, daily and weekly ones that ended by then; answers how many. */
 export async function purgeRollups(knex: Knex, t: OtpTableNames, before: number): Promise<number> {
   let deleted = 0;
-  for (const grain of ['h', 'd']) deleted += await knex(t.insights).where('grain', grain).andWhere('bucket', '<', grain === 'd' ? before - DAY_MS + 1 : before).del();
+  for (const [grain, last] of [['h', before - 1], ['d', before - DAY_MS], ['c', before - DAY_MS], ['w', before - 7 * DAY_MS]] as const) deleted += await knex(t.insights).where('grain', grain).andWhere('bucket', '<=', last).del();
   return deleted;
 }
 
-/** The hourly and daily increments of counters at `key.at` (ROLLUP_COUNTERS order). */
+/** The hourly, daily, weekly and compact daily increments of counters at `key.at` (ROLLUP_COUNTERS order). */
 export function rollupIncrements(key: { readonly at: number; readonly country: string; readonly channel: string; readonly provider: string; readonly purpose: string }, c: RollupCounters): RollupIncrement[] {
   const values = [
     c.requests, c.delivered, c.verified, c.failed, c.expired, c.maxAttempts, c.canceled,
@@ -167,5 +165,7 @@ export function rollupIncrements(key: { readonly at: number; readonly country: s
   return [
     { grain: 'h', bucket: hourOf(key.at), ...base },
     { grain: 'd', bucket: dayOf(key.at), ...base },
+    { grain: 'w', bucket: weekOf(key.at), ...base },
+    { grain: 'c', bucket: dayOf(key.at), ...base, country: '', purpose: '' },
   ];
 }

@@ -9,6 +9,7 @@ import { dialectOf } from './db.js';
 import { auditBMigration } from './migration-audit-b.js';
 import { fraudGuardMigration, workflowMigration } from './migrations-later.js';
 import { insightsMigration } from './insights-migration.js';
+import { endIndexMigration } from './migration-end-index.js';
 
 export interface OtpTableNames {
   /** Key/value settings table; it may be the app's own table (it is then left as it is). @default 'otp_settings' */
@@ -173,6 +174,7 @@ function migrations(t: OtpTableNames): OtpMigration[] {
     insightsMigration(t),
     fraudGuardMigration(t),
     workflowMigration(t),
+    endIndexMigration(t),
   ];
 }
 
