@@ -61,7 +61,9 @@ async function main(): Promise<void> {
   // BENCH_KIT_POLLER=1: as the example app (examples/basic-app.ts) runs it, with the retry poller in
   // the same process, whose end sweep writes each request's end event and insight rollups (issue 24)
   // beside the load. Off by default: its background statements would be counted as the requests'.
-  const poller = process.env.BENCH_KIT_POLLER === '1' ? otp.startRetryPoller() : undefined;
+  // BENCH_KIT_POLLER_OPTIONS (JSON for startRetryPoller), e.g. {"endSweepInterval":false} to measure without the end sweep.
+  const pollerOptions = JSON.parse(process.env.BENCH_KIT_POLLER_OPTIONS ?? '{}') as Parameters<typeof otp.startRetryPoller>[0];
+  const poller = process.env.BENCH_KIT_POLLER === '1' ? otp.startRetryPoller(pollerOptions) : undefined;
   const app = createExampleApp(otp, { ...process.env, TRUST_PROXY: process.env.TRUST_PROXY ?? 'loopback' });
   const server = createServer(app);
   await serveChild(
