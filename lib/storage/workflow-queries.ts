@@ -1,7 +1,7 @@
 /**
- * The statements of escalation workflows (issue 26, lib/core/workflow.ts): start a workflow on a
- * new request, claim rows whose next step is due (under the same lease columns as the retry
- * claim, so a row is never worked on by two instances), advance a row to its next step (fenced by
+ * The statements of escalation workflows (issue 26, lib/core/workflow.ts; a new request's workflow
+ * is written by its INSERT, lib/storage/request-queries.ts): claim rows whose next step is due
+ * (under the same lease columns as the retry claim, so a row is never worked on by two instances), advance a row to its next step (fenced by
  * the lease AND the step it was at, so a step begins once however many pollers race), end a
  * workflow, and bring a step forward when a delivery report says undelivered.
  *
@@ -20,11 +20,6 @@ import type { Raw } from './sql.js';
 
 /** Delivery states a row may be in when its next step begins (`sending` only with a lease that ran out). */
 const STEPPABLE = ['sending', 'queued', 'sent', 'failed', 'unsendable'] as const;
-
-/** Writes the plan, the first step's due time and the history on a request just inserted. */
-export async function startWorkflow(knex: Knex, t: OtpTableNames, id: number, w: { plan: string; stepDueAt: number | null; steps: string; now: number }): Promise<void> {
-  await knex(t.requests).where({ id }).update({ workflow: w.plan, workflow_step: 0, step_due_at: w.stepDueAt, steps: w.steps, updated_at: w.now });
-}
 
 /** No further step for this request (its first step could not be delivered: the send answered with an error). */
 export async function cancelWorkflow(knex: Knex, t: OtpTableNames, id: number, now: number): Promise<void> {
