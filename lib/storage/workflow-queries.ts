@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { dialectOf } from './db.js';
 import type { OtpTableNames } from './migrations.js';
+import { withOutbox, type OutboxEntry } from './outbox-queries.js';
 import { toRequestRow } from './request-row.js';
 import { assertClaimSupported, type Claim, type ClaimInput } from './retry-queries.js';
 import type { Raw } from './sql.js';
@@ -78,6 +79,14 @@ export interface StepAdvance {
   readonly stepDueAt: number | null;
   readonly leaseExpiresAt: number;
   readonly now: number;
+  /** Webhook events (the `otp.step_skipped` of steps skipped on the way), written only with the advance, same transaction. */
+  readonly events?: readonly OutboxEntry[];
+}
+
+/** A fenced update, with its webhook events in the same transaction when there are any (and only if it wrote). */
+function fencedWith(knex: Knex, t: OtpTableNames, events: readonly OutboxEntry[] | undefined, now: number, update: (db: Knex) => Promise<boolean>): Promise<boolean> {
+  if (events === undefined || events.length === 0) return update(knex);
+  return withOutbox(knex, t, update, (ok) => (ok ? events : []), now);
 }
 
 /**
@@ -85,25 +94,27 @@ export interface StepAdvance {
  * delivery attempts yet. Only while the lease is held, the row is still at `fromStep`, pending and
  * not expired: a verification that got in first ends the workflow. True if advanced.
  */
-export async function advanceStep(knex: Knex, t: OtpTableNames, a: StepAdvance): Promise<boolean> {
-  const n = await knex(t.requests)
-    .where({ id: a.id, lease_token: a.leaseToken, workflow_step: a.fromStep, verify_status: 'pending' })
-    .andWhere('expires_at', '>', a.now)
-    .update({
-      workflow_step: a.toStep,
-      chain: a.chain.join(',').slice(0, 255),
-      steps: a.steps,
-      step_due_at: a.stepDueAt,
-      status: 'sending',
-      send_attempts: 0,
-      next_attempt_at: a.leaseExpiresAt,
-      lease_expires_at: a.leaseExpiresAt,
-      last_error: null,
-      delivery_report: null,
-      delivery_reported_at: null,
-      updated_at: a.now,
-    });
-  return n === 1;
+export function advanceStep(knex: Knex, t: OtpTableNames, a: StepAdvance): Promise<boolean> {
+  return fencedWith(knex, t, a.events, a.now, async (db) => {
+    const n = await db(t.requests)
+      .where({ id: a.id, lease_token: a.leaseToken, workflow_step: a.fromStep, verify_status: 'pending' })
+      .andWhere('expires_at', '>', a.now)
+      .update({
+        workflow_step: a.toStep,
+        chain: a.chain.join(',').slice(0, 255),
+        steps: a.steps,
+        step_due_at: a.stepDueAt,
+        status: 'sending',
+        send_attempts: 0,
+        next_attempt_at: a.leaseExpiresAt,
+        lease_expires_at: a.leaseExpiresAt,
+        last_error: null,
+        delivery_report: null,
+        delivery_reported_at: null,
+        updated_at: a.now,
+      });
+    return n === 1;
+  });
 }
 
 /**
@@ -111,12 +122,16 @@ export async function advanceStep(knex: Knex, t: OtpTableNames, a: StepAdvance):
  * pending): no step pending, the history written, the lease released. The sealed code goes too
  * unless a retry of the current step still needs it (`keepCipher`).
  */
-export async function endWorkflow(knex: Knex, t: OtpTableNames, e: { id: number; leaseToken: string; steps: string; keepCipher: boolean; status?: string; now: number }): Promise<boolean> {
+export function endWorkflow(
+  knex: Knex,
+  t: OtpTableNames,
+  e: { id: number; leaseToken: string; steps: string; keepCipher: boolean; status?: string; now: number; events?: readonly OutboxEntry[] },
+): Promise<boolean> {
   const patch: Record<string, unknown> = { step_due_at: null, steps: e.steps, lease_token: null, lease_owner: null, lease_expires_at: null, updated_at: e.now };
   if (!e.keepCipher) patch.code_cipher = null;
   // A step begun but not sent (a verification got in first): the request's delivery is the earlier step's.
   if (e.status !== undefined) Object.assign(patch, { status: e.status, next_attempt_at: null });
-  return (await knex(t.requests).where({ id: e.id, lease_token: e.leaseToken }).update(patch)) === 1;
+  return fencedWith(knex, t, e.events, e.now, async (db) => (await db(t.requests).where({ id: e.id, lease_token: e.leaseToken }).update(patch)) === 1);
 }
 
 /** Hands claimed, unstarted steps back (poller stopping): unleased and due now. */
