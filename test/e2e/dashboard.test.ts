@@ -192,7 +192,7 @@ void describe('operator dashboard in headless Chromium', { skip, timeout: 180_00
     const [bySteps] = await Promise.all([page.waitForResponse((r) => r.url().includes('groupBy=country%2Cchannel%2Cprovider%2Cstep')), page.check('#group-by input[value=step]')]);
     const steps = (await bySteps.json()) as InsightsReport;
     assert.ok(steps.groups.length > 0 && steps.groups.every((g) => g.key.step === '1'), 'the fixture has no workflow: every request is step 1');
-    await page.waitForFunction(() => /country · channel · provider · step/.test(document.querySelector('#table-breakdown thead')?.textContent ?? ''));
+    await page.waitForFunction("/country · channel · provider · step/.test(document.querySelector('#table-breakdown thead')?.textContent ?? '')");
     assert.equal(await count(page, '#table-breakdown tbody tr'), steps.groups.length);
     await page.close();
   });
