@@ -163,7 +163,7 @@ export async function runInsightsBench(options: InsightsBenchOptions): Promise<I
     };
     for (const [key, counters] of seeded ? [] : rows) {
       const [grain, bucket, country, channel, provider, purpose] = key.split('\0');
-      batch.push([grain, Number(bucket), country, channel, provider, purpose, ...counters, end]);
+      batch.push([grain, Number(bucket), country, channel, provider, purpose, 1, ...counters, end]);
       if (batch.length >= 1000) await flush();
     }
     await flush();

@@ -57,7 +57,7 @@ export interface OtpEventMap {
    * step), `from*` the step before it (the provider null when that step was not delivered).
    */
   escalated: { requestId: string; step: number; fromChannel: Channel; toChannel: Channel; fromProvider: string | null; toProvider: string };
-  /** A workflow step was not sent: a cost limit (`limit` names it), the destination policy or the routing refused it. */
+  /** A workflow step was not sent: a cost limit (`limit` names it), the destination policy or the routing refused it. Also the `otp.step_skipped` webhook. */
   'step-skipped': { requestId: string; step: number; channel: Channel; reason: 'limit' | 'policy' | 'unsupported'; limit?: string };
   /**
    * A request ended, exactly once across all instances (lib/service/request-ends.ts): emitted by the

@@ -46,7 +46,7 @@ export function helpText(): string {
     '',
     'Options:',
     '  --json      print one JSON object (migrate, status, routing get|set, purge, holds list|release, insights)',
-    '  --from, --to, --by  insights: range (default the last 7 days) and grouping (country, channel, provider, purpose, day, hour)',
+    '  --from, --to, --by  insights: range (default the last 7 days) and grouping (country, channel, provider, purpose, step, day, hour)',
     '  -h, --help  this text',
     '',
     'The environment is read as otpRouter() reads it: DATABASE_URL (default sqlite:./otp.sqlite),',

@@ -6,7 +6,7 @@
  */
 
 /** The dimensions a report can be grouped by. */
-export const INSIGHTS_DIMENSIONS = ['country', 'channel', 'provider', 'purpose', 'day', 'hour'] as const;
+export const INSIGHTS_DIMENSIONS = ['country', 'channel', 'provider', 'purpose', 'step', 'day', 'hour'] as const;
 export type InsightsDimension = (typeof INSIGHTS_DIMENSIONS)[number];
 
 /** The refusal reasons counted apart: limit (limit-hit), policy (destination), breaker, challenge. */
@@ -29,7 +29,8 @@ export interface InsightsReport {
   readonly totals: InsightsGroup;
   /**
    * One entry per combination of the groupBy values seen. Key values: country ISO alpha-2 ('ZZ'
-   * unknown), channel sms|call|whatsapp, provider name, purpose, day 'YYYY-MM-DD', hour 'YYYY-MM-DDTHH:00Z'.
+   * unknown), channel sms|call|whatsapp, provider name, purpose, step '1' (the first send; '2' the
+   * second step of an escalation workflow …), day 'YYYY-MM-DD', hour 'YYYY-MM-DDTHH:00Z'.
    */
   readonly groups: ReadonlyArray<InsightsGroup & { readonly key: Readonly<Record<string, string>> }>;
 }

@@ -4,8 +4,8 @@
  * median and p90 from the histogram, estimated cost through a price lookup). No I/O, no clock.
  */
 
-/** Dimensions a query may group by. */
-export const INSIGHT_DIMENSIONS = ['country', 'channel', 'provider', 'purpose', 'day', 'hour'] as const;
+/** Dimensions a query may group by. `step`: the escalation workflow step a request ended at (1 = the first send). */
+export const INSIGHT_DIMENSIONS = ['country', 'channel', 'provider', 'purpose', 'step', 'day', 'hour'] as const;
 export type InsightDimension = (typeof INSIGHT_DIMENSIONS)[number];
 
 /** Refusal reasons (agreed with the fraud guard): `limit`, destination `policy`, pumping `breaker`, bot `challenge`. */

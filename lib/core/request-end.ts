@@ -7,7 +7,7 @@ import { parseChainStep } from './channels.js';
 import { canonicalPhone } from './phone.js';
 import { latencyBucket, zeroCounters, type RollupCounters } from './insights.js';
 import type { Channel } from '../types.js';
-import { parseSteps } from './workflow.js';
+import { MAX_STEPS, parseSteps } from './workflow.js';
 
 export const END_OUTCOMES = ['verified', 'expired', 'max_attempts_reached', 'canceled'] as const;
 export type EndOutcome = (typeof END_OUTCOMES)[number];
@@ -122,6 +122,22 @@ export interface RollupKey {
   /** '' when no provider accepted it. */
   readonly provider: string;
   readonly purpose: string;
+  /** The escalation workflow step it ended at, 1 = the first send (every request without a workflow). */
+  readonly step: number;
+}
+
+/**
+ * The workflow step (1 = the first send) a request ended at: for a verified request the last step
+ * begun by the time of its verification, else the last step sent (skipped steps do not count).
+ * 1 without a workflow.
+ */
+export function stepOf(row: Pick<EndingRow, 'steps' | 'verifiedAt'>, end: RequestEnd): number {
+  const by = end.outcome === 'verified' ? (row.verifiedAt ?? end.endedAt) : Number.POSITIVE_INFINITY;
+  let index = 0;
+  for (const s of parseSteps(row.steps ?? null)) {
+    if (s.outcome !== 'skipped' && s.at <= by && Number.isInteger(s.step) && s.step > index) index = s.step;
+  }
+  return Math.min(index, MAX_STEPS - 1) + 1;
 }
 
 /** What one ended request adds to the rollups. Delivered: a provider accepted it; failed: none did and it was not canceled. */
@@ -138,5 +154,5 @@ export function rollupOf(row: EndingRow, end: RequestEnd, country: string): { ke
   } else if (end.outcome === 'expired') c.expired = 1;
   else if (end.outcome === 'max_attempts_reached') c.maxAttempts = 1;
   else c.canceled = 1;
-  return { key: { at: row.createdAt, country, channel: row.channel, provider: delivered ? (row.provider ?? '') : '', purpose: row.purpose }, counters: c };
+  return { key: { at: row.createdAt, country, channel: row.channel, provider: delivered ? (row.provider ?? '') : '', purpose: row.purpose, step: stepOf(row, end) }, counters: c };
 }

@@ -11,7 +11,7 @@ import { outboxSubjectKeys } from './outbox-subject.js';
 export const END_WEBHOOK_TYPES = ['otp.verified', 'otp.expired', 'otp.max_attempts_reached', 'otp.canceled'] as const;
 
 /** The event types sent to the webhook endpoint (`type` in the body). */
-export const WEBHOOK_EVENT_TYPES = ['otp.sent', 'otp.failed', 'otp.delivered', 'otp.undelivered', 'otp.number_locked', 'otp.range_held', 'otp.escalated', 'otp.hold_released', 'otp.limit_monitored', ...END_WEBHOOK_TYPES] as const;
+export const WEBHOOK_EVENT_TYPES = ['otp.sent', 'otp.failed', 'otp.delivered', 'otp.undelivered', 'otp.number_locked', 'otp.range_held', 'otp.escalated', 'otp.step_skipped', 'otp.hold_released', 'otp.limit_monitored', ...END_WEBHOOK_TYPES] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 /** Sent only when `events` names them: one per would-be refusal in monitor mode can be many. */
 const OPT_IN_EVENT_TYPES: readonly WebhookEventType[] = ['otp.limit_monitored'];

@@ -2,7 +2,7 @@
  * The query of `GET /insights` (lib/http/insights-router.ts), validated with joi:
  *   from, to   ISO 8601 dates (`to` defaults to now)
  *   period     24h | 7d | 30d | 90d, instead of `from`: the range ending at `to`
- *   groupBy    a comma list of country, channel, provider, purpose, day, hour (no repeats)
+ *   groupBy    a comma list of country, channel, provider, purpose, step, day, hour (no repeats)
  * Without `from` and `period` the range is the last 7 days. Anything else (an unknown parameter, a
  * parameter given twice, a bad date, `from` not before `to`, a range longer than `maxRangeDays`) is
  * a 400 VALIDATION_FAILED whose `field` names the parameter.

@@ -5,7 +5,7 @@
  *   GET /                 the page (dashboard.html; its scripts and stylesheet beside it)
  *   GET /insights         `otp.insights({ from, to, groupBy })` as JSON (lib/core/insights-report.ts);
  *                         query `from`, `to` (ISO dates), or `period` (24h, 7d, 30d, 90d), and
- *                         `groupBy` (comma list of country, channel, provider, purpose, day, hour);
+ *                         `groupBy` (comma list of country, channel, provider, purpose, step, day, hour);
  *                         bad input is a 400 VALIDATION_FAILED naming the field; a service without
  *                         `insights()` answers 501 NOT_CONFIGURED
  *   GET /holds            the current range holds and number locks (`otp.holds()`; [] without it)

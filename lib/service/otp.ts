@@ -78,7 +78,7 @@ export interface Otp extends FraudGuardMethods {
   purge(options?: PurgeOptions): Promise<PurgeResult>;
   /** Erases everything the kit holds about one number (a data-subject request); its pending deliveries are cancelled. */
   forget(phone: PhoneInput): Promise<ForgetResult>;
-  /** Conversion, outcomes, latency, refusals and cost from the rollups (lib/service/insights.ts); `groupBy` any of country, channel, provider, purpose, day, hour. */
+  /** Conversion, outcomes, latency, refusals and cost from the rollups (lib/service/insights.ts); `groupBy` any of country, channel, provider, purpose, step, day, hour. */
   insights(query: InsightsQuery): Promise<InsightsResult>;
   /** Cancels a live request (by its request id) or a number's live requests now: the code no longer verifies and is never sent again; `otp.canceled` follows. */
   cancel(requestIdOrPhone: string): Promise<CancelResult>;

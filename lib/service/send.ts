@@ -22,7 +22,7 @@ import { assertSecretFits, type OtpDeps, type Outcome } from './deps.js';
 import { assertChannel, parsePhone, purposeOf, wantedLocales } from './inputs.js';
 import { newRequestId, nextIv } from './iv-pool.js';
 import { planFor } from '../core/workflow.js';
-import { beginWorkflow, endFailedWorkflow } from './workflow.js';
+import { endFailedWorkflow, workflowStart } from './workflow.js';
 import { serves } from './provider-serves.js';
 
 
@@ -89,11 +89,14 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
   const codeDigest = digestCode(deps.keys.digest[0] as Buffer, requestId, e164, code);
   const messageTemplate = text.template;
   const locale = text.locale ?? null;
+  // The workflow (if any) is written by the insert itself: no request row ever lacks its workflow.
+  const started = plan === undefined ? undefined : workflowStart(plan, channel, now);
   const id = await deps.store.insert({
     requestId, phone: e164, channel, purpose, chain, codeDigest, codeCipher, messageTemplate, locale,
     leaseOwner: deps.instanceId, leaseToken, leaseExpiresAt, clientIp: storedClientIp(opts.ip, config.limits.ipv6Subnet), expiresAt, now,
+    ...(started === undefined ? {} : { workflow: started.insert }),
   });
-  const workflow = plan === undefined ? undefined : await beginWorkflow(deps, id, plan, channel, now);
+  const workflow = started?.columns;
   // The older requests are superseded while the providers are called: both are awaited before the answer.
   const superseded = deps.store.supersede(e164, id, now);
   superseded.catch(() => undefined);

@@ -1,5 +1,5 @@
 /**
- * Escalation workflows in the service (issue 26): what a send writes when it starts one, and what
+ * Escalation workflows in the service (issue 26): what a send inserts when it starts one, and what
  * the retry poller is handed to run later steps (lib/worker/workflow-steps.ts): each step's
  * provider chain, routed by the usual rules for its channel (possibly another vendor), and its
  * admission (destination policy and cost limits of that channel, lib/limits/send-admission.ts).
@@ -8,7 +8,8 @@ import { chainFor } from '../core/routing.js';
 import { formatPlan, nextStepDueAt, type StepRecord, type WorkflowPlan } from '../core/workflow.js';
 import type { StepAdmission } from '../limits/send-admission.js';
 import type { RequestRow } from '../storage/request-row.js';
-import { cancelWorkflow, startWorkflow } from '../storage/workflow-queries.js';
+import type { NewWorkflow } from '../storage/request-queries.js';
+import { cancelWorkflow } from '../storage/workflow-queries.js';
 import type { Channel } from '../types.js';
 import type { WorkflowStepDeps } from '../worker/workflow-steps.js';
 import type { OtpDeps } from './deps.js';
@@ -17,19 +18,20 @@ import { serves } from './provider-serves.js';
 
 type WorkflowColumns = Required<Pick<RequestRow, 'workflow' | 'workflowStep' | 'stepDueAt' | 'steps'>>;
 
-/** Writes the plan on the request just inserted (before its first delivery): the first step has begun. */
-export async function beginWorkflow(deps: OtpDeps, id: number, plan: WorkflowPlan, channel: Channel, now: number): Promise<WorkflowColumns> {
+/**
+ * The workflow columns of a new request (its first step has begun): `insert` goes into the request
+ * row's INSERT itself (lib/storage/request-queries.ts), `columns` into the in-memory row.
+ */
+export function workflowStart(plan: WorkflowPlan, channel: Channel, now: number): { insert: NewWorkflow; columns: WorkflowColumns } {
   const first: StepRecord = { step: 0, channel, at: now, outcome: 'started' };
-  const columns: WorkflowColumns = { workflow: formatPlan(plan), workflowStep: 0, stepDueAt: nextStepDueAt(plan, 0, now), steps: JSON.stringify([first]) };
-  await startWorkflow(deps.knex, deps.config.tables, id, { plan: columns.workflow ?? '', stepDueAt: columns.stepDueAt, steps: columns.steps ?? '[]', now });
-  return columns;
+  const insert: NewWorkflow = { plan: formatPlan(plan), stepDueAt: nextStepDueAt(plan, 0, now), steps: JSON.stringify([first]) };
+  return { insert, columns: { workflow: insert.plan, workflowStep: 0, stepDueAt: insert.stepDueAt, steps: insert.steps } };
 }
 
 /** The first step could not be delivered (the send answers with an error): no later step follows. */
 export async function endFailedWorkflow(deps: OtpDeps, id: number): Promise<void> {
   await cancelWorkflow(deps.knex, deps.config.tables, id, deps.config.clock());
 }
-
 
 /** What the retry poller needs to run workflow steps, built over the service's parts. */
 export function workflowStepDeps(deps: OtpDeps): WorkflowStepDeps {

@@ -19,8 +19,14 @@ export const ROLLUP_COUNTERS: readonly string[] = [
   ...Array.from({ length: LATENCY_BUCKETS }, (_v, i) => `lat_${i}`),
 ];
 
-/** The key columns of a rollup row: grain ('h' hour, 'd' day) and the start of its bucket first. */
-export const ROLLUP_KEY = ['grain', 'bucket', 'country', 'channel', 'provider', 'purpose'] as const;
+/**
+ * The key columns of a rollup row: grain ('h' hour, 'd' day) and the start of its bucket first; the
+ * workflow step (migration 0011, lib/storage/migrations-later.ts) last. The upsert binds a row's
+ * values in this order.
+ */
+export const ROLLUP_KEY = ['grain', 'bucket', 'country', 'channel', 'provider', 'purpose', 'step'] as const;
+/** The key as 0008 created it (before 0011 added `step`). */
+export const ROLLUP_KEY_0008 = ['grain', 'bucket', 'country', 'channel', 'provider', 'purpose'] as const;
 
 export const insightsMigration = (t: { readonly requests: string; readonly insights: string }): { name: string; up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> } => ({
   name: '0008_otp_insights',
@@ -56,7 +62,7 @@ export const insightsMigration = (t: { readonly requests: string; readonly insig
       table.string('purpose', 64).notNullable();
       for (const column of ROLLUP_COUNTERS) table.bigInteger(column).notNullable().defaultTo(0);
       table.bigInteger('updated_at').notNullable();
-      table.primary([...ROLLUP_KEY]);
+      table.primary([...ROLLUP_KEY_0008]);
     });
   },
   async down(knex) {

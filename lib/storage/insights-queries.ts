@@ -19,12 +19,14 @@ export interface RollupIncrement {
   readonly channel: string;
   readonly provider: string;
   readonly purpose: string;
+  /** The workflow step, 1 = the first send. */
+  readonly step: number;
   readonly values: readonly number[];
 }
 
 const ROWS_PER_STATEMENT = 100;
 
-const keyOf = (r: RollupIncrement): string => [r.grain, String(r.bucket).padStart(16, '0'), r.country, r.channel, r.provider, r.purpose].join('\u0000');
+const keyOf = (r: RollupIncrement): string => [r.grain, String(r.bucket).padStart(16, '0'), r.country, r.channel, r.provider, r.purpose, String(r.step).padStart(3, '0')].join('\u0000');
 
 /** Sums increments of the same row, in key order. */
 export function mergeIncrements(increments: readonly RollupIncrement[]): RollupIncrement[] {
@@ -53,7 +55,7 @@ export async function upsertRollups(knex: Knex, t: OtpTableNames, increments: re
     const one = `(${columns.map(() => '?').join(', ')})`;
     const sql = `insert into ${q(t.insights)} (${columns.map(q).join(', ')}) values ${chunk.map(() => one).join(', ')}${update}`;
     const bindings: Knex.RawBinding[] = [];
-    for (const r of chunk) bindings.push(r.grain, r.bucket, r.country, r.channel, r.provider, r.purpose, ...ROLLUP_COUNTERS.map((_c, j) => r.values[j] ?? 0), now);
+    for (const r of chunk) bindings.push(r.grain, r.bucket, r.country, r.channel, r.provider, r.purpose, r.step, ...ROLLUP_COUNTERS.map((_c, j) => r.values[j] ?? 0), now);
     await knex.raw(sql, bindings);
   }
 }
@@ -121,6 +123,7 @@ export async function readRollups(knex: Knex, t: OtpTableNames, query: RollupQue
 function keyValue(dim: InsightDimension, raw: unknown): string {
   if (dim === 'day') return dayKey(num(raw));
   if (dim === 'hour') return hourKey(num(raw));
+  if (dim === 'step') return String(Math.max(1, num(raw ?? 1)));
   const text = typeof raw === 'string' ? raw : '';
   if (text !== '') return text;
   return dim === 'provider' ? 'none' : 'unknown';
@@ -156,16 +159,16 @@ export async function purgeRollups(knex: Knex, t: OtpTableNames, before: number)
 }
 
 /** The hourly, daily, weekly and compact daily increments of counters at `key.at` (ROLLUP_COUNTERS order). */
-export function rollupIncrements(key: { readonly at: number; readonly country: string; readonly channel: string; readonly provider: string; readonly purpose: string }, c: RollupCounters): RollupIncrement[] {
+export function rollupIncrements(key: { readonly at: number; readonly country: string; readonly channel: string; readonly provider: string; readonly purpose: string; readonly step?: number }, c: RollupCounters): RollupIncrement[] {
   const values = [
     c.requests, c.delivered, c.verified, c.failed, c.expired, c.maxAttempts, c.canceled,
     ...REFUSAL_REASONS.map((r) => c.refusals[r]), ...REFUSAL_REASONS.map((r) => c.monitored[r]), ...c.latency,
   ];
-  const base = { country: key.country.slice(0, 2), channel: key.channel.slice(0, 8), provider: key.provider.slice(0, 32), purpose: key.purpose.slice(0, 64), values };
+  const base = { country: key.country.slice(0, 2), channel: key.channel.slice(0, 8), provider: key.provider.slice(0, 32), purpose: key.purpose.slice(0, 64), step: key.step ?? 1, values };
   return [
     { grain: 'h', bucket: hourOf(key.at), ...base },
     { grain: 'd', bucket: dayOf(key.at), ...base },
     { grain: 'w', bucket: weekOf(key.at), ...base },
-    { grain: 'c', bucket: dayOf(key.at), ...base, country: '', purpose: '' },
+    { grain: 'c', bucket: dayOf(key.at), ...base, country: '', purpose: '', step: 1 },
   ];
 }

@@ -48,7 +48,8 @@ async function backfill(knex: Knex, table: string): Promise<void> {
     { grain: 'c', bucket: q('bucket'), kept: ['channel', 'provider'] },
   ];
   for (const { grain, bucket, kept } of grains) {
-    const keyExprs = ROLLUP_KEY.filter((c) => c !== 'grain' && c !== 'bucket').map((c) => (kept.includes(c) ? q(c) : "''"));
+    // Compact rows keep channel and provider: country and purpose '', step 1.
+    const keyExprs = ROLLUP_KEY.filter((c) => c !== 'grain' && c !== 'bucket').map((c) => (kept.includes(c) ? q(c) : c === 'step' ? '1' : "''"));
     const groupBy = [bucket, ...kept.map(q)].join(', ');
     await knex.raw(`insert into ${q(table)} (${columns}) select '${grain}', ${bucket}, ${keyExprs.join(', ')}, ${sums} from ${q(table)} where ${q('grain')} = 'd' group by ${groupBy}`);
   }

@@ -1,7 +1,9 @@
 /**
- * Migrations 0009 and later (the fraud guard's holds, escalation workflows), apart from
+ * Migrations 0009 and later (the fraud guard's holds, escalation workflows, the rollups' step), apart from
  * lib/storage/migrations.ts so each file stays small. Listed in order there.
  */
+import { dialectOf } from './db.js';
+import { ROLLUP_COUNTERS, ROLLUP_KEY, ROLLUP_KEY_0008 } from './insights-migration.js';
 import type { AuditBMigration } from './migration-audit-b.js';
 
 /** The same shape as every kit migration (lib/storage/migration-audit-b.ts). */
@@ -60,6 +62,58 @@ export function workflowMigration(t: { readonly requests: string }): LaterMigrat
         table.dropColumn('step_due_at');
         table.dropColumn('workflow_step');
         table.dropColumn('workflow');
+      });
+    },
+  };
+}
+
+/**
+ * 0011: conversion per workflow step in the insight rollups (issue 26). `otp_insights` gets a `step`
+ * key column (the escalation workflow step a request ended at, 1 = the first send; refusals and
+ * requests without a workflow are 1), part of the primary key, last (ROLLUP_KEY's order). Existing
+ * rows are kept, as step 1. MariaDB changes the key in one ALTER (drop and add the primary key
+ * together); PostgreSQL drops and adds the constraint (one transaction: Knex runs each migration in
+ * one); SQLite rebuilds the table (Knex's alterTable does, rows copied). `down` folds the rows of
+ * later steps into step 1 before dropping the column, so no count is lost.
+ */
+export function insightsStepMigration(t: { readonly insights: string }): LaterMigration {
+  const key = (cols: readonly string[]): { sql: string; names: string[] } => ({ sql: cols.map(() => '??').join(', '), names: [...cols] });
+  return {
+    name: '0011_otp_insights_step',
+    async up(knex) {
+      if (dialectOf(knex) === 'mysql') {
+        const k = key(ROLLUP_KEY);
+        await knex.raw(`ALTER TABLE ?? ADD COLUMN ?? INT NOT NULL DEFAULT 1, DROP PRIMARY KEY, ADD PRIMARY KEY (${k.sql})`, [t.insights, 'step', ...k.names]);
+        return;
+      }
+      await knex.schema.alterTable(t.insights, (table) => {
+        table.integer('step').notNullable().defaultTo(1);
+      });
+      await knex.schema.alterTable(t.insights, (table) => {
+        table.dropPrimary();
+        table.primary([...ROLLUP_KEY]);
+      });
+    },
+    async down(knex) {
+      const later = (await knex(t.insights).where('step', '>', 1).select()) as Array<Record<string, unknown>>;
+      for (const row of later) {
+        const at = Object.fromEntries(ROLLUP_KEY_0008.map((c) => [c, row[c]]));
+        const add = Object.fromEntries(ROLLUP_COUNTERS.map((c) => [c, knex.raw('?? + ?', [c, Number(row[c] ?? 0)])]));
+        const folded = await knex(t.insights).where({ ...at, step: 1 }).update(add);
+        if (folded === 0) await knex(t.insights).where({ ...at, step: row.step }).update({ step: 1 });
+        else await knex(t.insights).where({ ...at, step: row.step }).del();
+      }
+      if (dialectOf(knex) === 'mysql') {
+        const k = key(ROLLUP_KEY_0008);
+        await knex.raw(`ALTER TABLE ?? DROP PRIMARY KEY, ADD PRIMARY KEY (${k.sql}), DROP COLUMN ??`, [t.insights, ...k.names, 'step']);
+        return;
+      }
+      await knex.schema.alterTable(t.insights, (table) => {
+        table.dropPrimary();
+        table.primary([...ROLLUP_KEY_0008]);
+      });
+      await knex.schema.alterTable(t.insights, (table) => {
+        table.dropColumn('step');
       });
     },
   };

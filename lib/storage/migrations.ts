@@ -7,7 +7,7 @@
 import type { Knex } from 'knex';
 import { dialectOf } from './db.js';
 import { auditBMigration } from './migration-audit-b.js';
-import { fraudGuardMigration, workflowMigration } from './migrations-later.js';
+import { fraudGuardMigration, insightsStepMigration, workflowMigration } from './migrations-later.js';
 import { insightsMigration } from './insights-migration.js';
 import { endIndexMigration } from './migration-end-index.js';
 
@@ -174,6 +174,7 @@ function migrations(t: OtpTableNames): OtpMigration[] {
     insightsMigration(t),
     fraudGuardMigration(t),
     workflowMigration(t),
+    insightsStepMigration(t),
     endIndexMigration(t),
   ];
 }

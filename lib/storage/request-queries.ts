@@ -27,11 +27,24 @@ export interface NewRequest {
   readonly clientIp: string | null;
   readonly expiresAt: number;
   readonly now: number;
+  /**
+   * The escalation workflow the request starts with (migration 0010): written by the insert itself,
+   * so no request ever exists without the workflow it was sent with. @default none
+   */
+  readonly workflow?: NewWorkflow;
+}
+
+/** A workflow's columns on a new request: the plan, when the next step is due, the step history. */
+export interface NewWorkflow {
+  readonly plan: string;
+  readonly stepDueAt: number | null;
+  readonly steps: string;
 }
 
 const REQUEST_INSERT_COLUMNS = [
   'request_id', 'phone', 'channel', 'purpose', 'chain', 'code_owner', 'code_digest', 'code_cipher', 'message_template', 'locale', 'status', 'send_attempts',
   'next_attempt_at', 'lease_owner', 'lease_token', 'lease_expires_at', 'verify_status', 'attempts', 'client_ip', 'expires_at', 'created_at', 'updated_at',
+  'workflow', 'step_due_at', 'steps',
 ] as const;
 
 /** What every new request starts with, written as SQL literals: fewer values to bind and escape per row. */
@@ -51,13 +64,15 @@ function pushInsertBindings(out: Knex.RawBinding[], r: NewRequest): Knex.RawBind
   out.push(
     r.requestId, r.phone, r.channel, r.purpose, r.chain.join(','), r.codeDigest, r.codeCipher, r.messageTemplate, r.locale ?? null,
     r.leaseExpiresAt, r.leaseOwner, r.leaseToken, r.leaseExpiresAt, r.clientIp, r.expiresAt, r.now, r.now,
+    r.workflow?.plan ?? null, r.workflow?.stepDueAt ?? null, r.workflow?.steps ?? null,
   );
   return out;
 }
 
 /**
  * Inserts a request in state `sending` under the caller's lease. `next_attempt_at` is the lease
- * expiry, so if this process dies mid-send the retry poller takes the row over. Returns the row id.
+ * expiry, so if this process dies mid-send the retry poller takes the row over. Its workflow (if
+ * any) is part of the same statement. Returns the row id.
  */
 export async function insertRequest(knex: Knex, t: OtpTableNames, r: NewRequest): Promise<number> {
   const { sql, dialect } = statement(knex, `insert\0${t.requests}`, (q, d) =>

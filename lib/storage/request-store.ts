@@ -61,7 +61,7 @@ interface MarkItem {
   readonly events: readonly OutboxEntry[];
 }
 
-/** Rows per statement: the widest (the insert) binds 17 values a row. */
+/** Rows per statement: the widest (the insert) binds 20 values a row. */
 const MAX_BATCH = 50;
 /**
  * A "sent" write is shared with others only while at least this much of its lease is left: on

@@ -1,7 +1,7 @@
 /**
- * The statements of escalation workflows (issue 26, lib/core/workflow.ts): start a workflow on a
- * new request, claim rows whose next step is due (under the same lease columns as the retry
- * claim, so a row is never worked on by two instances), advance a row to its next step (fenced by
+ * The statements of escalation workflows (issue 26, lib/core/workflow.ts; a new request's workflow
+ * is written by its INSERT, lib/storage/request-queries.ts): claim rows whose next step is due
+ * (under the same lease columns as the retry claim, so a row is never worked on by two instances), advance a row to its next step (fenced by
  * the lease AND the step it was at, so a step begins once however many pollers race), end a
  * workflow, and bring a step forward when a delivery report says undelivered.
  *
@@ -14,17 +14,13 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { dialectOf } from './db.js';
 import type { OtpTableNames } from './migrations.js';
+import { withOutbox, type OutboxEntry } from './outbox-queries.js';
 import { toRequestRow } from './request-row.js';
 import { assertClaimSupported, type Claim, type ClaimInput } from './retry-queries.js';
 import type { Raw } from './sql.js';
 
 /** Delivery states a row may be in when its next step begins (`sending` only with a lease that ran out). */
 const STEPPABLE = ['sending', 'queued', 'sent', 'failed', 'unsendable'] as const;
-
-/** Writes the plan, the first step's due time and the history on a request just inserted. */
-export async function startWorkflow(knex: Knex, t: OtpTableNames, id: number, w: { plan: string; stepDueAt: number | null; steps: string; now: number }): Promise<void> {
-  await knex(t.requests).where({ id }).update({ workflow: w.plan, workflow_step: 0, step_due_at: w.stepDueAt, steps: w.steps, updated_at: w.now });
-}
 
 /** No further step for this request (its first step could not be delivered: the send answered with an error). */
 export async function cancelWorkflow(knex: Knex, t: OtpTableNames, id: number, now: number): Promise<void> {
@@ -83,6 +79,14 @@ export interface StepAdvance {
   readonly stepDueAt: number | null;
   readonly leaseExpiresAt: number;
   readonly now: number;
+  /** Webhook events (the `otp.step_skipped` of steps skipped on the way), written only with the advance, same transaction. */
+  readonly events?: readonly OutboxEntry[];
+}
+
+/** A fenced update, with its webhook events in the same transaction when there are any (and only if it wrote). */
+function fencedWith(knex: Knex, t: OtpTableNames, events: readonly OutboxEntry[] | undefined, now: number, update: (db: Knex) => Promise<boolean>): Promise<boolean> {
+  if (events === undefined || events.length === 0) return update(knex);
+  return withOutbox(knex, t, update, (ok) => (ok ? events : []), now);
 }
 
 /**
@@ -90,25 +94,27 @@ export interface StepAdvance {
  * delivery attempts yet. Only while the lease is held, the row is still at `fromStep`, pending and
  * not expired: a verification that got in first ends the workflow. True if advanced.
  */
-export async function advanceStep(knex: Knex, t: OtpTableNames, a: StepAdvance): Promise<boolean> {
-  const n = await knex(t.requests)
-    .where({ id: a.id, lease_token: a.leaseToken, workflow_step: a.fromStep, verify_status: 'pending' })
-    .andWhere('expires_at', '>', a.now)
-    .update({
-      workflow_step: a.toStep,
-      chain: a.chain.join(',').slice(0, 255),
-      steps: a.steps,
-      step_due_at: a.stepDueAt,
-      status: 'sending',
-      send_attempts: 0,
-      next_attempt_at: a.leaseExpiresAt,
-      lease_expires_at: a.leaseExpiresAt,
-      last_error: null,
-      delivery_report: null,
-      delivery_reported_at: null,
-      updated_at: a.now,
-    });
-  return n === 1;
+export function advanceStep(knex: Knex, t: OtpTableNames, a: StepAdvance): Promise<boolean> {
+  return fencedWith(knex, t, a.events, a.now, async (db) => {
+    const n = await db(t.requests)
+      .where({ id: a.id, lease_token: a.leaseToken, workflow_step: a.fromStep, verify_status: 'pending' })
+      .andWhere('expires_at', '>', a.now)
+      .update({
+        workflow_step: a.toStep,
+        chain: a.chain.join(',').slice(0, 255),
+        steps: a.steps,
+        step_due_at: a.stepDueAt,
+        status: 'sending',
+        send_attempts: 0,
+        next_attempt_at: a.leaseExpiresAt,
+        lease_expires_at: a.leaseExpiresAt,
+        last_error: null,
+        delivery_report: null,
+        delivery_reported_at: null,
+        updated_at: a.now,
+      });
+    return n === 1;
+  });
 }
 
 /**
@@ -116,12 +122,16 @@ export async function advanceStep(knex: Knex, t: OtpTableNames, a: StepAdvance):
  * pending): no step pending, the history written, the lease released. The sealed code goes too
  * unless a retry of the current step still needs it (`keepCipher`).
  */
-export async function endWorkflow(knex: Knex, t: OtpTableNames, e: { id: number; leaseToken: string; steps: string; keepCipher: boolean; status?: string; now: number }): Promise<boolean> {
+export function endWorkflow(
+  knex: Knex,
+  t: OtpTableNames,
+  e: { id: number; leaseToken: string; steps: string; keepCipher: boolean; status?: string; now: number; events?: readonly OutboxEntry[] },
+): Promise<boolean> {
   const patch: Record<string, unknown> = { step_due_at: null, steps: e.steps, lease_token: null, lease_owner: null, lease_expires_at: null, updated_at: e.now };
   if (!e.keepCipher) patch.code_cipher = null;
   // A step begun but not sent (a verification got in first): the request's delivery is the earlier step's.
   if (e.status !== undefined) Object.assign(patch, { status: e.status, next_attempt_at: null });
-  return (await knex(t.requests).where({ id: e.id, lease_token: e.leaseToken }).update(patch)) === 1;
+  return fencedWith(knex, t, e.events, e.now, async (db) => (await db(t.requests).where({ id: e.id, lease_token: e.leaseToken }).update(patch)) === 1);
 }
 
 /** Hands claimed, unstarted steps back (poller stopping): unleased and due now. */

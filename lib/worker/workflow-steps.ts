@@ -2,7 +2,7 @@
  * The retry poller's second job (issue 26): rows whose next workflow step is due. Claimed under the
  * same lease columns as retries (lib/storage/workflow-queries.ts), each runs once: walk the plan
  * from the step after the current one, skip a step its channel's destination policy, cost limits
- * or routing refuse (`step-skipped`), advance the row to the first admitted step (fenced by the
+ * or routing refuse (`step-skipped`, and the `otp.step_skipped` webhook), advance the row to the first admitted step (fenced by the
  * lease and the step it was at, so only one instance ever starts a step) and deliver it like any
  * send (lib/delivery/deliver.ts), writing `otp.escalated` with the sent mark. A request verified
  * or superseded meanwhile gets nothing more: the advance needs it pending, and so does the lease
@@ -12,6 +12,7 @@ import { closeCurrent, nextStepDueAt, parsePlan, parseSteps, type StepRecord } f
 import { deliver, type DeliveryDeps } from '../delivery/deliver.js';
 import type { Knex } from 'knex';
 import type { OtpTableNames } from '../storage/migrations.js';
+import type { OutboxEntry } from '../storage/outbox-queries.js';
 import type { RequestRow } from '../storage/request-row.js';
 import { advanceStep, claimDueSteps, endWorkflow, releaseSteps } from '../storage/workflow-queries.js';
 import type { Claim, ClaimInput } from '../storage/retry-queries.js';
@@ -59,7 +60,16 @@ function escalatedHooks(ctx: StepRunnerContext, row: RequestRow, step: number, f
     }), at);
 }
 
-/** Runs the next step of a claimed row (or ends its workflow). */
+/** The `otp.step_skipped` webhook of a skipped step: no number (not even masked), no code. */
+function skippedHook(ctx: StepRunnerContext, row: RequestRow, step: number, channel: Channel, reason: string, limit: string | undefined, at: number): OutboxEntry[] {
+  return webhookEntries(ctx.delivery.config.webhooks, 'otp.step_skipped', () => ({ requestId: row.requestId, channel, extra: { step, reason, limit: limit ?? null } }), at);
+}
+
+/**
+ * Runs the next step of a claimed row (or ends its workflow). The `otp.step_skipped` webhooks of
+ * the steps skipped on the way are written with the statement that records them in the history
+ * (the advance to the next step, or the workflow's end), in its transaction.
+ */
 export async function runStep(ctx: StepRunnerContext, row: RequestRow, leaseToken: string): Promise<void> {
   const { delivery, knex, tables } = ctx;
   const { clock } = delivery.config;
@@ -67,7 +77,9 @@ export async function runStep(ctx: StepRunnerContext, row: RequestRow, leaseToke
   const history: StepRecord[] = closeCurrent(parseSteps(row.steps ?? null), { provider: row.provider, providerRef: row.providerRef, codeOwner: row.codeOwner, delivered });
   const plan = parsePlan(row.workflow ?? null);
   const current = row.workflowStep ?? 0;
-  const end = (): Promise<boolean> => endWorkflow(knex, tables, { id: row.id, leaseToken, steps: JSON.stringify(history), keepCipher: row.status === 'queued' || row.status === 'sending', now: clock() });
+  const skippedHooks: OutboxEntry[] = [];
+  const end = (): Promise<boolean> =>
+    endWorkflow(knex, tables, { id: row.id, leaseToken, steps: JSON.stringify(history), keepCipher: row.status === 'queued' || row.status === 'sending', now: clock(), events: skippedHooks });
   if (plan === undefined || row.verifyStatus !== 'pending') {
     await end();
     return;
@@ -80,7 +92,9 @@ export async function runStep(ctx: StepRunnerContext, row: RequestRow, leaseToke
     if ('refused' in verdict) {
       const reason = chain.length === 0 ? 'unsupported' : verdict.refused.reason;
       const limit = 'limit' in verdict.refused ? verdict.refused.limit : undefined;
-      history.push({ step: next, channel, at: clock(), outcome: 'skipped', reason: limit ?? reason });
+      const at = clock();
+      history.push({ step: next, channel, at, outcome: 'skipped', reason: limit ?? reason });
+      skippedHooks.push(...skippedHook(ctx, row, next, channel, reason, limit, at));
       delivery.events.emit('step-skipped', { requestId: row.requestId, step: next, channel, reason, ...(limit === undefined ? {} : { limit }) });
       continue;
     }
@@ -88,7 +102,7 @@ export async function runStep(ctx: StepRunnerContext, row: RequestRow, leaseToke
     const leaseExpiresAt = now + ctx.leaseFor(chain.length);
     const stepDueAt = nextStepDueAt(plan, next, now);
     const steps = JSON.stringify([...history, { step: next, channel, at: now, outcome: 'started' } satisfies StepRecord]);
-    if (!(await advanceStep(knex, tables, { id: row.id, leaseToken, fromStep: current, toStep: next, chain, steps, stepDueAt, leaseExpiresAt, now }))) {
+    if (!(await advanceStep(knex, tables, { id: row.id, leaseToken, fromStep: current, toStep: next, chain, steps, stepDueAt, leaseExpiresAt, now, events: skippedHooks }))) {
       // Verified, superseded or expired meanwhile (or the lease was lost): nothing is sent.
       await verdict.undo();
       await end();

@@ -41,8 +41,13 @@ forEachDatabase('cli insights', (db) => {
     assert.match(table.out[1] ?? '', /^country\s+requests\s+delivered\s+verified\s+conversion/);
     assert.match(table.out.find((l) => l.startsWith('BG')) ?? '', /^BG\s+2\s+2\s+1\s+50\.0%/);
     assert.match(table.out.at(-1) ?? '', /^total\s+3\s+3\s+1\s+33\.3%/);
+    // By workflow step: no workflow here, so every request is step 1.
+    const bySteps = await cli(['insights', '--from', '2026-11-25', '--to', '2026-11-26', '--by', 'step'], env);
+    assert.equal(bySteps.code, EXIT.ok, bySteps.err.join('\n'));
+    assert.match(bySteps.out[1] ?? '', /^step\s+requests/);
+    assert.match(bySteps.out.find((l) => l.startsWith('1 ')) ?? '', /^1\s+3\s+3\s+1\s+33\.3%/);
     const badBy = await cli(['insights', '--by', 'city'], env);
-    assert.deepEqual([badBy.code, badBy.err[0]], [EXIT.failed, 'express-otp-kit: --by takes country, channel, provider, purpose, day, hour (comma-separated); got "city"']);
+    assert.deepEqual([badBy.code, badBy.err[0]], [EXIT.failed, 'express-otp-kit: --by takes country, channel, provider, purpose, step, day, hour (comma-separated); got "city"']);
     const badDate = await cli(['insights', '--from', 'yesterday'], env);
     assert.equal(badDate.code, EXIT.failed);
     assert.match(badDate.err[0] ?? '', /--from must be an ISO 8601 date/);

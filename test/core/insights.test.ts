@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { addCounters, coverage, dayKey, hourKey, LATENCY_BUCKETS, latencyBucket, mergeRollups, quantileSeconds, rollupRanges, weekOf, zeroCounters, type RollupRow } from '../../lib/core/insights.js';
 import { priceLookup, pricesOptionsSchema, resolvePrices } from '../../lib/core/insights-options.js';
-import { checksOf, endOf, rollupOf, sendAttempts, type EndingRow } from '../../lib/core/request-end.js';
+import { checksOf, endOf, rollupOf, sendAttempts, stepOf, type EndingRow } from '../../lib/core/request-end.js';
 import { resolveOptions } from '../../lib/options.js';
 
 const H = 3_600_000;
@@ -115,7 +115,7 @@ it('request ends: outcome and time from the row, send attempts, checks and the r
   assert.equal(checksOf({ attempts: 2, verifyStatus: 'verified', codeOwner: 'kit' }), 3);
   assert.equal(checksOf({ attempts: 2, verifyStatus: 'verified', codeOwner: 'provider' }), 2);
   const v = rollupOf({ ...base, verifyStatus: 'verified', verifiedAt: 42_000 }, { outcome: 'verified', endedAt: 42_000 }, 'BG');
-  assert.deepEqual(v.key, { at: 0, country: 'BG', channel: 'sms', provider: 'Sinch', purpose: 'login' });
+  assert.deepEqual(v.key, { at: 0, country: 'BG', channel: 'sms', provider: 'Sinch', purpose: 'login', step: 1 }, 'no workflow: step 1');
   assert.deepEqual([v.counters.requests, v.counters.delivered, v.counters.verified, v.counters.latency[latencyBucket(42)]], [1, 1, 1, 1]);
   const f = rollupOf({ ...base, status: 'unsendable', provider: null }, { outcome: 'expired', endedAt: 300_000 }, 'BG');
   assert.deepEqual([f.key.provider, f.counters.delivered, f.counters.failed, f.counters.expired], ['', 0, 1, 1]);
@@ -137,4 +137,12 @@ it('request ends: a workflow row lists every step it sent, the current one from 
   ]);
   // Without a workflow nothing changes.
   assert.deepEqual(sendAttempts({ ...row, steps: null }), [{ attempt: 1, channel: 'call', provider: 'Twilio', accepted: true }]);
+  // The step of the rollups (1 = the first send): verified after the call began, the call's (3); a
+  // verification before it, the SMS's (1); unverified, the last step sent (skipped ones never count).
+  assert.equal(rollupOf(row, { outcome: 'verified', endedAt: 70_000 }, 'BG').key.step, 3);
+  assert.equal(stepOf({ steps, verifiedAt: 30_000 }, { outcome: 'verified', endedAt: 30_000 }), 1);
+  assert.equal(stepOf({ steps, verifiedAt: null }, { outcome: 'expired', endedAt: 300_000 }), 3);
+  const skippedLast = JSON.stringify([{ step: 0, channel: 'sms', at: 1_000, outcome: 'sent' }, { step: 1, channel: 'call', at: 61_000, outcome: 'skipped', reason: 'dailySendBudget' }]);
+  assert.equal(stepOf({ steps: skippedLast, verifiedAt: null }, { outcome: 'expired', endedAt: 300_000 }), 1);
+  assert.equal(stepOf({ steps: null, verifiedAt: null }, { outcome: 'canceled', reason: 'superseded', endedAt: 1 }), 1);
 });

@@ -188,6 +188,12 @@ void describe('operator dashboard in headless Chromium', { skip, timeout: 180_00
     const report = (await breakdown.json()) as InsightsReport;
     await page.waitForFunction((n) => document.querySelectorAll('#table-breakdown tbody tr').length === n, report.groups.length);
     assert.match(await page.innerText('#table-breakdown thead'), /country · channel · provider/);
+    // Conversion by workflow step (issue 26): the step joins the breakdown's grouping.
+    const [bySteps] = await Promise.all([page.waitForResponse((r) => r.url().includes('groupBy=country%2Cchannel%2Cprovider%2Cstep')), page.check('#group-by input[value=step]')]);
+    const steps = (await bySteps.json()) as InsightsReport;
+    assert.ok(steps.groups.length > 0 && steps.groups.every((g) => g.key.step === '1'), 'the fixture has no workflow: every request is step 1');
+    await page.waitForFunction("/country · channel · provider · step/.test(document.querySelector('#table-breakdown thead')?.textContent ?? '')");
+    assert.equal(await count(page, '#table-breakdown tbody tr'), steps.groups.length);
     await page.close();
   });
 

@@ -122,13 +122,14 @@ function groupOf(requests: readonly FixtureRequest[], refusals: readonly Fixture
   };
 }
 
-function keyOf(row: { at: number; country: string; channel: string; provider?: string; purpose?: string }, dims: readonly InsightsDimension[]): Record<string, string> {
+function keyOf(row: { at: number; country: string; channel: string; provider?: string; purpose?: string; step?: number }, dims: readonly InsightsDimension[]): Record<string, string> {
   const iso = new Date(row.at).toISOString();
   const values: Record<InsightsDimension, string> = {
     country: row.country,
     channel: row.channel,
     provider: row.provider ?? 'none',
     purpose: row.purpose ?? 'none',
+    step: String(row.step ?? 1),
     day: iso.slice(0, 10),
     hour: `${iso.slice(0, 13)}:00Z`,
   };

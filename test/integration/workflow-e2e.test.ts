@@ -54,6 +54,12 @@ forEachDatabase('escalation workflows end to end', (get) => {
     assert.ok(row !== undefined);
     return row;
   };
+  /** The `otp.step_skipped` webhooks of a request in the outbox, with their raw bodies. */
+  const skippedHooks = async (requestId: string): Promise<Array<{ raw: string; data: Record<string, unknown> }>> => {
+    const rows: Array<{ body: string }> = await get().knex('otp_webhooks').where({ event_type: 'otp.step_skipped', request_id: requestId }).select('body');
+    return rows.map((r) => ({ raw: r.body, data: (JSON.parse(r.body) as { data: Record<string, unknown> }).data }));
+  };
+  const skippedFields = (d: Record<string, unknown>): unknown[] => [d.requestId, d.step, d.channel, d.reason, d.limit, d.phone, d.provider];
   /** Generous: the first call of an SDK loads it, on a loaded machine. */
   const WAIT_MS = 15_000;
   const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 250));
@@ -220,6 +226,12 @@ forEachDatabase('escalation workflows end to end', (get) => {
       assert.deepEqual(kit.events.escalated[0], { requestId: sent.requestId, step: 2, fromChannel: 'sms', toChannel: 'whatsapp', fromProvider: 'Mada', toProvider: 'Twilio' });
       const steps = parseSteps(String((await rowOf(sent.requestId)).steps));
       assert.deepEqual(steps.map((s) => [s.step, s.outcome, s.reason ?? null]), [[0, 'sent', null], [1, 'skipped', 'policy'], [2, 'started', null]]);
+      // The otp.step_skipped webhook: written once, with the advance to the WhatsApp step; no number, no code.
+      const hooks = await skippedHooks(sent.requestId);
+      assert.equal(hooks.length, 1, 'one otp.step_skipped webhook');
+      assert.deepEqual(skippedFields(hooks[0]?.data ?? {}), [sent.requestId, 1, 'call', 'policy', null, null, null]);
+      const code = fakes().codeFor('Mada', to);
+      assert.ok(!hooks[0]?.raw.includes(to.slice(-7)) && !hooks[0]?.raw.includes(code), 'no number and no code in the webhook');
     } finally {
       await kit.stop();
     }
@@ -240,6 +252,13 @@ forEachDatabase('escalation workflows end to end', (get) => {
       assert.equal(row.step_due_at, null);
       assert.equal(row.code_cipher, null, 'the sealed code is dropped once no step follows');
       assert.equal(twilioCalls(to), 0);
+      // Written with the workflow's end, once (a later claim finds no step due).
+      kit.clock.advance(60_000);
+      await settle();
+      const hooks = await skippedHooks(sent.requestId);
+      assert.equal(hooks.length, 1, 'one otp.step_skipped webhook');
+      assert.deepEqual(skippedFields(hooks[0]?.data ?? {}), [sent.requestId, 1, 'call', 'limit', 'dailySendBudget', null, null]);
+      assert.ok(!hooks[0]?.raw.includes(to.slice(-7)) && !hooks[0]?.raw.includes(fakes().codeFor('Mada', to)), 'no number and no code in the webhook');
     } finally {
       await kit.stop();
     }
