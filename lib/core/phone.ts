@@ -35,6 +35,14 @@ export function canonicalPhone(input: string, defaultCountry?: CountryCode): Can
   return { e164: parsed.number, country: parsed.country, type: parsed.getType() };
 }
 
+/**
+ * The country of a number already in E.164 (as the kit stores it), without the validity and
+ * type checks `canonicalPhone` adds (about half its cost): for the end of each request.
+ */
+export function countryOfE164(e164: string): CountryCode | undefined {
+  return parsePhoneNumberFromString(e164)?.country;
+}
+
 /** `+359871234567` → `+35987*****67`: country and operator prefix kept, subscriber digits hidden. */
 export function maskPhone(e164: string): string {
   if (e164.length <= 6) return '*'.repeat(e164.length);

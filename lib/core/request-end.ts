@@ -4,7 +4,7 @@
  * decides *that* a row ends exactly once; this file decides *how*.
  */
 import { parseChainStep } from './channels.js';
-import { canonicalPhone } from './phone.js';
+import { countryOfE164 } from './phone.js';
 import { latencyBucket, zeroCounters, type RollupCounters } from './insights.js';
 import type { Channel } from '../types.js';
 import { MAX_STEPS, parseSteps } from './workflow.js';
@@ -111,7 +111,7 @@ export function checksOf(row: Pick<EndingRow, 'attempts' | 'verifyStatus' | 'cod
 
 /** ISO alpha-2 of the destination, 'ZZ' when unknown (non-geographic numbers). */
 export function countryOf(phone: string): string {
-  return canonicalPhone(phone)?.country ?? 'ZZ';
+  return countryOfE164(phone) ?? 'ZZ';
 }
 
 /** The rollup key of a request: its creation hour and what it is grouped by (no personal data). */

@@ -116,19 +116,23 @@ async function pickRows(trx: Knex, t: OtpTableNames, sel: EndSelection, limit: n
 }
 
 /**
- * Sets `ended_at`/`end_outcome` on every claimed row in one statement (a CASE per column). The rows
- * are this transaction's (locked FOR UPDATE, or SQLite's write lock) and were read with
- * `ended_at` NULL, so all must change: anything else rolls the batch back.
+ * Records the claimed ends: `ended_at` (when the end was recorded) and `end_outcome`, one UPDATE
+ * per outcome (a batch has a handful). The rows are this transaction's (locked FOR UPDATE, or
+ * SQLite's write lock) and were read with `ended_at` NULL, so all must change: anything else
+ * rolls the batch back.
  */
 async function markEnded(trx: Knex, t: OtpTableNames, ended: readonly EndedRow[], now: number): Promise<void> {
-  const outcomeOf = ({ end }: EndedRow): string => (end.reason === undefined ? end.outcome : `${end.outcome}:${end.reason}`);
-  // PostgreSQL types a bound CASE result as text unless told.
-  const pg = dialectOf(trx) === 'postgres';
-  const caseOf = (value: (e: EndedRow) => string | number, type: string): Knex.Raw =>
-    trx.raw(`case ?? ${ended.map(() => (pg ? `when ? then cast(? as ${type})` : 'when ? then ?')).join(' ')} end`, ['id', ...ended.flatMap((e) => [e.row.id, value(e)])]);
-  const ids = ended.map((e) => e.row.id);
-  const changed = await trx(t.requests).whereIn('id', ids).whereNull('ended_at').update({ ended_at: caseOf((e) => e.end.endedAt, 'bigint'), end_outcome: caseOf(outcomeOf, 'varchar(32)') });
-  if (changed !== ids.length) throw new Error(`end sweep: ${changed} of ${ids.length} claimed rows changed; the batch is rolled back`);
+  const byOutcome = new Map<string, number[]>();
+  for (const { row, end } of ended) {
+    const outcome = end.reason === undefined ? end.outcome : `${end.outcome}:${end.reason}`;
+    const ids = byOutcome.get(outcome);
+    if (ids === undefined) byOutcome.set(outcome, [row.id]);
+    else ids.push(row.id);
+  }
+  for (const [outcome, ids] of byOutcome) {
+    const changed = await trx(t.requests).whereIn('id', ids).whereNull('ended_at').update({ ended_at: now, end_outcome: outcome });
+    if (changed !== ids.length) throw new Error(`end sweep: ${changed} of ${ids.length} claimed rows changed; the batch is rolled back`);
+  }
   // An app's cancel also stops the code: verify refuses it and the poller never sends it.
   const canceled = ended.filter((e) => e.end.reason === 'canceled').map((e) => e.row.id);
   if (canceled.length > 0) await trx(t.requests).whereIn('id', canceled).update({ verify_status: 'superseded', code_cipher: null, updated_at: now });

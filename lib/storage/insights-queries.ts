@@ -28,15 +28,19 @@ const ROWS_PER_STATEMENT = 100;
 
 const keyOf = (r: RollupIncrement): string => [r.grain, String(r.bucket).padStart(16, '0'), r.country, r.channel, r.provider, r.purpose, String(r.step).padStart(3, '0')].join('\u0000');
 
-/** Sums increments of the same row, in key order. */
+/** Sums increments of the same row, in key order (the inputs are left as they are). */
 export function mergeIncrements(increments: readonly RollupIncrement[]): RollupIncrement[] {
-  const merged = new Map<string, RollupIncrement>();
+  const merged = new Map<string, { inc: RollupIncrement; values: number[] }>();
   for (const inc of increments) {
     const id = keyOf(inc);
     const seen = merged.get(id);
-    merged.set(id, seen === undefined ? inc : { ...seen, values: seen.values.map((v, i) => v + (inc.values[i] ?? 0)) });
+    if (seen === undefined) {
+      merged.set(id, { inc, values: [...inc.values] });
+      continue;
+    }
+    for (let i = 0; i < seen.values.length; i += 1) seen.values[i] = (seen.values[i] ?? 0) + (inc.values[i] ?? 0);
   }
-  return [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, inc]) => inc);
+  return [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, { inc, values }]) => ({ ...inc, values }));
 }
 
 /** Adds increments to their rollup rows (created at zero when missing). */
