@@ -2,14 +2,15 @@
  * `tsx bench/in-process.ts`: the kit's CPU per send and per verify without HTTP, for A/B checks of
  * small changes (the HTTP benchmark's ratios move more with the machine than such changes do).
  * Drives `otp.sendSms` and `otp.verify` 50 at a time against MariaDB with the bench's limits and an
- * in-process provider, and prints user and system CPU per call from `process.cpuUsage()`.
+ * in-process provider, and prints user and system CPU per call from `process.cpuUsage()`, and the
+ * local mysqld's CPU per call (`mysqldUs`; other work on the database counts there too).
  *
  * Environment: BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_CALLS (20000).
  */
 import { randomBytes } from 'node:crypto';
 import knexFactory from 'knex';
 import { createOtp, knexFromUrl, migrateOtpTables, silentLogger } from '../lib/index.js';
-import { ipFor, phoneFor, runPool } from './common.js';
+import { cpuSecondsOf, findDatabasePid, ipFor, phoneFor, runPool } from './common.js';
 import { benchLimits, inProcessProvider } from './kit-app.js';
 
 const server = (process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306').replace(/\/+$/, '');
@@ -39,13 +40,18 @@ try {
   await runPool(0, WARM_UP, CONCURRENCY, send);
   codes.clear();
 
+  const dbPid = findDatabasePid();
+  const dbCpu = (): number => (dbPid === undefined ? 0 : cpuSecondsOf(dbPid));
+  let db = dbCpu();
   let cpu = process.cpuUsage();
   let started = performance.now();
   const sent = await runPool(WARM_UP, calls, CONCURRENCY, send);
   const sendCpu = process.cpuUsage(cpu);
   const sendSeconds = (performance.now() - started) / 1000;
+  const sendDb = dbCpu() - db;
 
   const live = [...codes];
+  db = dbCpu();
   cpu = process.cpuUsage();
   started = performance.now();
   const verified = await runPool(0, live.length, CONCURRENCY, async (i) => {
@@ -55,11 +61,12 @@ try {
   });
   const verifyCpu = process.cpuUsage(cpu);
   const verifySeconds = (performance.now() - started) / 1000;
+  const verifyDb = dbCpu() - db;
 
   console.log(
     JSON.stringify({
-      send: { calls, failed: sent.failed, perSecond: Math.round(calls / sendSeconds), ...perCall(sendCpu, calls) },
-      verify: { calls: live.length, failed: verified.failed, perSecond: Math.round(live.length / verifySeconds), ...perCall(verifyCpu, live.length) },
+      send: { calls, failed: sent.failed, perSecond: Math.round(calls / sendSeconds), ...perCall(sendCpu, calls), mysqldUs: Math.round((sendDb * 1e6) / calls) },
+      verify: { calls: live.length, failed: verified.failed, perSecond: Math.round(live.length / verifySeconds), ...perCall(verifyCpu, live.length), mysqldUs: Math.round((verifyDb * 1e6) / Math.max(1, live.length)) },
     }),
   );
   await otp.close();
