@@ -94,6 +94,11 @@ export class OtpEvents {
     return this;
   }
 
+  /** Whether anything listens to `event` (work only a listener needs can then be skipped). */
+  listens(event: OtpEventName): boolean {
+    return this.#emitter.listenerCount(event) > 0;
+  }
+
   /** Never throws: a failing listener is logged and the others still run. */
   emit<K extends OtpEventName>(event: K, payload: OtpEventMap[K]): void {
     for (const listener of this.#emitter.rawListeners(event)) {

@@ -5,9 +5,10 @@
  * transaction as the claim. The in-process `ended` event is emitted after the commit, by the
  * process that claimed the end. Nothing here runs on the send or verify path.
  */
-import { endedEvent, type RequestEndedEvent } from '../core/end-event.js';
+import { endedEvent, endWebhookType, type RequestEndedEvent } from '../core/end-event.js';
+import { addCounters, hourOf, type RollupCounters } from '../core/insights.js';
 import { canonicalPhone } from '../core/phone.js';
-import { endOf, rollupOf, type EndingRow, type RequestEnd } from '../core/request-end.js';
+import { countryOf, endOf, rollupOf, type EndingRow, type RequestEnd, type RollupKey } from '../core/request-end.js';
 import { OtpError } from '../errors.js';
 import { claimEnds, type EndBatch, type EndedRow, type EndSelection } from '../storage/end-queries.js';
 import { rollupIncrements } from '../storage/insights-queries.js';
@@ -31,15 +32,25 @@ function batchOf(deps: OtpDeps, now: number, decide: (row: EndingRow) => Request
     decide,
     effects(ended: readonly EndedRow[]) {
       const outbox = [];
-      const rollups = [];
+      // The event object is built only when something takes it: a listener or an end webhook.
+      const listened = deps.events.listens('ended');
+      const hooks = deps.config.webhooks;
+      // Requests of the same hour and key are summed first: one increment per grain for each.
+      const sums = new Map<string, { key: RollupKey; counters: RollupCounters }>();
       for (const { row, end } of ended) {
-        const event = endedEvent(row, end);
-        emitted.push(event);
-        outbox.push(...endWebhookEntries(deps.config.webhooks, event, now));
-        const { key, counters } = rollupOf(row, end, event.country);
-        rollups.push(...rollupIncrements(key, counters));
+        const country = countryOf(row.phone);
+        if (listened || (hooks !== undefined && hooks.events.has(endWebhookType(end.outcome)))) {
+          const event = endedEvent(row, end, country);
+          if (listened) emitted.push(event);
+          outbox.push(...endWebhookEntries(hooks, event, now));
+        }
+        const { key, counters } = rollupOf(row, end, country);
+        const id = `${hourOf(key.at)}\u0000${key.country}\u0000${key.channel}\u0000${key.provider}\u0000${key.purpose}\u0000${key.step}`;
+        const sum = sums.get(id);
+        if (sum === undefined) sums.set(id, { key, counters });
+        else addCounters(sum.counters, counters);
       }
-      return { outbox, rollups };
+      return { outbox, rollups: [...sums.values()].flatMap(({ key, counters }) => rollupIncrements(key, counters)) };
     },
   };
 }
