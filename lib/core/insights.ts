@@ -210,36 +210,36 @@ export const weekOf = (ms: number): number => Math.floor((ms - WEEK_START_MS) / 
 
 /**
  * A rollup row's grain: hour, day or week (Monday to Monday, UTC), each keyed by country, channel,
- * provider and purpose; and 'c', a compact day keyed by channel and provider only (country and
- * purpose ''), for day-by-day figures that need neither.
+ * provider, purpose and workflow step; and 'c', a compact day keyed by country, channel and provider
+ * only (purpose '', step 1), for every figure that needs neither purpose nor step.
  */
 export type RollupGrain = 'h' | 'd' | 'w' | 'c';
 
 /** The rows of one grain whose bucket starts in [start, end). */
 export type BucketRange = readonly [RollupGrain, number, number];
 
-/** Dimensions the compact daily rows keep. */
-const COMPACT_DIMS: readonly string[] = ['day', 'channel', 'provider'];
+/** Dimensions the compact daily rows do not keep. */
+const NOT_COMPACT: readonly string[] = ['purpose', 'step'];
 
 /**
  * The rollup rows a query reads: `coverage`'s hours and days, with the whole weeks inside the days
  * read from the weekly rows unless the query groups by day or hour (a 90-day range reads about 12
  * weekly and 12 daily buckets instead of 90 daily ones). Days come from the compact daily rows
- * when the query groups by nothing but day, channel and provider and no price depends on the
- * country (`countryPriced`): about 10 rows a day instead of one per country and purpose.
+ * when the query groups by neither purpose nor workflow step (a few times fewer rows than one per
+ * purpose and step).
  */
-export function rollupRanges(from: number, to: number, dims: readonly string[], countryPriced = false): BucketRange[] {
+export function rollupRanges(from: number, to: number, dims: readonly string[]): BucketRange[] {
   const cover = coverage(from, to, dims.includes('hour'));
   const ranges: BucketRange[] = cover.hours.map(([a, b]) => ['h', a, b] as const);
   if (cover.days === undefined) return ranges;
   const [firstDay, lastDay] = cover.days;
+  const day: RollupGrain = dims.some((d) => NOT_COMPACT.includes(d)) ? 'd' : 'c';
   const firstWeek = weekOf(firstDay) === firstDay ? firstDay : weekOf(firstDay) + WEEK_MS;
   const lastWeek = weekOf(lastDay);
-  if (!countryPriced && dims.every((d) => COMPACT_DIMS.includes(d))) return [...ranges, ['c', firstDay, lastDay]];
-  if (dims.includes('day') || firstWeek >= lastWeek) return [...ranges, ['d', firstDay, lastDay]];
-  if (firstDay < firstWeek) ranges.push(['d', firstDay, firstWeek]);
+  if (dims.includes('day') || firstWeek >= lastWeek) return [...ranges, [day, firstDay, lastDay]];
+  if (firstDay < firstWeek) ranges.push([day, firstDay, firstWeek]);
   ranges.push(['w', firstWeek, lastWeek]);
-  if (lastWeek < lastDay) ranges.push(['d', lastWeek, lastDay]);
+  if (lastWeek < lastDay) ranges.push([day, lastWeek, lastDay]);
   return ranges;
 }
 

@@ -49,7 +49,7 @@ export async function insights(deps: OtpDeps, tally: RefusalTally, query: Insigh
   // This process's refusals first; a failed write only leaves them for the next flush.
   await tally.flush().catch((error: unknown) => deps.config.logger.warn({ err: loggableError(error) }, 'otp insights: writing counted refusals failed; they are written later'));
   const { prices } = deps.config;
-  const rollupQuery = { dims, ranges: rollupRanges(from, to, dims, prices.rates.some((r) => r.country !== undefined)) };
+  const rollupQuery = { dims, ranges: rollupRanges(from, to, dims) };
   // One row per group, its cost summed in the same statement (the rates as one CASE, most specific first).
   const rows = await readRollups(deps.knex, deps.config.tables, rollupQuery, { rates: rankedRates(prices), default: prices.default });
   const merged = mergeRollups(rows, dims, () => prices.default);

@@ -173,6 +173,6 @@ export function rollupIncrements(key: { readonly at: number; readonly country: s
     { grain: 'h', bucket: hourOf(key.at), ...base },
     { grain: 'd', bucket: dayOf(key.at), ...base },
     { grain: 'w', bucket: weekOf(key.at), ...base },
-    { grain: 'c', bucket: dayOf(key.at), ...base, country: '', purpose: '', step: 1 },
+    { grain: 'c', bucket: dayOf(key.at), ...base, purpose: '', step: 1 },
   ];
 }

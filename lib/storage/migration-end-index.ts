@@ -4,8 +4,8 @@
  * - The request table's `(ended_at, expires_at)` index becomes `(ended_at, verify_status,
  *   attempts, expires_at)`: the sweep's three picks (no longer pending; at the attempt cap;
  *   pending and expired) are index ranges, where the old index made it read every live request.
- * - Weekly rollup rows (grain 'w', Monday 00:00 UTC) and compact daily rows (grain 'c': channel
- *   and provider only) are built from the daily rows already there, so queries over the past find
+ * - Weekly rollup rows (grain 'w', Monday 00:00 UTC) and compact daily rows (grain 'c': country,
+ *   channel and provider only) are built from the daily rows already there, so queries over the past find
  *   them; new ends write all four grains (lib/core/insights.ts rollupRanges reads them).
  */
 import type { Knex } from 'knex';
@@ -37,7 +37,7 @@ export function endIndexMigration(t: { readonly requests: string; readonly insig
 
 /**
  * Two INSERT … SELECTs over the daily rows: summed per week (Monday start, lib/core/insights.ts
- * weekOf) and key, and per day, channel and provider (country and purpose '').
+ * weekOf) and key, and per day, country, channel and provider (purpose '', step 1).
  */
 async function backfill(knex: Knex, table: string): Promise<void> {
   const q = (name: string): string => (dialectOf(knex) === 'mysql' ? `\`${name}\`` : `"${name}"`);
@@ -45,10 +45,10 @@ async function backfill(knex: Knex, table: string): Promise<void> {
   const sums = [...ROLLUP_COUNTERS.map((c) => `sum(${q(c)})`), `max(${q('updated_at')})`].join(', ');
   const grains = [
     { grain: 'w', bucket: `(${q('bucket')} - ((${q('bucket')} - ${4 * DAY_MS}) % ${7 * DAY_MS}))`, kept: ROLLUP_KEY.filter((c) => c !== 'grain' && c !== 'bucket') },
-    { grain: 'c', bucket: q('bucket'), kept: ['channel', 'provider'] },
+    { grain: 'c', bucket: q('bucket'), kept: ['country', 'channel', 'provider'] },
   ];
   for (const { grain, bucket, kept } of grains) {
-    // Compact rows keep channel and provider: country and purpose '', step 1.
+    // Compact rows keep country, channel and provider: purpose '', step 1.
     const keyExprs = ROLLUP_KEY.filter((c) => c !== 'grain' && c !== 'bucket').map((c) => (kept.includes(c) ? q(c) : c === 'step' ? '1' : "''"));
     const groupBy = [bucket, ...kept.map(q)].join(', ');
     await knex.raw(`insert into ${q(table)} (${columns}) select '${grain}', ${bucket}, ${keyExprs.join(', ')}, ${sums} from ${q(table)} where ${q('grain')} = 'd' group by ${groupBy}`);

@@ -69,20 +69,20 @@ it('coverage: whole days from the daily rows, the ends from the hourly rows, bou
   assert.equal(hourKey(day + 5 * H + 59_000), '2026-11-01T05:00Z');
 });
 
-it('rollup ranges: whole weeks from weekly rows, the days around them daily, compact days when only day, channel or provider is asked', () => {
+it('rollup ranges: whole weeks from weekly rows, the days around them compact unless purpose or step is asked', () => {
   const monday = Date.UTC(2026, 10, 2);
   assert.equal(weekOf(monday + 3 * D + 5 * H), monday);
   assert.equal(weekOf(monday - 1), monday - 7 * D);
   // Wednesday 10:00 to the Thursday two weeks later, 05:00 (hours, days, one whole week, days, hours).
   assert.deepEqual(rollupRanges(monday + 2 * D + 10 * H, monday + 17 * D + 5 * H, ['country']), [
     ['h', monday + 2 * D + 10 * H, monday + 3 * D], ['h', monday + 17 * D, monday + 17 * D + 5 * H],
-    ['d', monday + 3 * D, monday + 7 * D], ['w', monday + 7 * D, monday + 14 * D], ['d', monday + 14 * D, monday + 17 * D],
+    ['c', monday + 3 * D, monday + 7 * D], ['w', monday + 7 * D, monday + 14 * D], ['c', monday + 14 * D, monday + 17 * D],
   ]);
-  assert.deepEqual(rollupRanges(monday, monday + 14 * D, ['purpose']), [['w', monday, monday + 14 * D]], 'whole weeks only');
-  assert.deepEqual(rollupRanges(monday, monday + 14 * D, ['country', 'day']), [['d', monday, monday + 14 * D]], 'by day: daily rows');
-  assert.deepEqual(rollupRanges(monday, monday + 14 * D, ['provider', 'day']), [['c', monday, monday + 14 * D]], 'compact days');
-  assert.deepEqual(rollupRanges(monday, monday + 14 * D, []), [['c', monday, monday + 14 * D]], 'totals: compact days');
-  assert.deepEqual(rollupRanges(monday, monday + 14 * D, ['day'], true), [['d', monday, monday + 14 * D]], 'a price by country needs the country');
+  assert.deepEqual(rollupRanges(monday + 3 * D, monday + 15 * D, ['purpose']), [['d', monday + 3 * D, monday + 7 * D], ['w', monday + 7 * D, monday + 14 * D], ['d', monday + 14 * D, monday + 15 * D]], 'by purpose: full daily rows');
+  assert.deepEqual(rollupRanges(monday, monday + 14 * D, ['step']), [['w', monday, monday + 14 * D]], 'whole weeks only');
+  assert.deepEqual(rollupRanges(monday, monday + 14 * D, ['country', 'day']), [['c', monday, monday + 14 * D]], 'by day: compact daily rows');
+  assert.deepEqual(rollupRanges(monday, monday + 14 * D, ['purpose', 'day']), [['d', monday, monday + 14 * D]], 'by purpose and day: daily rows');
+  assert.deepEqual(rollupRanges(monday, monday + 3 * D, []), [['c', monday, monday + 3 * D]], 'totals');
   assert.deepEqual(rollupRanges(monday, monday + 2 * D, ['hour']), [['h', monday, monday + 2 * D]]);
 });
 

@@ -110,12 +110,14 @@ forEachDatabase('end sweep', (db, kind) => {
     );
     const kit = await createTestKit(db(), { tables });
     const byWeek = await kit.otp.insights({ from: new Date(monday), to: new Date(monday + 21 * DAY), groupBy: ['country'] });
-    const byDay = await kit.otp.insights({ from: new Date(monday), to: new Date(monday + 21 * DAY), groupBy: ['country', 'day'] });
+    const byDay = await kit.otp.insights({ from: new Date(monday), to: new Date(monday + 21 * DAY), groupBy: ['country', 'day', 'purpose'] });
     assert.equal(byWeek.totals.requests, 2 * ((21 * 22) / 2));
     assert.deepEqual(byWeek.totals, byDay.totals, 'weekly and daily rows agree');
     const compact = await kit.otp.insights({ from: new Date(monday), to: new Date(monday + 21 * DAY), groupBy: ['day'] });
     assert.deepEqual(compact.totals, byDay.totals, 'compact daily rows agree');
     assert.deepEqual(compact.groups.map((g) => [g.key.day, g.requests]), byDay.groups.filter((g) => g.key.country === 'DE').map((g) => [g.key.day, g.requests * 2]));
+    const compactByCountry = await kit.otp.insights({ from: new Date(monday), to: new Date(monday + 21 * DAY), groupBy: ['country', 'day'] });
+    assert.deepEqual(compactByCountry.groups.map((g) => [g.key.country, g.key.day, g.requests]).sort(), byDay.groups.map((g) => [g.key.country, g.key.day, g.requests]).sort(), 'compact rows keep the country');
     // A range that starts and ends mid-week: the days around the whole week come from daily rows.
     const mid = await kit.otp.insights({ from: new Date(monday + 3 * DAY), to: new Date(monday + 17 * DAY), groupBy: ['country'] });
     assert.equal(mid.totals.requests, 2 * [...Array(14).keys()].reduce((s, i) => s + i + 4, 0));
