@@ -217,7 +217,7 @@ export function renderInsights(r: InsightsBenchResult, when: string): string {
     '',
     'The send and verify paths run no statement more than before: a request\'s end, its webhook and its rollup increment are',
     'written by the retry poller\'s end sweep (up to 100 ended requests a transaction), refusals are counted in memory and',
-    'flushed every 5 s. What the end sweep costs when it runs in the app\'s own process is measured in "Insights: what the end sweep costs" below.',
+    'flushed every 5 s. What the end sweep costs when it runs in the app\'s own process is measured in "Insights: what the end sweep costs" above.',
   ].join('\n');
 }
 
