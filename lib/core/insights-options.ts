@@ -13,7 +13,6 @@
  * that order); `default` prices everything else.
  */
 import Joi from 'joi';
-import type { PriceOf } from './insights.js';
 
 export interface PriceRate {
   /** Provider name as routed (`Twilio`, `Sinch`, `Mada`, yours). @default any */
@@ -65,27 +64,6 @@ function specificity(rate: PriceRate): number {
 
 /** The rates, most specific first: the first that matches a message prices it (storage turns them into one CASE). */
 export const rankedRates = (prices: ResolvedPrices): PriceRate[] => [...prices.rates].sort((a, b) => specificity(b) - specificity(a));
-
-/** The lookup `mergeRollups` uses; '' provider (nothing delivered) costs nothing. Rates are ranked once. */
-export function priceLookup(prices: ResolvedPrices): PriceOf {
-  const ranked = rankedRates(prices);
-  const cache = new Map<string, number>();
-  return (provider, channel, country) => {
-    if (provider === '') return 0;
-    const id = `${provider}\0${channel}\0${country}`;
-    const hit = cache.get(id);
-    if (hit !== undefined) return hit;
-    const rate = ranked.find(
-      (r) =>
-        (r.provider === undefined || r.provider.toLowerCase() === provider.toLowerCase()) &&
-        (r.channel === undefined || r.channel === channel) &&
-        (r.country === undefined || r.country === country),
-    );
-    const price = rate?.price ?? prices.default;
-    cache.set(id, price);
-    return price;
-  };
-}
 
 /** The createOtp options this file adds (hooked into lib/options.ts). */
 export interface InsightOptions {

@@ -41,12 +41,8 @@ export interface RollupCounters {
 export interface RollupRow extends RollupCounters {
   /** The requested dimensions' values (day/hour already formatted). */
   readonly key: Readonly<Record<string, string>>;
-  /** Always present, for the price lookup. */
-  readonly country: string;
-  readonly channel: string;
-  readonly provider: string;
-  /** The group's estimated cost when storage priced it (one CASE over the rates in the same query). */
-  readonly cost?: number;
+  /** The group's estimated cost: storage prices it in the same query (the rates as one CASE). */
+  readonly cost: number;
 }
 
 export interface InsightsGroup {
@@ -149,44 +145,24 @@ export function toGroup(c: RollupCounters, estimatedCost: number): InsightsGroup
 /** Money to 6 decimals (floating sums of prices otherwise show as 0.30000000000000004). */
 export const roundCost = (n: number): number => Math.round(n * 1e6) / 1e6;
 
-/** Price of one delivered message through `provider` on `channel` to `country`. */
-export type PriceOf = (provider: string, channel: string, country: string) => number;
-
 const keyString = (key: Readonly<Record<string, string>>, dims: readonly string[]): string => dims.map((d) => key[d] ?? '').join('\u0000');
 
-/**
- * Merges rollup rows (storage groups by the requested dimensions plus country, channel and
- * provider, for the prices) into one group per key, with totals. Groups are ordered by requests
- * (most first), then key.
- */
-export function mergeRollups(
-  rows: readonly RollupRow[],
-  dims: readonly InsightDimension[],
-  priceOf: PriceOf,
-  priced?: ReadonlyArray<Pick<RollupRow, 'key' | 'country' | 'channel' | 'provider' | 'delivered'>>,
-): { totals: InsightsGroup; groups: Array<InsightsGroup & { key: Record<string, string> }> } {
+/** Merges rollup rows into one group per key, with totals. Groups are ordered by requests (most first), then key. */
+export function mergeRollups(rows: readonly RollupRow[], dims: readonly InsightDimension[]): { totals: InsightsGroup; groups: Array<InsightsGroup & { key: Record<string, string> }> } {
   const totals = zeroCounters();
   let totalCost = 0;
   const groups = new Map<string, { key: Record<string, string>; counters: RollupCounters; cost: number }>();
-  // With `priced` (delivered messages by group, country, channel and provider) the cost comes from there.
-  const costs = new Map<string, number>();
-  for (const p of priced ?? []) {
-    const id = keyString(p.key, dims);
-    costs.set(id, (costs.get(id) ?? 0) + p.delivered * priceOf(p.provider, p.channel, p.country));
-  }
   for (const row of rows) {
     const id = keyString(row.key, dims);
-    const cost = row.cost ?? (priced === undefined ? row.delivered * priceOf(row.provider, row.channel, row.country) : (costs.get(id) ?? 0));
-    costs.delete(id);
     addCounters(totals, row);
-    totalCost += cost;
+    totalCost += row.cost;
     let group = groups.get(id);
     if (group === undefined) {
       group = { key: Object.fromEntries(dims.map((d) => [d, row.key[d] ?? ''])), counters: zeroCounters(), cost: 0 };
       groups.set(id, group);
     }
     addCounters(group.counters, row);
-    group.cost += cost;
+    group.cost += row.cost;
   }
   const list = [...groups.values()]
     .sort((a, b) => b.counters.requests - a.counters.requests || keyString(a.key, dims).localeCompare(keyString(b.key, dims)))

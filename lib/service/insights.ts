@@ -52,6 +52,6 @@ export async function insights(deps: OtpDeps, tally: RefusalTally, query: Insigh
   const rollupQuery = { dims, ranges: rollupRanges(from, to, dims) };
   // One row per group, its cost summed in the same statement (the rates as one CASE, most specific first).
   const rows = await readRollups(deps.knex, deps.config.tables, rollupQuery, { rates: rankedRates(prices), default: prices.default });
-  const merged = mergeRollups(rows, dims, () => prices.default);
+  const merged = mergeRollups(rows, dims);
   return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), groupBy: dims, currency: prices.currency, ...merged };
 }

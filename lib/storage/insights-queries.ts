@@ -103,11 +103,10 @@ function costSql(dialect: Dialect, q: (name: string) => string, prices: SqlPrice
 }
 
 /**
- * Rollup rows summed by the asked dimensions, one row per group, with the group's cost when
- * `prices` is given. MariaDB sums the counters as doubles (exact far beyond any count a rollup
+ * Rollup rows summed by the asked dimensions, one row per group, with the group's cost. MariaDB sums the counters as doubles (exact far beyond any count a rollup
  * holds): its exact DECIMAL sums of 38 columns were most of a 90-day query's time.
  */
-export async function readRollups(knex: Knex, t: OtpTableNames, query: RollupQuery, prices?: SqlPrices): Promise<RollupRow[]> {
+export async function readRollups(knex: Knex, t: OtpTableNames, query: RollupQuery, prices: SqlPrices): Promise<RollupRow[]> {
   const { ranges } = query;
   if (ranges.length === 0) return [];
   const dialect = dialectOf(knex);
@@ -115,12 +114,12 @@ export async function readRollups(knex: Knex, t: OtpTableNames, query: RollupQue
   const exprOf = (dim: string): string => (dim === 'day' ? `(${q('bucket')} - (${q('bucket')} % ${DAY_MS}))` : dim === 'hour' ? q('bucket') : q(dim));
   const sumOf = (c: string): string => (dialect === 'mysql' ? `sum(${q(c)} + 0e0)` : `sum(${q(c)})`);
   const select = [...query.dims.map((d) => `${exprOf(d)} as ${q(`k_${d}`)}`), ...ROLLUP_COUNTERS.map((c) => `${sumOf(c)} as ${q(c)}`)];
-  const cost = prices === undefined ? undefined : costSql(dialect, q, prices);
-  if (cost !== undefined) select.push(`${cost.sql} as ${q('cost')}`);
+  const cost = costSql(dialect, q, prices);
+  select.push(`${cost.sql} as ${q('cost')}`);
   const where = ranges.map(() => `(${q('grain')} = ? and ${q('bucket')} >= ? and ${q('bucket')} < ?)`).join(' or ');
   const groupBy = query.dims.length === 0 ? '' : ` group by ${query.dims.map(exprOf).join(', ')}`;
   const sql = `select ${select.join(', ')} from ${q(t.insights)} where ${where}${groupBy}`;
-  const result: unknown = await knex.raw(sql, [...(cost?.bindings ?? []), ...ranges.flat()]);
+  const result: unknown = await knex.raw(sql, [...cost.bindings, ...ranges.flat()]);
   return rowsOf(dialect, result).map((r) => toRollupRow(r, query.dims));
 }
 
@@ -138,9 +137,6 @@ function toRollupRow(r: Raw, dims: readonly InsightDimension[]): RollupRow {
   const reasons = (prefix: string): Record<(typeof REFUSAL_REASONS)[number], number> => ({ limit: v(`${prefix}_limit`), policy: v(`${prefix}_policy`), breaker: v(`${prefix}_breaker`), challenge: v(`${prefix}_challenge`) });
   return {
     key: Object.fromEntries(dims.map((d) => [d, keyValue(d, r[`k_${d}`])])),
-    country: typeof r.k_country === 'string' ? r.k_country : '',
-    channel: typeof r.k_channel === 'string' ? r.k_channel : '',
-    provider: typeof r.k_provider === 'string' ? r.k_provider : '',
     requests: v('requests'),
     delivered: v('delivered'),
     verified: v('verified'),
@@ -151,7 +147,7 @@ function toRollupRow(r: Raw, dims: readonly InsightDimension[]): RollupRow {
     refusals: reasons('ref'),
     monitored: reasons('mon'),
     latency: Array.from({ length: LATENCY_BUCKETS }, (_x, i) => v(`lat_${i}`)),
-    ...(r.cost === undefined || r.cost === null ? {} : { cost: num(r.cost) }),
+    cost: num(r.cost ?? 0),
   };
 }
 

@@ -2,15 +2,15 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { addCounters, coverage, dayKey, hourKey, LATENCY_BUCKETS, latencyBucket, mergeRollups, quantileSeconds, rollupRanges, weekOf, zeroCounters, type RollupRow } from '../../lib/core/insights.js';
-import { priceLookup, pricesOptionsSchema, resolvePrices } from '../../lib/core/insights-options.js';
+import { pricesOptionsSchema, rankedRates, resolvePrices } from '../../lib/core/insights-options.js';
 import { checksOf, endOf, rollupOf, sendAttempts, stepOf, type EndingRow } from '../../lib/core/request-end.js';
 import { resolveOptions } from '../../lib/options.js';
 
 const H = 3_600_000;
 const D = 24 * H;
 
-function row(key: Record<string, string>, over: Partial<RollupRow> & { country?: string; channel?: string; provider?: string }): RollupRow {
-  return { ...zeroCounters(), key, country: 'BG', channel: 'sms', provider: 'Twilio', ...over };
+function row(key: Record<string, string>, over: Partial<RollupRow>): RollupRow {
+  return { ...zeroCounters(), key, cost: 0, ...over };
 }
 
 it('latency buckets and quantiles: exact bucket, interpolated and rounded to the second', () => {
@@ -32,27 +32,23 @@ it('latency buckets and quantiles: exact bucket, interpolated and rounded to the
   assert.equal(quantileSeconds(last, 0.5), 600);
 });
 
-it('merging rollup rows: sums per key, totals, conversion rate (null without requests) and cost by provider, channel and country', () => {
-  const price = priceLookup(resolvePrices({ currency: 'EUR', default: 0.05, rates: [{ provider: 'Twilio', price: 0.07 }, { provider: 'Twilio', country: 'US', price: 0.01 }, { channel: 'call', price: 0.2 }] }));
-  assert.equal(price('Twilio', 'sms', 'BG'), 0.07);
-  assert.equal(price('twilio', 'sms', 'US'), 0.01, 'a more specific rate wins; names match case-insensitively');
-  assert.equal(price('Sinch', 'call', 'DE'), 0.2);
-  assert.equal(price('Sinch', 'sms', 'DE'), 0.05);
-  assert.equal(price('', 'sms', 'DE'), 0, 'nothing delivered costs nothing');
+it('merging rollup rows: sums per key, totals, conversion rate (null without requests) and cost; rates ranked most specific first', () => {
+  const rates = rankedRates(resolvePrices({ currency: 'EUR', default: 0.05, rates: [{ channel: 'call', price: 0.2 }, { provider: 'Twilio', price: 0.07 }, { provider: 'Twilio', country: 'US', price: 0.01 }] }));
+  assert.deepEqual(rates.map((r) => r.price), [0.01, 0.07, 0.2], 'provider and country, then provider, then channel');
   const rows = [
-    row({ country: 'BG' }, { requests: 10, delivered: 10, verified: 5 }),
-    row({ country: 'BG' }, { requests: 2, delivered: 2, verified: 2, provider: 'Sinch', channel: 'call' }),
-    row({ country: 'US' }, { requests: 4, delivered: 4, verified: 1, country: 'US' }),
-    row({ country: 'FR' }, { refusals: { limit: 2, policy: 1, breaker: 0, challenge: 0 }, country: 'FR', provider: '' }),
+    row({ country: 'BG' }, { requests: 10, delivered: 10, verified: 5, cost: 0.7 }),
+    row({ country: 'BG' }, { requests: 2, delivered: 2, verified: 2, cost: 0.4 }),
+    row({ country: 'US' }, { requests: 4, delivered: 4, verified: 1, cost: 0.04 }),
+    row({ country: 'FR' }, { refusals: { limit: 2, policy: 1, breaker: 0, challenge: 0 } }),
   ];
-  const merged = mergeRollups(rows, ['country'], price);
+  const merged = mergeRollups(rows, ['country']);
   assert.deepEqual(merged.groups.map((g) => g.key.country), ['BG', 'US', 'FR']);
   const bg = merged.groups[0];
   assert.deepEqual([bg?.requests, bg?.verified, bg?.conversionRate, bg?.estimatedCost], [12, 7, 7 / 12, 1.1]);
   assert.equal(merged.groups[2]?.conversionRate, null);
   assert.deepEqual(merged.groups[2]?.refusals, { limit: 2, policy: 1, breaker: 0, challenge: 0 });
   assert.deepEqual([merged.totals.requests, merged.totals.estimatedCost], [16, 1.14]);
-  assert.deepEqual(mergeRollups(rows, [], price).groups, [], 'no groupBy: totals only');
+  assert.deepEqual(mergeRollups(rows, []).groups, [], 'no groupBy: totals only');
   const a = zeroCounters();
   addCounters(a, rows[0] as RollupRow);
   addCounters(a, rows[0] as RollupRow);

@@ -55,7 +55,7 @@ forEachDatabase('insights and request ends', (db) => {
       limits: { sendCooldownSeconds: 1, sendsPerPrefix: false, sendsPerIp: false, verifiesPerIp: false, dailySendBudget: false, conversionBreaker: false },
       destinations: { deny: ['FR'] },
       webhooks: { url: 'http://127.0.0.1:9/hooks', secret: newWebhookSecret() },
-      prices: { currency: 'EUR', default: 0.05, rates: [{ provider: 'Twilio', channel: 'sms', price: 0.07 }, { provider: 'Twilio', country: 'US', price: 0.01 }, { provider: 'Mada', price: 0.02 }] },
+      prices: { currency: 'EUR', default: 0.05, rates: [{ provider: 'Twilio', channel: 'sms', price: 0.07 }, { provider: 'Twilio', country: 'US', price: 0.01 }, { provider: 'mada', price: 0.02 }] },
     });
     await otp.migrate();
     const deps = internalsOf(otp);

@@ -42,9 +42,9 @@ forEachDatabase('migration 0011 (rollups by workflow step)', (db) => {
     const inc = (step: number, requests: number, verified: number): RollupIncrement => ({ grain: 'h', bucket: HOUR, country: 'BG', channel: 'sms', provider: 'Mada', purpose: 'login', step, values: values(requests, verified) });
     await upsertRollups(knex, tables, [inc(1, 1, 1), inc(2, 2, 1)], HOUR + 1);
     await upsertRollups(knex, tables, [inc(2, 1, 0)], HOUR + 2);
-    const bySteps = await readRollups(knex, tables, { dims: ['step'], ranges: [['h', HOUR, HOUR + 3_600_000]] });
+    const bySteps = await readRollups(knex, tables, { dims: ['step'], ranges: [['h', HOUR, HOUR + 3_600_000]] }, { rates: [], default: 0 });
     assert.deepEqual(bySteps.map((r) => [r.key.step, r.requests, r.verified]).sort(), [['1', 6, 4], ['2', 3, 1]]);
-    const total = await readRollups(knex, tables, { dims: [], ranges: [['h', HOUR, HOUR + 3_600_000]] });
+    const total = await readRollups(knex, tables, { dims: [], ranges: [['h', HOUR, HOUR + 3_600_000]] }, { rates: [], default: 0 });
     assert.deepEqual(total.map((r) => [r.requests, r.verified]), [[9, 5]], 'without `step` asked, the steps are summed');
     // A second row of the same key and step is refused: it is the primary key.
     await assert.rejects(knex(tables.insights).insert({ ...old[0], step: 2, updated_at: HOUR }));
