@@ -3,6 +3,7 @@
  * counters, the IPC protocol between the orchestrator and the server processes, and /proc readers.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { compiledEntry, runsCompiled } from './compiled.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -231,10 +232,14 @@ export interface ChildHandle {
   exit(): Promise<void>;
 }
 
-/** Starts `file` (TypeScript, through tsx) with IPC and waits for its ready message. */
+/**
+ * Starts `file` (a TypeScript source; run compiled ahead of time, or through tsx with BENCH_TSX=1:
+ * bench/compiled.ts) with IPC and waits for its ready message.
+ */
 export async function startChild(file: string, env: Record<string, string>, execArgv: readonly string[] = []): Promise<ChildHandle> {
-  const child = fork(file, [], {
-    execArgv: ['--import', 'tsx', ...execArgv],
+  const compiled = runsCompiled();
+  const child = fork(compiled ? await compiledEntry(file) : file, [], {
+    execArgv: compiled ? [...execArgv] : ['--import', 'tsx', ...execArgv],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
