@@ -51,23 +51,30 @@ function toOutboxRow(r: Raw): OutboxRow {
   };
 }
 
+/** Rows per outbox INSERT: 2,000 bindings, within every driver's limit. */
+const OUTBOX_ROWS_PER_STATEMENT = 200;
+
 /** Writes events, due now. */
 export async function insertOutbox(knex: Knex, t: OtpTableNames, entries: readonly OutboxEntry[], now: number): Promise<void> {
-  if (entries.length === 0) return;
-  await knex(t.webhooks).insert(
-    entries.map((e) => ({
-      webhook_id: e.webhookId,
-      event_type: e.eventType,
-      request_id: e.requestId,
-      phone_key: e.phoneKey,
-      body: e.body,
-      status: 'pending',
-      attempts: 0,
-      next_attempt_at: now,
-      created_at: now,
-      updated_at: now,
-    })),
-  );
+  // Chunked: an end sweep's claim can write an event per row and endpoint (10 bindings each).
+  for (let i = 0; i < entries.length; i += OUTBOX_ROWS_PER_STATEMENT) {
+    await knex(t.webhooks).insert(outboxRows(entries.slice(i, i + OUTBOX_ROWS_PER_STATEMENT), now));
+  }
+}
+
+function outboxRows(entries: readonly OutboxEntry[], now: number): Record<string, string | number | null>[] {
+  return entries.map((e) => ({
+    webhook_id: e.webhookId,
+    event_type: e.eventType,
+    request_id: e.requestId,
+    phone_key: e.phoneKey,
+    body: e.body,
+    status: 'pending',
+    attempts: 0,
+    next_attempt_at: now,
+    created_at: now,
+    updated_at: now,
+  }));
 }
 
 /**

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canonicalPhone, maskPhone } from '../../lib/core/phone.js';
+import fc from 'fast-check';
+import { getCountries, getExampleNumber, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import examples from 'libphonenumber-js/mobile/examples';
+import { canonicalPhone, countryOfE164, maskPhone } from '../../lib/core/phone.js';
 
 describe('canonicalPhone (security #17)', () => {
   it('gives one E.164 key for formatted, 00-prefixed and full-width input', () => {
@@ -27,5 +30,31 @@ describe('maskPhone', () => {
   it('keeps the prefix and the last two digits', () => {
     assert.equal(maskPhone('+359871234567'), '+35987*****67');
     assert.ok(!maskPhone('+14155550100').includes('555010'));
+  });
+});
+
+describe('countryOfE164 (the end sweep\'s country of a stored number)', () => {
+  const parsed = (e164: string): string | undefined => parsePhoneNumberFromString(e164)?.country;
+  it('answers what the full parse answers for every country\'s example number', () => {
+    let checked = 0;
+    for (const country of getCountries()) {
+      const example = getExampleNumber(country, examples);
+      if (example === undefined) continue;
+      assert.equal(countryOfE164(example.number), parsed(example.number), `${country} ${example.number}`);
+      checked += 1;
+    }
+    assert.ok(checked > 200, `only ${checked} example numbers`);
+  });
+  it('answers the full parse for shared calling codes (+1, +7, +44) and non-geographic numbers', () => {
+    for (const [e164, country] of [['+12025550123', 'US'], ['+14165550123', 'CA'], ['+77012345678', 'KZ'], ['+79123456789', 'RU'], ['+447400123456', 'GB'], ['+441534123456', 'JE'], ['+80012345678', undefined]] as const) {
+      assert.equal(countryOfE164(e164), country, e164);
+      assert.equal(countryOfE164(e164), parsed(e164), e164);
+    }
+  });
+  it('agrees with the full parse on any string of digits after a plus', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^\+[0-9]{1,16}$/), (e164) => countryOfE164(e164) === parsed(e164)),
+      { numRuns: 5000 },
+    );
   });
 });
