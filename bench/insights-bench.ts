@@ -216,7 +216,7 @@ export function renderInsights(r: InsightsBenchResult, when: string): string {
     ...r.queries.map((q) => `| ${q.groupBy.join(', ')} | ${q.groups} | ${q.medianMs.toFixed(0)} ms | ${q.maxMs.toFixed(0)} ms |`),
     '',
     'The send and verify paths run no statement more than before: a request\'s end, its webhook and its rollup increment are',
-    'written by the retry poller\'s end sweep (up to 100 ended requests a transaction), refusals are counted in memory and',
+    'written by the retry poller\'s end sweep (up to 1,000 ended requests a transaction), refusals are counted in memory and',
     'flushed every 5 s. What the end sweep costs when it runs in the app\'s own process is measured in "Insights: what the end sweep costs" above.',
   ].join('\n');
 }

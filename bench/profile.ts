@@ -2,6 +2,7 @@
  * Summary of a V8 CPU profile (`node --cpu-prof`) over the load windows only: where the server's
  * CPU time went, by package (self and inclusive) and by function (self).
  */
+import { BUILD_DIR } from './compiled.js';
 
 interface CallFrame {
   readonly functionName: string;
@@ -61,7 +62,9 @@ export function packageOf(frame: CallFrame): string {
   }
   if (url.startsWith('node:')) return 'node (core)';
   if (url.startsWith(root)) {
-    const rel = url.slice(root.length);
+    // The apps run compiled (bench/compiled.ts): name their frames by the source file.
+    let rel = url.slice(root.length);
+    if (rel.startsWith(`${BUILD_DIR}/`)) rel = rel.slice(BUILD_DIR.length + 1).replace(/\.js$/, '.ts');
     if (rel.startsWith('lib/')) return `kit ${rel}`;
     if (rel.startsWith('bench/')) return HARNESS;
     return rel.split('/')[0] ?? rel;
