@@ -7,34 +7,15 @@
  *
  * Environment: BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_CALLS (20000).
  */
-import { randomBytes } from 'node:crypto';
-import knexFactory from 'knex';
-import { createOtp, knexFromUrl, migrateOtpTables, silentLogger } from '../lib/index.js';
 import { internalsOf } from '../lib/service/internals.js';
 import { sweepEnds } from '../lib/service/request-ends.js';
 import { cpuSecondsOf, findDatabasePid, ipFor, phoneFor, runPool } from './common.js';
-import { benchLimits, inProcessProvider } from './kit-app.js';
+import { withKit } from './in-process-kit.js';
 
-const server = (process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306').replace(/\/+$/, '');
 const calls = Number(process.env.BENCH_CALLS ?? 20_000);
 const CONCURRENCY = 50;
 
-const name = `otp_endsweep_${randomBytes(4).toString('hex')}`;
-const admin = knexFactory({ client: 'mysql2', connection: server, pool: { min: 0, max: 1 } });
-await admin.raw(`CREATE DATABASE ${name}`);
-const knex = knexFromUrl(`${server}/${name}`);
-try {
-  await migrateOtpTables(knex);
-  const codes = new Map<string, string>();
-  const otp = createOtp({
-    db: knex,
-    secret: randomBytes(24).toString('base64'),
-    customProviders: [inProcessProvider('Bench', (phone, code) => codes.set(phone, code))],
-    providers: ['Bench'],
-    limits: benchLimits(),
-    logger: silentLogger,
-  });
-  await otp.ready();
+await withKit('otp_endsweep', async ({ otp, codes }) => {
   await runPool(0, calls, CONCURRENCY, (i) => otp.sendSms(phoneFor(i), { ip: ipFor(i) }).then(() => undefined));
   const live = [...codes];
   const verified = await runPool(0, live.length, CONCURRENCY, async (i) => {
@@ -61,9 +42,4 @@ try {
       mysqldUsPerEnd: dbPid === undefined ? null : Math.round(((dbSeconds * 1e6) / Math.max(1, ended)) * 10) / 10,
     }),
   );
-  await otp.close();
-} finally {
-  await knex.destroy();
-  await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
-  await admin.destroy();
-}
+});

@@ -7,35 +7,16 @@
  *
  * Environment: BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_CALLS (20000).
  */
-import { randomBytes } from 'node:crypto';
-import knexFactory from 'knex';
-import { createOtp, knexFromUrl, migrateOtpTables, silentLogger } from '../lib/index.js';
 import { cpuSecondsOf, findDatabasePid, ipFor, phoneFor, runPool } from './common.js';
-import { benchLimits, inProcessProvider } from './kit-app.js';
+import { withKit } from './in-process-kit.js';
 
-const server = (process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306').replace(/\/+$/, '');
 const calls = Number(process.env.BENCH_CALLS ?? 20_000);
 const CONCURRENCY = 50;
 const WARM_UP = 3_000;
 
 const perCall = (usage: NodeJS.CpuUsage, count: number) => ({ userUs: Math.round(usage.user / count), systemUs: Math.round(usage.system / count) });
 
-const name = `otp_inproc_${randomBytes(4).toString('hex')}`;
-const admin = knexFactory({ client: 'mysql2', connection: server, pool: { min: 0, max: 1 } });
-await admin.raw(`CREATE DATABASE ${name}`);
-const knex = knexFromUrl(`${server}/${name}`);
-try {
-  await migrateOtpTables(knex);
-  const codes = new Map<string, string>();
-  const otp = createOtp({
-    db: knex,
-    secret: randomBytes(24).toString('base64'),
-    customProviders: [inProcessProvider('Bench', (phone, code) => codes.set(phone, code))],
-    providers: ['Bench'],
-    limits: benchLimits(),
-    logger: silentLogger,
-  });
-  await otp.ready();
+await withKit('otp_inproc', async ({ otp, codes }) => {
   const send = (i: number): Promise<void> => otp.sendSms(phoneFor(i), { ip: ipFor(i) }).then(() => undefined);
   await runPool(0, WARM_UP, CONCURRENCY, send);
   codes.clear();
@@ -69,9 +50,4 @@ try {
       verify: { calls: live.length, failed: verified.failed, perSecond: Math.round(live.length / verifySeconds), ...perCall(verifyCpu, live.length), mysqldUs: Math.round((verifyDb * 1e6) / Math.max(1, live.length)) },
     }),
   );
-  await otp.close();
-} finally {
-  await knex.destroy();
-  await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
-  await admin.destroy();
-}
+});
