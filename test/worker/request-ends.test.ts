@@ -88,10 +88,11 @@ forEachDatabase('request ends across processes', (db) => {
     await kit.otp.close();
   }
 
-  it('two poller processes end each of 400 requests exactly once, and deliver each end webhook once', { timeout: 90_000 }, async () => {
+  it('two poller processes end each of 2,400 requests (more than two claims each) exactly once, and deliver each end webhook once', { timeout: 90_000 }, async () => {
     const kit = await createTestKit(db());
     await kit.otp.close();
-    const ids = await seedEnded(db().knex, 400, 0);
+    // More rows than two claims take (1,000 a claim; 250 on SQLite), so the pollers' claims interleave.
+    const ids = await seedEnded(db().knex, 2400, 0);
     const [p1, p2] = await Promise.all([spawnWorker('P1', env(10)), spawnWorker('P2', env(10))]);
     workers.push(p1, p2);
     await waitFor('every request ended and its webhook delivered', async () => (await unended()) === 0 && (await endRows()).every((r) => r.status === 'delivered'), 60_000, 50);
