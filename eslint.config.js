@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', '.bench-build/**', 'node_modules/**', 'coverage/**', 'scripts/**', 'eslint.config.js'] },
+  { ignores: ['dist/**', '.bench-build/**', '.scratch/**', 'node_modules/**', 'coverage/**', 'scripts/**', 'eslint.config.js'] },
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
