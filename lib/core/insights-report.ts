@@ -4,15 +4,15 @@
  * hold from `otp.holds()`. Every field is readonly so that any implementation of the same shape
  * (mutable or not) fits. Figures only: no number, code, IP or secret ever appears in them.
  */
+import { INSIGHT_DIMENSIONS, type InsightDimension, type InsightsGroup } from './insights.js';
 
-/** The dimensions a report can be grouped by. */
-export const INSIGHTS_DIMENSIONS = ['country', 'channel', 'provider', 'purpose', 'step', 'day', 'hour'] as const;
-export type InsightsDimension = (typeof INSIGHTS_DIMENSIONS)[number];
+/** The dimensions a report can be grouped by: the service's list (lib/core/insights.ts), under the contract's name. */
+export const INSIGHTS_DIMENSIONS = INSIGHT_DIMENSIONS;
+export type InsightsDimension = InsightDimension;
 
 /** The refusal reasons counted apart: limit (limit-hit), policy (destination), breaker, challenge. */
 // One definition of the figures' names (lib/core/insights.ts); this file adds the report's envelope.
 export { REFUSAL_REASONS, type RefusalCounts, type RefusalReason, type InsightsGroup } from './insights.js';
-import type { InsightsGroup } from './insights.js';
 
 export interface InsightsQuery {
   readonly from: Date;
