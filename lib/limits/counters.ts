@@ -48,7 +48,7 @@ export interface CounterSet {
   /** A take of `name` for `key`, or undefined when the limit is off or there is no key. */
   named(name: CounterName, key: string | undefined, shownKey: string): NamedTake | undefined;
   /**
-   * A direct send's take of the switch gap (`sw:<number>`, audit 23.3): no direct send within a
+   * A direct send's take of the switch gap (the switch cooldown's slot of `n:<number>`, audit 23.3): no direct send within a
    * switch's cooldown, no switch within min(send, switch cooldown) of a direct send. Undefined
    * unless both cooldowns are on.
    */
@@ -79,7 +79,7 @@ export interface CounterSetSettings {
 
 function buildCounters(store: CounterStore, limits: ResolvedLimits): Record<CounterName, Counter | undefined> {
   // Store names come from the one registry (lib/limits/keys.ts), which forget() iterates.
-  const make = (name: CounterName, max: number, windowSeconds: number): Counter => store.counter(COUNTER_KEYS[name].store, max, windowSeconds);
+  const make = (name: CounterName, max: number, windowSeconds: number): Counter => store.counter(COUNTER_KEYS[name].store, max, windowSeconds, COUNTER_KEYS[name].slot ?? 0);
   const window = (name: CounterName, limit: { max: number; windowSeconds: number } | false): Counter | undefined =>
     limit === false ? undefined : make(name, limit.max, limit.windowSeconds);
   return {
@@ -101,10 +101,11 @@ function buildCounters(store: CounterStore, limits: ResolvedLimits): Record<Coun
   };
 }
 
-/** The switch counter as a direct send takes it: same rows, the shorter of the two cooldowns as its window. */
+/** The switch counter as a direct send takes it: same slot, the shorter of the two cooldowns as its window. */
 function switchGapCounter(store: CounterStore, limits: ResolvedLimits): Counter | undefined {
   const { sendCooldownSeconds: send, channelSwitchCooldownSeconds: gap } = limits;
-  return send === false || gap === false ? undefined : store.counter('sw', 1, Math.min(send, gap));
+  const { store: name, slot } = COUNTER_KEYS.channelSwitchCooldownSeconds;
+  return send === false || gap === false ? undefined : store.counter(name, 1, Math.min(send, gap), slot ?? 0);
 }
 
 export function createCounterSet(knex: Knex, settings: CounterSetSettings, events: OtpEvents): CounterSet {

@@ -51,7 +51,7 @@ export function prefixBucket(e164: string, hiddenDigits = 4): string {
   return e164.slice(0, Math.max(3, e164.length - hiddenDigits));
 }
 
-/** Counter names as events and logs show them; the store names (`sc`, `sn`, …) are row-key prefixes. */
+/** Counter names as events and logs show them; the store names (`n`, `si`, …) are row-key prefixes. */
 export type CounterName =
   | 'sendCooldownSeconds'
   | 'channelSwitchCooldownSeconds'
@@ -72,6 +72,12 @@ export interface CounterKey {
   /** The row-key prefix in the limits table (letters only). */
   readonly store: string;
   readonly keyedBy: CounterKeyKind;
+  /**
+   * The slot of a row shared by several counters of one key (migration 0013): a send's
+   * per-number counters are one row `n:<number>`, one insert for a new number instead of three.
+   * Absent: the counter has its own row.
+   */
+  readonly slot?: 1 | 2 | 3;
 }
 
 /**
@@ -81,9 +87,9 @@ export interface CounterKey {
  * and `otp.forget(phone)` erases the number's row of every entry (test/security/audit2-forget-counters).
  */
 export const COUNTER_KEYS: Readonly<Record<CounterName, CounterKey>> = {
-  sendCooldownSeconds: { store: 'sc', keyedBy: 'number' },
-  channelSwitchCooldownSeconds: { store: 'sw', keyedBy: 'number' },
-  sendsPerNumber: { store: 'sn', keyedBy: 'number' },
+  sendCooldownSeconds: { store: 'n', keyedBy: 'number', slot: 1 },
+  channelSwitchCooldownSeconds: { store: 'n', keyedBy: 'number', slot: 2 },
+  sendsPerNumber: { store: 'n', keyedBy: 'number', slot: 3 },
   sendsPerIp: { store: 'si', keyedBy: 'ip' },
   sendsPerPrefix: { store: 'sp', keyedBy: 'range' },
   sendsPerCountry: { store: 'sk', keyedBy: 'country' },
@@ -101,5 +107,8 @@ export const COUNTER_KEYS: Readonly<Record<CounterName, CounterKey>> = {
  * number itself (a range with no hidden digit), which is then the number's data too.
  */
 export function counterStoresOfNumber(): string[] {
-  return [...new Set(Object.values(COUNTER_KEYS).map((k) => k.store))];
+  return [...new Set([...Object.values(COUNTER_KEYS).map((k) => k.store), ...PRE_0013_NUMBER_STORES])];
 }
+
+/** Where the per-number send counters were kept before migration 0013 (rows that may still be live). */
+const PRE_0013_NUMBER_STORES = ['sc', 'sw', 'sn'];

@@ -12,8 +12,9 @@
  * counter (4 round trips each, 20 per send): see docs/security.md and docs/benchmarks.md. The row
  * layout and semantics are the ones rate-limiter-flexible used (`<name>:<key>`, points, expire in
  * epoch ms; over the limit once points > max; a block sets points to max + 1 until it ends), so
- * rows written by either are read the same way. The table comes from the kit's migration
- * `0002_otp_limits`; nothing here creates tables or starts timers.
+ * rows written by either are read the same way. A send's per-number counters share one row in
+ * slots (migration 0013, lib/storage/counter-sql.ts): one insert for a new number instead of three.
+ * The table comes from the kit's migrations; nothing here creates tables or starts timers.
  *
  * Windows are fixed and run on this process's wall clock (`Date.now()`), not on the kit's
  * injectable clock.
@@ -21,8 +22,12 @@
 import type { Knex } from 'knex';
 import { createBatcher, retryConflicts } from './batcher.js';
 import { dialectOf, supportsReturning } from './db.js';
-import { sweepExpiredCounters } from './counter-sweep.js';
+import { giveBackUnits, resetSlots, sweepExpiredCounters } from './counter-sweep.js';
 import { num } from './sql.js';
+import { COUNTER_SLOTS } from './migration-counter-slots.js';
+import { addToSlot, emptyUpsert, expireColumn, NOW_BINDINGS, pointsColumn, UPSERT_COLUMNS, upsertSql, type CounterSlot, type Upsert } from './counter-sql.js';
+
+export type { CounterSlot } from './counter-sql.js';
 
 export interface CounterState {
   /** Units counted in the current window (more than `max` once blocked). */
@@ -38,6 +43,8 @@ export interface Counter {
   readonly name: string;
   readonly max: number;
   readonly windowSeconds: number;
+  /** 0: the counter has its own row per key; 1-3: a slot of a row it shares with other counters of the key. */
+  readonly slot: CounterSlot;
   /** Counts one unit; refused once the key is over `max` in its window. */
   take(key: string): Promise<TakeResult>;
   /** Counts units without refusing (e.g. a failure that already happened). */
@@ -56,7 +63,8 @@ export interface CounterTake {
 }
 
 export interface CounterStore {
-  counter(name: string, max: number, windowSeconds: number): Counter;
+  /** A counter stored under `<name>:<key>`; with a slot (1-3), counters of one name share the key's row. */
+  counter(name: string, max: number, windowSeconds: number, slot?: CounterSlot): Counter;
   /**
    * Counts one unit on each counter; results in the same order. Where the database has RETURNING,
    * the takes of all concurrent requests share one statement (group commit, lib/storage/batcher.ts);
@@ -73,13 +81,7 @@ export interface CounterStore {
   sweep(nowMs: number): Promise<number>;
 }
 
-interface Upsert {
-  readonly rowKey: string;
-  readonly points: number;
-  readonly expire: number;
-}
-
-type Row = { key: unknown; points: unknown; expire: unknown };
+type Row = Record<string, unknown> & { key: unknown };
 
 /** How long a statement shared by several takes may wait for a row lock before it is split. */
 const BATCH_LOCK_WAIT_MS = 500;
@@ -90,58 +92,42 @@ export const counterRowKey = (name: string, key: string): string => `${name}:${k
 export interface CounterStoreOptions {
   /** Share one statement among the takes of concurrent requests (group commit). @default true */
   readonly batching?: boolean;
+  /** False: never use RETURNING, as on MySQL (tests run MySQL's path on MariaDB). @default detected */
+  readonly returning?: false;
 }
 
 export function createCounterStore(knex: Knex, table: string, options: CounterStoreOptions = {}): CounterStore {
   const batching = options.batching ?? true;
   const dialect = dialectOf(knex);
-  const canReturn = (): Promise<boolean> => supportsReturning(knex);
-
-  /**
-   * The upsert: a row whose window ended starts a new one with the given points and expiry; a live
-   * row adds the points and keeps its expiry. `force` (a block) sets both whatever the row holds.
-   * One string per row count and shape, built once; the current time is a binding (twice).
-   */
+  const canReturn = (): Promise<boolean> => (options.returning === false ? Promise.resolve(false) : supportsReturning(knex));
+  /** Which slot each counter name uses: a name's rows are either plain or slotted, never both. */
+  const slotOfName = new Map<string, CounterSlot>();
   const upserts = new Map<string, string>();
-  const q = (name: string): string => (dialect === 'mysql' ? `\`${name}\`` : `"${name}"`);
-  function upsertSql(count: number, force: boolean, withReturning: boolean): string {
+  function cachedSql(count: number, force: boolean, withReturning: boolean): string {
     const cacheKey = `${count}:${force}:${withReturning}`;
-    const cached = upserts.get(cacheKey);
-    if (cached !== undefined) return cached;
-    const values = Array.from({ length: count }, () => '(?, ?, ?)').join(', ');
-    let sql: string;
-    if (dialect === 'mysql') {
-      // Assignments run left to right: `points` must be set while `expire` is still the old one.
-      const ended = force ? '(TRUE OR `expire` <= ?)' : '(`expire` IS NOT NULL AND `expire` <= ?)';
-      sql =
-        `INSERT INTO ${q(table)} (\`key\`, \`points\`, \`expire\`) VALUES ${values} ON DUPLICATE KEY UPDATE ` +
-        `\`points\` = IF(${ended}, VALUES(\`points\`), \`points\` + VALUES(\`points\`)), ` +
-        `\`expire\` = IF(${ended}, VALUES(\`expire\`), \`expire\`)` +
-        (withReturning ? ' RETURNING `key`, `points`, `expire`' : '');
-    } else {
-      const ended = force ? '(TRUE OR t."expire" <= ?)' : '(t."expire" IS NOT NULL AND t."expire" <= ?)';
-      sql =
-        `INSERT INTO ${q(table)} AS t ("key", "points", "expire") VALUES ${values} ON CONFLICT ("key") DO UPDATE SET ` +
-        `"points" = CASE WHEN ${ended} THEN excluded."points" ELSE t."points" + excluded."points" END, ` +
-        `"expire" = CASE WHEN ${ended} THEN excluded."expire" ELSE t."expire" END ` +
-        'RETURNING "key", "points", "expire"';
+    let sql = upserts.get(cacheKey);
+    if (sql === undefined) {
+      sql = upsertSql(dialect, table, count, force, withReturning);
+      upserts.set(cacheKey, sql);
     }
-    upserts.set(cacheKey, sql);
     return sql;
   }
 
   /**
-   * Runs one upsert of several rows; answers each row's state after it, by row key. Rows go in key
+   * Runs one upsert of several rows; answers each row after it, by row key. Rows go in key
    * order, so concurrent multi-row upserts lock them in the same order (no deadlock between them).
    */
   async function upsert(unsorted: readonly Upsert[], force = false, lockWaitMs?: number): Promise<Map<string, Row>> {
     const rows = [...unsorted].sort((x, y) => (x.rowKey < y.rowKey ? -1 : x.rowKey > y.rowKey ? 1 : 0));
-    const now = Date.now();
+    const now = Math.trunc(Date.now());
     const withReturning = await canReturn();
-    const sql = upsertSql(rows.length, force, withReturning);
+    const sql = cachedSql(rows.length, force, withReturning);
     const bindings: Knex.RawBinding[] = [];
-    for (const r of rows) bindings.push(r.rowKey, r.points, r.expire);
-    bindings.push(Math.trunc(now), Math.trunc(now));
+    for (const r of rows) {
+      bindings.push(r.rowKey, r.points[0] ?? 0, r.expire[0] ?? null);
+      for (const slot of COUNTER_SLOTS) bindings.push(r.points[slot] ?? 0, r.expire[slot] ?? null);
+    }
+    for (let i = 0; i < NOW_BINDINGS; i += 1) bindings.push(now);
     const result: unknown = await retryConflicts(() => {
       const query = knex.raw(sql, bindings);
       // Cancelled (rolled back) past the wait, which frees the rows it already locked; see runTakes.
@@ -153,7 +139,7 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
       if (withReturning) out = (result as [Row[]])[0];
       else {
         // Not atomic with the upsert: a neighbour's increment may show (errs on the strict side).
-        const [read] = (await knex.raw('SELECT `key`, `points`, `expire` FROM ?? WHERE `key` IN (' + rows.map(() => '?').join(', ') + ')', [table, ...rows.map((r) => r.rowKey)])) as [Row[]];
+        const [read] = (await knex.raw(`SELECT ${UPSERT_COLUMNS.map((c) => `\`${c}\``).join(', ')} FROM ?? WHERE \`key\` IN (${rows.map(() => '?').join(', ')})`, [table, ...rows.map((r) => r.rowKey)])) as [Row[]];
         out = read;
       }
     } else if (dialect === 'postgres') out = (result as { rows: Row[] }).rows;
@@ -167,11 +153,20 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
     return { consumed: num(points), msLeft: expire === null || expire === undefined ? Number.MAX_SAFE_INTEGER : Math.max(0, num(expire) - nowMs) };
   };
 
+  /** One slot's state in a row as read back (slot 0: the row's own columns). */
+  const slotState = (row: Row | undefined, slot: CounterSlot, nowMs: number): CounterState | undefined => {
+    if (row === undefined) return undefined;
+    const points = row[pointsColumn(slot)];
+    // An untouched slot holds 0 points: nothing counted.
+    if (slot !== 0 && (points === null || points === undefined || num(points) <= 0)) return undefined;
+    return stateOf(points, row[expireColumn(slot)], nowMs);
+  };
+
   const rowKey = (counter: Counter, key: string): string => counterRowKey(counter.name, key);
 
   function resultOf(counter: Counter, row: Row | undefined, now: number): TakeResult {
     // A row deleted in between (a reset by a success) counts as a fresh window.
-    const state = row === undefined ? undefined : stateOf(row.points, row.expire, now);
+    const state = slotState(row, counter.slot, now);
     const consumed = state?.consumed ?? 1;
     if (consumed <= counter.max) return { allowed: true, consumed };
     return { allowed: false, consumed, msLeft: state?.msLeft ?? 0 };
@@ -179,21 +174,23 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
 
   interface BatchedTake {
     readonly rowKey: string;
+    readonly slot: CounterSlot;
     readonly max: number;
     readonly windowMs: number;
   }
 
   /**
-   * The takes of a batch: one row per distinct key with as many points as it has takes, then each
-   * take gets its own place in the count (the row's total minus the takes after it), exactly what
-   * one take after another would have seen.
+   * The takes of a batch: one row per distinct key with as many points per slot as it has takes,
+   * then each take gets its own place in the count (the slot's total minus the takes after it),
+   * exactly what one take after another would have seen.
    */
   async function runTakes(items: readonly BatchedTake[]): Promise<TakeResult[]> {
     const now = Date.now();
     const perKey = new Map<string, Upsert>();
     for (const item of items) {
-      const row = perKey.get(item.rowKey);
-      perKey.set(item.rowKey, { rowKey: item.rowKey, points: (row?.points ?? 0) + 1, expire: row?.expire ?? now + item.windowMs });
+      let row = perKey.get(item.rowKey);
+      if (row === undefined) perKey.set(item.rowKey, (row = emptyUpsert(item.rowKey)));
+      addToSlot(row, item.slot, 1, now + item.windowMs);
     }
     // A row locked elsewhere (an operator's transaction, another instance) must not stall the
     // other rows of the batch, nor every send behind them (audit 19.6): a shared statement waits at
@@ -203,11 +200,11 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
     const after = Date.now();
     const placed = new Map<string, number>();
     return items.map((item) => {
-      const place = placed.get(item.rowKey) ?? 0;
-      placed.set(item.rowKey, place + 1);
-      const takes = perKey.get(item.rowKey)?.points ?? 1;
-      const state = states.get(item.rowKey);
-      const live = state === undefined ? undefined : stateOf(state.points, state.expire, after);
+      const placeKey = `${item.slot}${item.rowKey}`;
+      const place = placed.get(placeKey) ?? 0;
+      placed.set(placeKey, place + 1);
+      const takes = perKey.get(item.rowKey)?.points[item.slot] ?? 1;
+      const live = slotState(states.get(item.rowKey), item.slot, after);
       // A row gone in between (a reset by a success) counts as a fresh window.
       const consumed = live === undefined ? place + 1 : live.consumed - takes + 1 + place;
       if (consumed <= item.max) return { allowed: true, consumed };
@@ -216,66 +213,81 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
   }
 
   // Up to 350 takes a statement (a send takes up to 7 counters, so 50 sends, like the request
-  // batches): at most 1,052 bindings, well within every driver's limit (SQLite's is 32,766).
+  // batches): at most 350 rows of 9 values, well within every driver's limit (SQLite's is 32,766).
   const takes = createBatcher(runTakes, { maxBatch: 350 });
+
+  /** One row's upsert for a single counter. */
+  function single(counter: Counter, key: string, points: number, expire: number): Upsert {
+    const row = emptyUpsert(rowKey(counter, key));
+    addToSlot(row, counter.slot, points, expire);
+    return row;
+  }
 
   async function takeAll(wanted: readonly CounterTake[]): Promise<TakeResult[]> {
     if (wanted.length === 0) return [];
     if (batching && (await canReturn())) {
-      return Promise.all(wanted.map(({ counter, key }) => takes.add({ rowKey: rowKey(counter, key), max: counter.max, windowMs: counter.windowSeconds * 1000 })));
+      return Promise.all(wanted.map(({ counter, key }) => takes.add({ rowKey: rowKey(counter, key), slot: counter.slot, max: counter.max, windowMs: counter.windowSeconds * 1000 })));
     }
     const now = Date.now();
-    const rows = wanted.map(({ counter, key }) => ({ rowKey: rowKey(counter, key), points: 1, expire: now + counter.windowSeconds * 1000 }));
-    const states = await upsert(rows);
+    const perKey = new Map<string, Upsert>();
+    for (const { counter, key } of wanted) {
+      const k = rowKey(counter, key);
+      let row = perKey.get(k);
+      if (row === undefined) perKey.set(k, (row = emptyUpsert(k)));
+      addToSlot(row, counter.slot, 1, now + counter.windowSeconds * 1000);
+    }
+    const states = await upsert([...perKey.values()]);
     const after = Date.now();
-    return wanted.map(({ counter }, i) => resultOf(counter, states.get((rows[i] as Upsert).rowKey), after));
+    return wanted.map(({ counter, key }) => resultOf(counter, states.get(rowKey(counter, key)), after));
   }
 
-  async function resetRows(rowKeys: readonly string[]): Promise<void> {
-    if (rowKeys.length > 0) await knex(table).whereIn('key', rowKeys).del();
-  }
+  /** Row keys of the takes, per slot. */
+  const keysBySlot = (list: readonly CounterTake[]): Map<CounterSlot, string[]> => {
+    const out = new Map<CounterSlot, string[]>();
+    for (const { counter, key } of list) out.set(counter.slot, [...(out.get(counter.slot) ?? []), rowKey(counter, key)]);
+    return out;
+  };
+  const resetTakes = (list: readonly CounterTake[]): Promise<void> => resetSlots(knex, table, keysBySlot(list));
 
   const store: CounterStore = {
-    counter(name, max, windowSeconds) {
+    counter(name, max, windowSeconds, slot = 0) {
+      const known = slotOfName.get(name);
+      // A row is plain or slotted: the upsert tells them apart by the row's own points (0 when slotted).
+      if (known !== undefined && (known === 0) !== (slot === 0)) throw new Error(`counter "${name}" is used both with and without a slot`);
+      slotOfName.set(name, slot);
       const counter: Counter = {
         name,
         max,
         windowSeconds,
+        slot,
         async take(key) {
           return (await takeAll([{ counter, key }]))[0] as TakeResult;
         },
         async add(key, units = 1) {
           const k = rowKey(counter, key);
-          const row = (await upsert([{ rowKey: k, points: units, expire: Date.now() + windowSeconds * 1000 }])).get(k);
-          return stateOf(row?.points, row?.expire, Date.now()) ?? { consumed: units, msLeft: windowSeconds * 1000 };
+          const row = (await upsert([single(counter, key, Math.max(1, units), Date.now() + windowSeconds * 1000)])).get(k);
+          return slotState(row, slot, Date.now()) ?? { consumed: units, msLeft: windowSeconds * 1000 };
         },
         async peek(key) {
-          const row: Row | undefined = await knex(table).where('key', rowKey(counter, key)).first('points', 'expire');
-          return row === undefined ? undefined : stateOf(row.points, row.expire, Date.now());
+          const row: Row | undefined = await knex(table).where('key', rowKey(counter, key)).first('key', pointsColumn(slot), expireColumn(slot));
+          return slotState(row, slot, Date.now());
         },
         async block(key, seconds) {
-          await upsert([{ rowKey: rowKey(counter, key), points: max + 1, expire: Date.now() + seconds * 1000 }], true);
+          await upsert([single(counter, key, max + 1, Date.now() + seconds * 1000)], true);
         },
         async reset(key) {
-          await resetRows([rowKey(counter, key)]);
+          await resetTakes([{ counter, key }]);
         },
       };
       return counter;
     },
     takeAll,
-    async giveBack(takes) {
-      if (takes.length === 0) return;
-      // A window whose last unit is given back ends with it, so a voided take never moves the start
-      // of the next real window earlier (audit 23.3). `expire` is assigned first: MySQL evaluates
-      // assignments left to right, and it must see the old `points` as the others do.
-      await knex(table)
-        .whereIn('key', takes.map(({ counter, key }) => rowKey(counter, key)))
-        .andWhere('points', '>', 0)
-        .update({ expire: knex.raw('CASE WHEN ?? <= 1 THEN ? ELSE ?? END', ['points', Math.trunc(Date.now()), 'expire']), points: knex.raw('?? - 1', ['points']) });
+    async giveBack(list) {
+      if (list.length > 0) await giveBackUnits(knex, table, keysBySlot(list));
     },
     stateOf,
     async forget(list) {
-      await resetRows(list.map(({ counter, key }) => rowKey(counter, key)));
+      await resetTakes(list);
     },
     sweep: (nowMs) => sweepExpiredCounters(knex, table, nowMs, BATCH_LOCK_WAIT_MS),
   };

@@ -10,6 +10,7 @@ import { auditBMigration } from './migration-audit-b.js';
 import { fraudGuardMigration, insightsStepMigration, workflowMigration } from './migrations-later.js';
 import { insightsMigration } from './insights-migration.js';
 import { endIndexMigration } from './migration-end-index.js';
+import { counterSlotsMigration } from './migration-counter-slots.js';
 
 export interface OtpTableNames {
   /** Key/value settings table; it may be the app's own table (it is then left as it is). @default 'otp_settings' */
@@ -18,7 +19,7 @@ export interface OtpTableNames {
   readonly settingsValueColumn: string;
   /** One row per send: the OTP request, its delivery (retry) state and its verification state. @default 'otp_requests' */
   readonly requests: string;
-  /** Window counters of the abuse limits (key, points, expire). @default 'otp_limits' */
+  /** Window counters of the abuse limits (key, points, expire, and three slots for per-number rows). @default 'otp_limits' */
   readonly limits: string;
   /** Consecutive wrong codes per number (the NIST failure budget). @default 'otp_failures' */
   readonly failures: string;
@@ -176,6 +177,7 @@ function migrations(t: OtpTableNames): OtpMigration[] {
     workflowMigration(t),
     insightsStepMigration(t),
     endIndexMigration(t),
+    counterSlotsMigration(t),
   ];
 }
 

@@ -270,8 +270,10 @@ forEachDatabase('escalation workflows end to end', (get) => {
       const to = phone('+35987');
       // Counter windows run on the wall clock, so the rows themselves are compared, before and after the step.
       const counters = async (): Promise<Record<string, string>> => {
-        const rows: Array<{ key: string; points: unknown; expire: unknown }> = await get().knex('otp_limits').whereIn('key', [`sc:${to}`, `sn:${to}`, 'sg:global']).select('key', 'points', 'expire');
-        return Object.fromEntries(rows.map((r) => [r.key, `${String(r.points)}@${String(r.expire)}`]));
+        const rows: Array<Record<string, unknown>> = await get().knex('otp_limits').whereIn('key', [`n:${to}`, 'sg:global']).select();
+        // The cooldown and the per-number cap are slots 1 and 3 of the number's row (lib/limits/keys.ts).
+        const slot = (r: Record<string, unknown>, n: string): string => `${String(r[`points${n}`])}@${String(r[`expire${n}`])}`;
+        return Object.fromEntries(rows.flatMap((r) => (r.key === 'sg:global' ? [['sg:global', slot(r, '')]] : [[`sc:${to}`, slot(r, '_1')], [`sn:${to}`, slot(r, '_3')]])));
       };
       await kit.otp.sendSms(to);
       const before = await counters();

@@ -17,7 +17,8 @@ forEachDatabase('audit 19.6: one locked counter row', (db, kind) => {
   it(`under a ${HOLD_MS / 1000} s lock on one number's counter row, sends for other numbers answer in under 1 s`, { timeout: 30_000 }, async () => {
     const kit = await createTestKit(db(), { limits: { sendsPerPrefix: { max: 1000 }, sendsPerIp: { max: 1000, windowSeconds: 300 } } });
     const locked = '+359871800000';
-    const key = counterRowKey('sn', locked);
+    // The number's row of per-number send counters (slots, lib/limits/keys.ts).
+    const key = counterRowKey('n', locked);
     await db().knex(DEFAULT_TABLES.limits).insert({ key, points: 0, expire: Date.now() + 600_000 });
     const trx = await db().knex.transaction();
     let blocked: Promise<number> | undefined;

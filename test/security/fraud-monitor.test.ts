@@ -41,8 +41,9 @@ forEachDatabase('fraud guard: monitor mode', (db) => {
       assert.equal(hit.country, 'DE');
       assert.ok(!hit.key.includes(phone.slice(-6)), 'the number is masked');
     }
-    const row = await db().knex(kit.otp.config.tables.limits).where('key', `sn:${phone}`).first<{ points: unknown }>('points');
-    assert.equal(Number(row?.points), 7, 'the counter kept counting');
+    // sendsPerNumber is slot 3 of the number's row (lib/limits/keys.ts).
+    const row = await db().knex(kit.otp.config.tables.limits).where('key', `n:${phone}`).first<{ points_3: unknown }>('points_3');
+    assert.equal(Number(row?.points_3), 7, 'the counter kept counting');
   });
 
   it('by name: the cooldown is watched while sendsPerNumber still refuses (one monitored event per watched limit per request)', async () => {

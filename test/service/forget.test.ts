@@ -48,7 +48,8 @@ forEachDatabase('forget a number', (db, kind) => {
     assert.equal(queued.status, 'queued');
     for (const wrong of ['000000', '000001']) assert.equal((await kit.otp.verify(A, wrong, { ip: '198.51.100.7' })).codeValid, false);
     assert.equal((await kit.otp.sendSms(B, { ip: '198.51.100.8' })).status, 'sent');
-    assert.ok(traces(await dumpAll(db().knex, kind), A).length >= 5, 'the number is in the requests, failures and limits tables');
+    const tablesWith = new Set(traces(await dumpAll(db().knex, kind), A).map((cell) => cell.split('.')[0]));
+    for (const table of ['otp_requests', 'otp_failures', 'otp_limits']) assert.ok(tablesWith.has(table), `the number is in ${table}`);
 
     const forgotten: unknown[] = [];
     kit.otp.events.on('forgotten', (e) => forgotten.push(e));
@@ -56,7 +57,7 @@ forEachDatabase('forget a number', (db, kind) => {
     assert.equal(result.requests, 1);
     assert.equal(result.cancelled, 1);
     assert.equal(result.failures, 1);
-    assert.ok(result.limits >= 3, `sc, sn and vl rows at least (got ${result.limits})`);
+    assert.ok(result.limits >= 2, `the per-number send counters' row and vl at least (got ${result.limits})`);
     assert.deepEqual(forgotten, [{ phone: '+35987*****67', requests: 1, cancelled: 1, failures: 1, limits: result.limits }]);
 
     const after = await dumpAll(db().knex, kind);
