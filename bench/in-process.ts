@@ -7,10 +7,17 @@
  * MariaDB's own count of its work per call (`db`: redo bytes, row writes, buffer pool page
  * requests; bench/db-work.ts), which does not move with the machine's other load.
  *
+ * Then the floor's send (bench/floor-app.ts: one INSERT, pool of 10) the same way, in a database of
+ * its own, and the kit/floor ratio of each database figure per send.
+ *
  * Environment: BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_CALLS (20000).
  */
+import { randomBytes } from 'node:crypto';
+import knexFactory from 'knex';
+import mysql from 'mysql2/promise';
 import { cpuSecondsOf, findDatabasePid, ipFor, phoneFor, runPool } from './common.js';
-import { dbWorkProbe, workPer } from './db-work.js';
+import { dbWorkProbe, workPer, type DbWork } from './db-work.js';
+import { createFloor, migrateFloor } from './floor-app.js';
 import { withKit } from './in-process-kit.js';
 
 const calls = Number(process.env.BENCH_CALLS ?? 20_000);
@@ -20,13 +27,15 @@ const WARM_UP = 3_000;
 const perCall = (usage: NodeJS.CpuUsage, count: number) => ({ userUs: Math.round(usage.user / count), systemUs: Math.round(usage.system / count) });
 
 const probe = dbWorkProbe();
+const server = (process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306').replace(/\/+$/, '');
+const dbPid = findDatabasePid();
+const dbCpu = (): number => (dbPid === undefined ? 0 : cpuSecondsOf(dbPid));
+let kitSend: (DbWork & { mysqldUs: number }) | undefined;
 await withKit('otp_inproc', async ({ otp, codes }) => {
   const send = (i: number): Promise<void> => otp.sendSms(phoneFor(i), { ip: ipFor(i) }).then(() => undefined);
   await runPool(0, WARM_UP, CONCURRENCY, send);
   codes.clear();
 
-  const dbPid = findDatabasePid();
-  const dbCpu = (): number => (dbPid === undefined ? 0 : cpuSecondsOf(dbPid));
   let work = await probe.read();
   let db = dbCpu();
   let cpu = process.cpuUsage();
@@ -36,6 +45,7 @@ await withKit('otp_inproc', async ({ otp, codes }) => {
   const sendSeconds = (performance.now() - started) / 1000;
   const sendDb = dbCpu() - db;
   const sendWork = workPer(work, await probe.read(), calls);
+  kitSend = { ...sendWork, mysqldUs: Math.round((sendDb * 1e6) / calls) };
 
   const live = [...codes];
   work = await probe.read();
@@ -59,4 +69,31 @@ await withKit('otp_inproc', async ({ otp, codes }) => {
     }),
   );
 });
+
+/** The floor's send, measured the same way. */
+async function floorSend(): Promise<DbWork & { mysqldUs: number }> {
+  const name = `otp_inproc_floor_${randomBytes(4).toString('hex')}`;
+  const admin = knexFactory({ client: 'mysql2', connection: server, pool: { min: 0, max: 1 } });
+  await admin.raw(`CREATE DATABASE ${name}`);
+  const pool = mysql.createPool({ uri: `${server}/${name}`, connectionLimit: 10 });
+  const knex = knexFactory({ client: 'mysql2', connection: `${server}/${name}`, pool: { min: 0, max: 1 } });
+  try {
+    await migrateFloor(knex);
+    const floor = createFloor(pool, randomBytes(24).toString('base64'), () => undefined);
+    await runPool(0, WARM_UP, CONCURRENCY, (i) => floor.send(phoneFor(i)));
+    const [work, db] = [await probe.read(), dbCpu()];
+    await runPool(WARM_UP, calls, CONCURRENCY, (i) => floor.send(phoneFor(i)));
+    const [used, after] = [dbCpu() - db, await probe.read()];
+    return { ...workPer(work, after, calls), mysqldUs: Math.round((used * 1e6) / calls) };
+  } finally {
+    await knex.destroy();
+    await pool.end();
+    await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
+    await admin.destroy();
+  }
+}
+
+const floor = await floorSend();
+const ratio = (k: keyof typeof floor): number => Math.round(((kitSend?.[k] ?? 0) / Math.max(1e-9, floor[k])) * 100) / 100;
+console.log(JSON.stringify({ floorSend: floor, kitOverFloor: { mysqldUs: ratio('mysqldUs'), redoBytes: ratio('redoBytes'), rowWrites: ratio('rowWrites'), pageReads: ratio('pageReads'), pageWrites: ratio('pageWrites') } }));
 await probe.close();

@@ -4,6 +4,7 @@
  */
 import autocannon, { type AutocannonRequest } from 'autocannon';
 import { cpuSecondsOf, sleep, type ChildHandle, type StatementSnapshot } from './common.js';
+import { workPer, type DbWork, type DbWorkProbe } from './db-work.js';
 
 export interface NextRequest {
   readonly body: string;
@@ -35,6 +36,8 @@ export interface PhaseResult {
   readonly driverPerRequest: number;
   /** True when the prepared codes ran out and the phase was stopped early. */
   readonly exhausted: boolean;
+  /** MariaDB's own count of its work per successful request (bench/db-work.ts), when probed. */
+  readonly dbWork?: DbWork;
 }
 
 export interface PhaseOptions {
@@ -48,6 +51,8 @@ export interface PhaseOptions {
   /** The next request's body and client IP; undefined when there is nothing left to send. */
   readonly next: () => NextRequest | undefined;
   readonly successStatus: number;
+  /** Reads MariaDB's work counters before and after the phase. */
+  readonly probe?: DbWorkProbe;
 }
 
 export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
@@ -56,6 +61,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
   const cpuServer = cpuSecondsOf(o.child.pid);
   const cpuDb = o.dbPid === undefined ? 0 : cpuSecondsOf(o.dbPid);
   const cpuSelf = process.cpuUsage();
+  const work0 = await o.probe?.read();
   let exhausted = false;
   let exhaustedAt: number | undefined;
   let last: NextRequest = { body: '{}', ip: '198.18.0.1' };
@@ -84,6 +90,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
   const result = await instance;
   const seconds = ((exhaustedAt ?? performance.now()) - started) / 1000;
   const self = process.cpuUsage(cpuSelf);
+  const work1 = await o.probe?.read();
   const stats = await o.child.call<StatementSnapshot>('stats');
   const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, s]) => [code, Number(s.count)]));
   const ok = statusCodes[String(o.successStatus)] ?? 0;
@@ -109,5 +116,6 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     knexPerRequest: stats.knex / Math.max(1, completed),
     driverPerRequest: stats.driver / Math.max(1, completed),
     exhausted,
+    ...(work0 === undefined || work1 === undefined ? {} : { dbWork: workPer(work0, work1, ok) }),
   };
 }

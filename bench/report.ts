@@ -263,6 +263,22 @@ export function renderReport(r: BenchReport, detail = true): string {
     }
   });
   L.push('');
+  if (first.kit.send.dbWork !== undefined && first.floor.send.dbWork !== undefined) {
+    L.push(
+      "MariaDB's own count of its work per successful request (`SHOW GLOBAL STATUS`: redo bytes, rows written, buffer pool page reads; bench/db-work.ts). Unlike CPU time these do not move with the machine's other load:",
+      '',
+      '| round | phase | floor redo B | kit redo B | **kit/floor** | floor rows | kit rows | floor page reads | kit page reads | **kit/floor** |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+    );
+    r.rounds.forEach((round, k) => {
+      for (const kind of ['send', 'verify'] as const) {
+        const [fw, kw] = [round.floor[kind].dbWork, round.kit[kind].dbWork];
+        if (fw === undefined || kw === undefined) continue;
+        L.push(`| ${k + 1} | ${kind} | ${f0(fw.redoBytes)} | ${f0(kw.redoBytes)} | **${x(ratio(kw.redoBytes, fw.redoBytes))}** | ${fw.rowWrites.toFixed(1)} | ${kw.rowWrites.toFixed(1)} | ${f0(fw.pageReads)} | ${f0(kw.pageReads)} | **${x(ratio(kw.pageReads, fw.pageReads))}** |`);
+      }
+    });
+    L.push('');
+  }
 
   L.push(
     '## Targets',

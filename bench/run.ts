@@ -36,6 +36,7 @@ import { runPollerBench, type PollerBenchResult } from './poller-bench.js';
 import { summariseProfile, type ProfileSummary } from './profile.js';
 import { renderReport, typical, writeDocsRequested, writeReport, writeResult, type AppResult, type BenchReport, type BenchRound, type StatementSample } from './report.js';
 import { createSeeder } from './seed.js';
+import { dbWorkProbe, type DbWorkProbe } from './db-work.js';
 import { renderLifecycle, runLifecycleBench, writeLifecycle } from './lifecycle-bench.js';
 import { renderInsights, runInsightsBench, writeInsights } from './insights-bench.js';
 
@@ -64,6 +65,8 @@ if (ROUNDS > 7) throw new Error(`BENCH_ROUNDS=${ROUNDS}: at most 7 rounds`);
 const ROUND_SPAN = 4_000_000;
 const PROFILE_FIRST_INDEX = 2_000_000;
 const MYSQL_SERVER = (env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306').replace(/\/+$/, '');
+/** MariaDB's work counters, read around each load phase of the main comparison (set in main). */
+let probe: DbWorkProbe | undefined;
 const PG_URL = env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const POLLER_OPTIONS = JSON.parse(env.BENCH_POLLER_OPTIONS ?? '{}') as Record<string, unknown>;
 const SECRET = randomBytes(24).toString('base64');
@@ -126,6 +129,7 @@ async function benchApp(spec: AppSpec, url: string, dbPid: number | undefined, f
         connections: CONNECTIONS,
         next: kind === 'send' ? sendNext : verifyNext,
         successStatus: kind === 'send' ? spec.sendStatus : 200,
+        probe,
       });
 
     log(`${spec.app}: warm-up send ${durations.warmup} s`);
@@ -254,6 +258,7 @@ async function main(): Promise<void> {
     await migrateOtpTables(knex);
     await migrateFloor(knex);
     const dbPid = findDatabasePid();
+    probe = dbWorkProbe(MYSQL_SERVER);
     const rounds: BenchRound[] = [];
     for (let r = 0; r < ROUNDS; r += 1) {
       const first = r * ROUND_SPAN;
@@ -324,6 +329,8 @@ async function main(): Promise<void> {
     if (env.BENCH_LIFECYCLE !== '0') await lifecyclePhase();
     if (env.BENCH_INSIGHTS === '1') await insightsPhase();
   } finally {
+    await probe?.close();
+    probe = undefined;
     await knex.destroy();
     await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
     await admin.destroy();
