@@ -31,8 +31,12 @@ export function addToSlot(row: Upsert, slot: CounterSlot, points: number, expire
   row.points[slot] = (row.points[slot] ?? 0) + points;
   const current = row.expire[slot];
   if (current === null || current === undefined || current === 0) row.expire[slot] = expire;
+  if (slot === 0) return;
   // A slotted row's own expiry is the latest end of its slots: the sweep reads that one.
-  if (slot !== 0) row.expire[0] = Math.max(row.expire[0] ?? 0, expire);
+  row.expire[0] = Math.max(row.expire[0] ?? 0, expire);
+  // Its other slots start as ended windows (0), not NULL: a later take then changes no column's
+  // size, so InnoDB updates the row in place (a longer row can cost a page reorganization).
+  for (const other of COUNTER_SLOTS) if (row.expire[other] === null) row.expire[other] = 0;
 }
 
 /** Columns of one upsert row, in order. */

@@ -50,6 +50,6 @@ export async function giveBackUnits(knex: Knex, table: string, keysBySlot: Reado
 export async function resetSlots(knex: Knex, table: string, keysBySlot: ReadonlyMap<CounterSlot, readonly string[]>): Promise<void> {
   for (const [slot, keys] of keysBySlot) {
     if (slot === 0) await knex(table).whereIn('key', keys).del();
-    else await knex(table).whereIn('key', keys).update({ [pointsColumn(slot)]: 0, [expireColumn(slot)]: null });
+    else await knex(table).whereIn('key', keys).update({ [pointsColumn(slot)]: 0, [expireColumn(slot)]: 0 });
   }
 }

@@ -130,7 +130,8 @@ async function markEnded(trx: Knex, t: OtpTableNames, ended: readonly EndedRow[]
     else ids.push(row.id);
   }
   for (const [outcome, ids] of byOutcome) {
-    const changed = await trx(t.requests).whereIn('id', ids).whereNull('ended_at').update({ ended_at: now, end_outcome: outcome });
+    // The digest goes too: the row must not grow (SPENT_DIGEST, lib/storage/request-row.ts).
+    const changed = await trx(t.requests).whereIn('id', ids).whereNull('ended_at').update({ ended_at: now, end_outcome: outcome, code_digest: '' });
     if (changed !== ids.length) throw new Error(`end sweep: ${changed} of ${ids.length} claimed rows changed; the batch is rolled back`);
   }
   // An app's cancel also stops the code: verify refuses it and the poller never sends it.

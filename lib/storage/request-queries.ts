@@ -7,7 +7,7 @@ import type { Channel } from '../types.js';
 import { counterRowKey } from './counter-store.js';
 import type { LockState } from './lock-reads.js';
 import type { OtpTableNames } from './migrations.js';
-import { REQUEST_COLUMNS, toRequestRow, type RequestRow } from './request-row.js';
+import { REQUEST_COLUMNS, SPENT_DIGEST, toRequestRow, type RequestRow } from './request-row.js';
 import { changedRows, num, numOrNull, rowsOf, statement, updateWhere, type Raw } from './sql.js';
 
 export interface NewRequest {
@@ -110,16 +110,16 @@ export async function insertRequests(knex: Knex, t: OtpTableNames, rows: readonl
  * by the database's own id, so two concurrent sends agree on which one is newest.
  */
 export async function supersedeOlder(knex: Knex, t: OtpTableNames, phone: string, id: number, now: number): Promise<number> {
-  return updateWhere(knex, t.requests, { verify_status: 'superseded', code_cipher: null, updated_at: now }, '{phone} = ? and {verify_status} = ? and {id} < ?', 'supersede', [phone, 'pending', id]);
+  return updateWhere(knex, t.requests, { verify_status: 'superseded', code_cipher: null, code_digest: SPENT_DIGEST, updated_at: now }, '{phone} = ? and {verify_status} = ? and {id} < ?', 'supersede', [phone, 'pending', id]);
 }
 
 /** `supersedeOlder` for several new requests in one statement (each: its phone and its own id). */
 export async function supersedeOlderMany(knex: Knex, t: OtpTableNames, fresh: ReadonlyArray<{ readonly phone: string; readonly id: number }>, now: number): Promise<number> {
   const { sql, dialect } = statement(knex, `supersede-many\0${t.requests}\0${fresh.length}`, (q) => {
     const one = `(${q('phone')} = ? and ${q('id')} < ?)`;
-    return `update ${q(t.requests)} set ${q('verify_status')} = ?, ${q('code_cipher')} = null, ${q('updated_at')} = ? where ${q('verify_status')} = ? and (${fresh.map(() => one).join(' or ')})`;
+    return `update ${q(t.requests)} set ${q('verify_status')} = ?, ${q('code_cipher')} = null, ${q('code_digest')} = ?, ${q('updated_at')} = ? where ${q('verify_status')} = ? and (${fresh.map(() => one).join(' or ')})`;
   });
-  const bindings: Knex.RawBinding[] = ['superseded', now, 'pending'];
+  const bindings: Knex.RawBinding[] = ['superseded', SPENT_DIGEST, now, 'pending'];
   for (const f of fresh) bindings.push(f.phone, f.id);
   return changedRows(dialect, await knex.raw(sql, bindings));
 }

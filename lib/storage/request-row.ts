@@ -5,6 +5,16 @@
 import type { Channel, DeliveryStatus } from '../types.js';
 import { num, numOrNull, strOrNull, type Raw } from './sql.js';
 
+/**
+ * What `code_digest` holds once its code can no longer verify. A consumed or superseded code's
+ * digest is replaced by this, half its length; the end sweep then clears it (''). On InnoDB an
+ * UPDATE that makes a row longer cannot reuse the row's own space and often reorganizes the whole
+ * page (about half a page rewrite per row for the verify and the end sweep, docs/benchmarks.md);
+ * these shrink the row by more than the columns each step fills (`verified_at`, `verify_status`,
+ * then `ended_at`, `end_outcome`), so neither step grows it. No code material outlives its use.
+ */
+export const SPENT_DIGEST = '-'.repeat(32);
+
 export interface RequestRow {
   readonly id: number;
   readonly requestId: string;

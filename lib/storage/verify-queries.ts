@@ -6,6 +6,7 @@
 import type { Knex } from 'knex';
 import type { OtpTableNames } from './migrations.js';
 import { changedRows, quoteColumns, statement, updateWhere } from './sql.js';
+import { SPENT_DIGEST } from './request-row.js';
 
 /** The conditions under which a request is live; repeated in every verify UPDATE. */
 const LIVE = '{id} = ? and {verify_status} = ? and {expires_at} > ? and {attempts} < ? and {status} in (?, ?, ?)';
@@ -48,7 +49,7 @@ export async function countAttempt(knex: Knex, t: OtpTableNames, id: number, now
  * "not above the cap" instead of "below it".
  */
 export async function consumeRequest(knex: Knex, t: OtpTableNames, id: number, now: number, maxAttempts: number, attemptCounted: boolean, budget?: BudgetCondition): Promise<boolean> {
-  const set = { verify_status: 'verified', verified_at: now, code_cipher: null, updated_at: now };
+  const set = { verify_status: 'verified', verified_at: now, code_cipher: null, code_digest: SPENT_DIGEST, updated_at: now };
   const c = conditions(t, id, now, attemptCounted ? maxAttempts + 1 : maxAttempts, budget);
   return (await updateWhere(knex, t.requests, set, c.where, `consume\0${c.key}`, c.bindings)) === 1;
 }
