@@ -6,24 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { otpMigrationSource } from '../../lib/index.js';
 import { createCounterSet } from '../../lib/limits/counters.js';
 import { resolveLimits } from '../../lib/limits/config.js';
 import { OtpEvents } from '../../lib/events.js';
-import { DEFAULT_TABLES } from '../../lib/storage/migrations.js';
 import { silentLogger } from '../../lib/index.js';
 import { forEachDatabase } from '../helpers/db.js';
+import { migrateUpTo, prefixedMigrations } from '../helpers/migrations.js';
 
 forEachDatabase('migration 0013 (per-number counters in one row)', (db) => {
   it('copies the live windows of the old rows into their slots; the cooldown still refuses after the upgrade', async () => {
-    const tables = { ...DEFAULT_TABLES, requests: 'm13_requests', limits: 'm13_limits', failures: 'm13_failures', webhooks: 'm13_webhooks', holds: 'm13_holds', insights: 'm13_insights' };
-    const config = { migrationSource: otpMigrationSource(tables), tableName: 'm13_knex_migrations' };
+    const { tables, config } = prefixedMigrations('m13');
     const knex = db().knex;
-    for (;;) {
-      const [done] = (await knex.migrate.list(config)) as [Array<{ name?: string } | string>, unknown];
-      if (done.some((m) => (typeof m === 'string' ? m : m.name) === '0012_otp_end_index_weekly_rollups')) break;
-      await knex.migrate.up(config);
-    }
+    await migrateUpTo(knex, config, '0012_otp_end_index_weekly_rollups');
     const now = Date.now();
     const [a, b] = ['+359871300001', '+359871300002'];
     await knex(tables.limits).insert([

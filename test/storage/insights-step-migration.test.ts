@@ -5,25 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { otpMigrationSource } from '../../lib/index.js';
 import { ROLLUP_COUNTERS } from '../../lib/storage/insights-migration.js';
 import { readRollups, upsertRollups, type RollupIncrement } from '../../lib/storage/insights-queries.js';
-import { DEFAULT_TABLES } from '../../lib/storage/migrations.js';
 import { forEachDatabase } from '../helpers/db.js';
+import { migrateUpTo, prefixedMigrations } from '../helpers/migrations.js';
 
 const HOUR = Date.UTC(2026, 10, 25, 10, 0, 0);
 
 forEachDatabase('migration 0011 (rollups by workflow step)', (db) => {
   it('keeps the rollup rows written before it, as step 1, and makes step part of the key', async () => {
-    const tables = { ...DEFAULT_TABLES, requests: 'm11_requests', limits: 'm11_limits', failures: 'm11_failures', webhooks: 'm11_webhooks', holds: 'm11_holds', insights: 'm11_insights' };
-    const config = { migrationSource: otpMigrationSource(tables), tableName: 'm11_knex_migrations' };
+    const { tables, config } = prefixedMigrations('m11');
     const knex = db().knex;
     // Up to 0010, as a kit before this change left its tables.
-    for (;;) {
-      const [done] = (await knex.migrate.list(config)) as [Array<{ name?: string } | string>, unknown];
-      if (done.some((m) => (typeof m === 'string' ? m : m.name) === '0010_otp_workflow')) break;
-      await knex.migrate.up(config);
-    }
+    await migrateUpTo(knex, config, '0010_otp_workflow');
     assert.equal(await knex.schema.hasColumn(tables.insights, 'step'), false);
     const counters = (requests: number, verified: number): Record<string, number> => ({ ...Object.fromEntries(ROLLUP_COUNTERS.map((c) => [c, 0])), requests, verified, delivered: requests });
     const old = [
