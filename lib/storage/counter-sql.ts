@@ -10,6 +10,7 @@
  * `?` in the update (`NOW_BINDINGS`).
  */
 import type { Dialect } from './db.js';
+import type { Quote } from './sql.js';
 import { COUNTER_SLOTS } from './migration-counter-slots.js';
 
 export type CounterSlot = 0 | (typeof COUNTER_SLOTS)[number];
@@ -48,43 +49,36 @@ export const NOW_BINDINGS = 2 + 2 * COUNTER_SLOTS.length;
 export const pointsColumn = (slot: CounterSlot): string => (slot === 0 ? 'points' : `points_${slot}`);
 export const expireColumn = (slot: CounterSlot): string => (slot === 0 ? 'expire' : `expire_${slot}`);
 
-export function upsertSql(dialect: Dialect, table: string, count: number, force: boolean, withReturning: boolean): string {
-  const values = Array.from({ length: count }, () => `(${UPSERT_COLUMNS.map(() => '?').join(', ')})`).join(', ');
-  const list = UPSERT_COLUMNS.map((c) => quote(dialect, c)).join(', ');
-  const returning = ` RETURNING ${list}`;
-  if (dialect === 'mysql') {
-    const v = (c: string): string => `VALUES(\`${c}\`)`;
-    const ended = (c: string, nullEnded: boolean): string => (force ? `(TRUE OR \`${c}\` <= ?)` : nullEnded ? `(\`${c}\` IS NULL OR \`${c}\` <= ?)` : `(\`${c}\` IS NOT NULL AND \`${c}\` <= ?)`);
-    // Assignments run left to right: each `points` column is set while its `expire` is still the old one.
-    const sets = [
-      `\`points\` = IF(${ended('expire', false)}, ${v('points')}, \`points\` + ${v('points')})`,
-      `\`expire\` = IF(${v('points')} = 0, GREATEST(\`expire\`, ${v('expire')}), IF(${ended('expire', false)}, ${v('expire')}, \`expire\`))`,
-      ...COUNTER_SLOTS.flatMap((s) => {
-        const [p, e] = [`points_${s}`, `expire_${s}`];
-        return [
-          `\`${p}\` = IF(${v(p)} = 0, \`${p}\`, IF(${ended(e, true)}, ${v(p)}, \`${p}\` + ${v(p)}))`,
-          `\`${e}\` = IF(${v(p)} = 0, \`${e}\`, IF(${ended(e, true)}, ${v(e)}, \`${e}\`))`,
-        ];
-      }),
-    ];
-    return `INSERT INTO \`${table}\` (${list}) VALUES ${values} ON DUPLICATE KEY UPDATE ${sets.join(', ')}${withReturning ? returning : ''}`;
-  }
+/**
+ * The upsert of `count` rows, for `statement()` (lib/storage/sql.ts): one text for MySQL's
+ * `ON DUPLICATE KEY UPDATE` and for `ON CONFLICT … DO UPDATE` (PostgreSQL, SQLite), built from the
+ * old value of a column (`old`), the row's new value (`given`) and a condition (`when`).
+ */
+export function upsertSql(q: Quote, dialect: Dialect, table: string, count: number, force: boolean, withReturning: boolean): string {
+  const mysql = dialect === 'mysql';
+  const old = (c: string): string => (mysql ? q(c) : `t.${q(c)}`);
+  const given = (c: string): string => (mysql ? `VALUES(${q(c)})` : `excluded.${q(c)}`);
+  const when = (cond: string, then: string, otherwise: string): string => (mysql ? `IF(${cond}, ${then}, ${otherwise})` : `CASE WHEN ${cond} THEN ${then} ELSE ${otherwise} END`);
   const greatest = dialect === 'sqlite' ? 'MAX' : 'GREATEST';
-  const ended = (c: string, nullEnded: boolean): string => (force ? `(TRUE OR t."${c}" <= ?)` : nullEnded ? `(t."${c}" IS NULL OR t."${c}" <= ?)` : `(t."${c}" IS NOT NULL AND t."${c}" <= ?)`);
+  /** Whether the window in `c` ended (a block ends it whatever it holds); a slot's NULL is an ended window. */
+  const ended = (c: string, nullEnded: boolean): string => (force ? `(TRUE OR ${old(c)} <= ?)` : nullEnded ? `(${old(c)} IS NULL OR ${old(c)} <= ?)` : `(${old(c)} IS NOT NULL AND ${old(c)} <= ?)`);
+  // MySQL assigns left to right: each `points` column is set while its `expire` is still the old one.
   const sets = [
-    `"points" = CASE WHEN ${ended('expire', false)} THEN excluded."points" ELSE t."points" + excluded."points" END`,
-    `"expire" = CASE WHEN excluded."points" = 0 THEN ${greatest}(t."expire", excluded."expire") WHEN ${ended('expire', false)} THEN excluded."expire" ELSE t."expire" END`,
+    `${q('points')} = ${when(ended('expire', false), given('points'), `${old('points')} + ${given('points')}`)}`,
+    `${q('expire')} = ${when(`${given('points')} = 0`, `${greatest}(${old('expire')}, ${given('expire')})`, when(ended('expire', false), given('expire'), old('expire')))}`,
     ...COUNTER_SLOTS.flatMap((s) => {
       const [p, e] = [`points_${s}`, `expire_${s}`];
+      const untouched = `${given(p)} = 0`;
       return [
-        `"${p}" = CASE WHEN excluded."${p}" = 0 THEN t."${p}" WHEN ${ended(e, true)} THEN excluded."${p}" ELSE t."${p}" + excluded."${p}" END`,
-        `"${e}" = CASE WHEN excluded."${p}" = 0 THEN t."${e}" WHEN ${ended(e, true)} THEN excluded."${e}" ELSE t."${e}" END`,
+        `${q(p)} = ${when(untouched, old(p), when(ended(e, true), given(p), `${old(p)} + ${given(p)}`))}`,
+        `${q(e)} = ${when(untouched, old(e), when(ended(e, true), given(e), old(e)))}`,
       ];
     }),
   ];
-  return `INSERT INTO "${table}" AS t (${list}) VALUES ${values} ON CONFLICT ("key") DO UPDATE SET ${sets.join(', ')}${returning}`;
-}
-
-function quote(dialect: Dialect, name: string): string {
-  return dialect === 'mysql' ? `\`${name}\`` : `"${name}"`;
+  const values = Array.from({ length: count }, () => `(${UPSERT_COLUMNS.map(() => '?').join(', ')})`).join(', ');
+  const list = UPSERT_COLUMNS.map(q).join(', ');
+  const returning = withReturning ? ` RETURNING ${list}` : '';
+  return mysql
+    ? `INSERT INTO ${q(table)} (${list}) VALUES ${values} ON DUPLICATE KEY UPDATE ${sets.join(', ')}${returning}`
+    : `INSERT INTO ${q(table)} AS t (${list}) VALUES ${values} ON CONFLICT (${q('key')}) DO UPDATE SET ${sets.join(', ')}${returning}`;
 }

@@ -22,8 +22,8 @@
 import type { Knex } from 'knex';
 import { createBatcher, retryConflicts } from './batcher.js';
 import { dialectOf, supportsReturning } from './db.js';
-import { giveBackUnits, resetSlots, sweepExpiredCounters } from './counter-sweep.js';
-import { num } from './sql.js';
+import { giveBackUnits, resetSlots, sweepExpiredCounters } from './counter-writes.js';
+import { num, statement } from './sql.js';
 import { COUNTER_SLOTS } from './migration-counter-slots.js';
 import { addToSlot, emptyUpsert, expireColumn, NOW_BINDINGS, pointsColumn, UPSERT_COLUMNS, upsertSql, type CounterSlot, type Upsert } from './counter-sql.js';
 
@@ -102,16 +102,6 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
   const canReturn = (): Promise<boolean> => (options.returning === false ? Promise.resolve(false) : supportsReturning(knex));
   /** Which slot each counter name uses: a name's rows are either plain or slotted, never both. */
   const slotOfName = new Map<string, CounterSlot>();
-  const upserts = new Map<string, string>();
-  function cachedSql(count: number, force: boolean, withReturning: boolean): string {
-    const cacheKey = `${count}:${force}:${withReturning}`;
-    let sql = upserts.get(cacheKey);
-    if (sql === undefined) {
-      sql = upsertSql(dialect, table, count, force, withReturning);
-      upserts.set(cacheKey, sql);
-    }
-    return sql;
-  }
 
   /**
    * Runs one upsert of several rows; answers each row after it, by row key. Rows go in key
@@ -121,7 +111,7 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
     const rows = [...unsorted].sort((x, y) => (x.rowKey < y.rowKey ? -1 : x.rowKey > y.rowKey ? 1 : 0));
     const now = Math.trunc(Date.now());
     const withReturning = await canReturn();
-    const sql = cachedSql(rows.length, force, withReturning);
+    const { sql } = statement(knex, `counter-upsert\0${table}\0${rows.length}\0${force}\0${withReturning}`, (q, d) => upsertSql(q, d, table, rows.length, force, withReturning));
     const bindings: Knex.RawBinding[] = [];
     for (const r of rows) {
       bindings.push(r.rowKey, r.points[0] ?? 0, r.expire[0] ?? null);
@@ -139,8 +129,7 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
       if (withReturning) out = (result as [Row[]])[0];
       else {
         // Not atomic with the upsert: a neighbour's increment may show (errs on the strict side).
-        const [read] = (await knex.raw(`SELECT ${UPSERT_COLUMNS.map((c) => `\`${c}\``).join(', ')} FROM ?? WHERE \`key\` IN (${rows.map(() => '?').join(', ')})`, [table, ...rows.map((r) => r.rowKey)])) as [Row[]];
-        out = read;
+        out = await knex<Row>(table).whereIn('key', rows.map((r) => r.rowKey)).select(UPSERT_COLUMNS);
       }
     } else if (dialect === 'postgres') out = (result as { rows: Row[] }).rows;
     else out = result as Row[];
@@ -244,7 +233,11 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
   /** Row keys of the takes, per slot. */
   const keysBySlot = (list: readonly CounterTake[]): Map<CounterSlot, string[]> => {
     const out = new Map<CounterSlot, string[]>();
-    for (const { counter, key } of list) out.set(counter.slot, [...(out.get(counter.slot) ?? []), rowKey(counter, key)]);
+    for (const { counter, key } of list) {
+      const keys = out.get(counter.slot);
+      if (keys === undefined) out.set(counter.slot, [rowKey(counter, key)]);
+      else keys.push(rowKey(counter, key));
+    }
     return out;
   };
   const resetTakes = (list: readonly CounterTake[]): Promise<void> => resetSlots(knex, table, keysBySlot(list));

@@ -51,7 +51,8 @@ async function addSlotColumns(knex: Knex, limits: string): Promise<void> {
 
 /** One INSERT … SELECT per old prefix: each live `<prefix>:<number>` row becomes its slot of `n:<number>`. */
 async function copyLiveWindows(knex: Knex, table: string, now: number): Promise<void> {
-  const mysql = dialectOf(knex) === 'mysql';
+  const dialect = dialectOf(knex);
+  const mysql = dialect === 'mysql';
   const q = (name: string): string => (mysql ? `\`${name}\`` : `"${name}"`);
   for (const [prefix, slot] of OLD_PREFIXES) {
     const [p, e] = [q(`points_${slot}`), q(`expire_${slot}`)];
@@ -63,7 +64,7 @@ async function copyLiveWindows(knex: Knex, table: string, now: number): Promise<
     const own = (name: string): string => `${q(table)}.${q(name)}`;
     const sql = mysql
       ? `INSERT INTO ${q(table)} ${columns} ${select} ON DUPLICATE KEY UPDATE ${own(`points_${slot}`)} = VALUES(${p}), ${own(`expire_${slot}`)} = VALUES(${e}), ${own('expire')} = GREATEST(${own('expire')}, VALUES(${q('expire')}))`
-      : `INSERT INTO ${q(table)} AS t ${columns} ${select} ON CONFLICT (${q('key')}) DO UPDATE SET ${p} = excluded.${p}, ${e} = excluded.${e}, ${q('expire')} = ${dialectOf(knex) === 'sqlite' ? 'MAX' : 'GREATEST'}(t.${q('expire')}, excluded.${q('expire')})`;
+      : `INSERT INTO ${q(table)} AS t ${columns} ${select} ON CONFLICT (${q('key')}) DO UPDATE SET ${p} = excluded.${p}, ${e} = excluded.${e}, ${q('expire')} = ${dialect === 'sqlite' ? 'MAX' : 'GREATEST'}(t.${q('expire')}, excluded.${q('expire')})`;
     await knex.raw(sql, [now]);
   }
 }
