@@ -15,6 +15,15 @@ export interface DbWork {
   readonly pageReads: number;
   /** Buffer pool page write requests. */
   readonly pageWrites: number;
+  /**
+   * Index page reorganizations (`innodb_metrics`' `index_page_reorg_attempts`, enabled by the probe):
+   * an UPDATE that makes a row longer often rewrites its whole page, the cost found twice before.
+   */
+  readonly pageReorgs: number;
+  /** Statements the server ran (`Questions`; the probe's own two per reading count too). */
+  readonly statements: number;
+  /** Transactions committed (`Handler_commit`; autocommit statements count one each). */
+  readonly commits: number;
 }
 
 const VARIABLES: Record<string, ReadonlyArray<keyof DbWork>> = {
@@ -24,6 +33,8 @@ const VARIABLES: Record<string, ReadonlyArray<keyof DbWork>> = {
   Handler_delete: ['rowWrites'],
   Innodb_buffer_pool_read_requests: ['pageReads'],
   Innodb_buffer_pool_write_requests: ['pageWrites'],
+  Questions: ['statements'],
+  Handler_commit: ['commits'],
 };
 
 export interface DbWorkProbe {
@@ -37,8 +48,11 @@ export function dbWorkProbe(url = process.env.BENCH_MYSQL_URL ?? 'mysql://root@1
     async read() {
       const names = Object.keys(VARIABLES).map((n) => `'${n}'`).join(', ');
       const [rows] = (await knex.raw(`SHOW GLOBAL STATUS WHERE Variable_name IN (${names})`)) as [Array<{ Variable_name: string; Value: string }>];
-      const work = { redoBytes: 0, rowWrites: 0, pageReads: 0, pageWrites: 0 };
+      const work = { redoBytes: 0, rowWrites: 0, pageReads: 0, pageWrites: 0, pageReorgs: 0, statements: 0, commits: 0 };
       for (const row of rows) for (const field of VARIABLES[row.Variable_name] ?? []) work[field] += Number(row.Value);
+      await knex.raw("SET GLOBAL innodb_monitor_enable = 'index_page_reorg_attempts'");
+      const [metrics] = (await knex.raw("SELECT `count` AS n FROM information_schema.innodb_metrics WHERE name = 'index_page_reorg_attempts'")) as [Array<{ n: unknown }>];
+      work.pageReorgs = Number(metrics[0]?.n ?? 0);
       return work;
     },
     close: () => knex.destroy(),
@@ -47,6 +61,6 @@ export function dbWorkProbe(url = process.env.BENCH_MYSQL_URL ?? 'mysql://root@1
 
 /** The work between two readings, per call (one decimal). */
 export function workPer(before: DbWork, after: DbWork, calls: number): DbWork {
-  const per = (k: keyof DbWork): number => Math.round(((after[k] - before[k]) / Math.max(1, calls)) * 10) / 10;
-  return { redoBytes: per('redoBytes'), rowWrites: per('rowWrites'), pageReads: per('pageReads'), pageWrites: per('pageWrites') };
+  const per = (k: keyof DbWork, places = 1): number => Math.round(((after[k] - before[k]) / Math.max(1, calls)) * 10 ** places) / 10 ** places;
+  return { redoBytes: per('redoBytes'), rowWrites: per('rowWrites'), pageReads: per('pageReads'), pageWrites: per('pageWrites'), pageReorgs: per('pageReorgs', 3), statements: per('statements', 2), commits: per('commits', 2) };
 }

@@ -20,7 +20,7 @@
  * injectable clock.
  */
 import type { Knex } from 'knex';
-import { createBatcher, retryConflicts } from './batcher.js';
+import { createBatcher, REQUESTS_PER_BATCH, retryConflicts } from './batcher.js';
 import { dialectOf, supportsReturning } from './db.js';
 import { giveBackUnits, resetSlots, sweepExpiredCounters } from './counter-writes.js';
 import { num, statement } from './sql.js';
@@ -82,6 +82,12 @@ export interface CounterStore {
 }
 
 type Row = Record<string, unknown> & { key: unknown };
+
+/**
+ * The most counters one send takes: sends per IP, the number's three slots (cooldown, switch gap,
+ * sends per number), sends per range, per country, the daily budget and the conversion breaker.
+ */
+const MAX_TAKES_PER_REQUEST = 8;
 
 /** How long a statement shared by several takes may wait for a row lock before it is split. */
 const BATCH_LOCK_WAIT_MS = 500;
@@ -201,9 +207,10 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
     });
   }
 
-  // Up to 350 takes a statement (a send takes up to 7 counters, so 50 sends, like the request
-  // batches): at most 350 rows of 9 values, well within every driver's limit (SQLite's is 32,766).
-  const takes = createBatcher(runTakes, { maxBatch: 350 });
+  // A request's takes are one unit (`addAll`), never split between statements. Up to
+  // REQUESTS_PER_BATCH sends of MAX_TAKES_PER_REQUEST takes a statement: at most 400 rows of 9
+  // values, well within every driver's limit (SQLite's is 32,766).
+  const takes = createBatcher(runTakes, { maxBatch: REQUESTS_PER_BATCH * MAX_TAKES_PER_REQUEST });
 
   /** One row's upsert for a single counter. */
   function single(counter: Counter, key: string, points: number, expire: number): Upsert {
@@ -215,7 +222,7 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
   async function takeAll(wanted: readonly CounterTake[]): Promise<TakeResult[]> {
     if (wanted.length === 0) return [];
     if (batching && (await canReturn())) {
-      return Promise.all(wanted.map(({ counter, key }) => takes.add({ rowKey: rowKey(counter, key), slot: counter.slot, max: counter.max, windowMs: counter.windowSeconds * 1000 })));
+      return Promise.all(takes.addAll(wanted.map(({ counter, key }) => ({ rowKey: rowKey(counter, key), slot: counter.slot, max: counter.max, windowMs: counter.windowSeconds * 1000 }))));
     }
     const now = Date.now();
     const perKey = new Map<string, Upsert>();

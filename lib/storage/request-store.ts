@@ -11,7 +11,7 @@
  * everywhere.
  */
 import type { Knex } from 'knex';
-import { createBatcher, retryConflicts } from './batcher.js';
+import { createBatcher, REQUESTS_PER_BATCH, retryConflicts } from './batcher.js';
 import { supportsReturning } from './db.js';
 import { finishAttempt, finishSentMany, leaseHeld, type DeliveryPatch, type SentMark } from './delivery-queries.js';
 import type { OtpTableNames } from './migrations.js';
@@ -62,7 +62,7 @@ interface MarkItem {
 }
 
 /** Rows per statement: the widest (the insert) binds 20 values a row. */
-const MAX_BATCH = 50;
+const MAX_BATCH = REQUESTS_PER_BATCH;
 /**
  * A "sent" write is shared with others only while at least this much of its lease is left: on
  * MySQL the batch learns which rows it wrote by reading them again, which is only sound while no

@@ -54,6 +54,26 @@ describe('group-commit batcher', () => {
     assert.equal(mostRunning, 1);
   });
 
+  it('never splits a unit of addAll between batches, unless the unit alone exceeds maxBatch', async () => {
+    const batches: string[][] = [];
+    const batcher = createBatcher(async (items: readonly string[]) => {
+      batches.push([...items]);
+      return items.map((s) => s.toUpperCase());
+    }, { maxBatch: 4 });
+    // Three units of 3 (as three sends' counter takes) and a lone item; 4 a batch.
+    const units = [['a', 'b', 'c'], ['d', 'e', 'f'], ['g', 'h', 'i']].map((u) => batcher.addAll(u));
+    const lone = batcher.add('z');
+    assert.deepEqual(await Promise.all(units.map((u) => Promise.all(u))), [['A', 'B', 'C'], ['D', 'E', 'F'], ['G', 'H', 'I']]);
+    assert.equal(await lone, 'Z');
+    assert.deepEqual(batches, [['a', 'b', 'c'], ['d', 'e', 'f'], ['g', 'h', 'i', 'z']], 'each batch ends at the end of a unit');
+
+    batches.length = 0;
+    const big = batcher.addAll(['p', 'q', 'r', 's', 't', 'u']);
+    assert.deepEqual(await Promise.all(big), ['P', 'Q', 'R', 'S', 'T', 'U']);
+    assert.deepEqual(batches, [['p', 'q', 'r', 's'], ['t', 'u']], 'a unit larger than maxBatch is split at maxBatch');
+    assert.deepEqual(await Promise.all(batcher.addAll([])), [], 'an empty unit queues nothing');
+  });
+
   it('runs the items of a failed batch again one by one: a bad item fails alone, its neighbours are written (audit 19.2)', async () => {
     const sizes: number[] = [];
     const batcher = createBatcher(async (items: readonly number[]) => {

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import type { Knex } from 'knex';
+import { REQUESTS_PER_BATCH } from '../../lib/storage/batcher.js';
 import { createCounterStore } from '../../lib/storage/counter-store.js';
 import { finishSentMany, type SentMark } from '../../lib/storage/delivery-queries.js';
 import { latestRequestsWithLocks, supersedeOlderMany } from '../../lib/storage/request-queries.js';
@@ -55,6 +56,30 @@ forEachDatabase('group commit', (db) => {
     t.diagnostic(`${n} concurrent sends: ${sends.statements} statements; ${n} concurrent verifies: ${verifies.statements} statements`);
     // A second right code is refused: each consume happened once.
     assert.equal((await kit.otp.verify(phones[0] ?? '', codes.get(phones[0] ?? '') ?? '')).reason, 'OTP_NOT_FOUND');
+  });
+
+  it('a batch of concurrent sends takes all their counters in one statement: no send straddles two', async () => {
+    // Every counter of a send on (8 takes), as the bench's load has them. With a take cap one send
+    // short of REQUESTS_PER_BATCH, the last sends' takes were split off into a second statement and
+    // every later stage's batches fragmented (docs/benchmarks.md, issue 28).
+    const kit = await createTestKit(db(), { limits: { sendsPerPrefix: { max: 1000 }, dailySendBudget: 100_000, sendsPerCountry: { max: 100_000 } } });
+    const phones = Array.from({ length: REQUESTS_PER_BATCH }, (_, i) => phoneOf(500 + i * 997));
+    await kit.otp.sendSms(phoneOf(499), { ip: '192.0.2.1' });
+    let counterStatements = 0;
+    const limitsTable = kit.otp.config.tables.limits;
+    const onQuery = (q: { sql?: string }): void => {
+      if (/^insert into [`"]?/i.test(q.sql ?? '') && (q.sql ?? '').includes(limitsTable)) counterStatements += 1;
+    };
+    db().knex.on('query', onQuery);
+    try {
+      const sent = await Promise.all(phones.map((phone, i) => kit.otp.sendSms(phone, { ip: `198.51.100.${i + 1}` })));
+      assert.deepEqual(sent.map((s) => s.status), phones.map(() => 'sent'));
+    } finally {
+      db().knex.off('query', onQuery);
+    }
+    assert.equal(counterStatements, 1, `${REQUESTS_PER_BATCH} concurrent sends took their counters in ${counterStatements} statements`);
+    const rows = await db().knex(limitsTable).where('key', 'like', 'n:%').whereIn('key', phones.map((p) => `n:${p}`)).count('* as n').first();
+    assert.equal(Number((rows as { n: unknown }).n), REQUESTS_PER_BATCH, 'each number got its counter row');
   });
 
   it('concurrent resends to one number in one batch leave exactly the newest request live', async () => {
