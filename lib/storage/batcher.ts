@@ -15,7 +15,7 @@
  * stages stay in step only if their batches hold the same requests: a request whose counter takes
  * straddle two batches waits for both, and every later stage's batches fragment (with a take cap
  * one send short of this, 50 concurrent sends ran 0.2 statements per send instead of 0.1 and cost
- * 40 % more CPU in Node and in mysqld; docs/benchmarks.md).
+ * 40 % or more CPU in Node and in mysqld; docs/benchmarks.md).
  */
 export const REQUESTS_PER_BATCH = 50;
 
