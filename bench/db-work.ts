@@ -24,6 +24,10 @@ export interface DbWork {
   readonly statements: number;
   /** Transactions committed (`Handler_commit`; autocommit statements count one each). */
   readonly commits: number;
+  /** Bytes the server received from its clients (`Bytes_received`): SQL text and bindings. */
+  readonly bytesIn: number;
+  /** Bytes the server sent to its clients (`Bytes_sent`): results, RETURNING rows. */
+  readonly bytesOut: number;
 }
 
 const VARIABLES: Record<string, ReadonlyArray<keyof DbWork>> = {
@@ -35,6 +39,8 @@ const VARIABLES: Record<string, ReadonlyArray<keyof DbWork>> = {
   Innodb_buffer_pool_write_requests: ['pageWrites'],
   Questions: ['statements'],
   Handler_commit: ['commits'],
+  Bytes_received: ['bytesIn'],
+  Bytes_sent: ['bytesOut'],
 };
 
 export interface DbWorkProbe {
@@ -48,7 +54,7 @@ export function dbWorkProbe(url = process.env.BENCH_MYSQL_URL ?? 'mysql://root@1
     async read() {
       const names = Object.keys(VARIABLES).map((n) => `'${n}'`).join(', ');
       const [rows] = (await knex.raw(`SHOW GLOBAL STATUS WHERE Variable_name IN (${names})`)) as [Array<{ Variable_name: string; Value: string }>];
-      const work = { redoBytes: 0, rowWrites: 0, pageReads: 0, pageWrites: 0, pageReorgs: 0, statements: 0, commits: 0 };
+      const work = { redoBytes: 0, rowWrites: 0, pageReads: 0, pageWrites: 0, pageReorgs: 0, statements: 0, commits: 0, bytesIn: 0, bytesOut: 0 };
       for (const row of rows) for (const field of VARIABLES[row.Variable_name] ?? []) work[field] += Number(row.Value);
       await knex.raw("SET GLOBAL innodb_monitor_enable = 'index_page_reorg_attempts'");
       const [metrics] = (await knex.raw("SELECT `count` AS n FROM information_schema.innodb_metrics WHERE name = 'index_page_reorg_attempts'")) as [Array<{ n: unknown }>];
@@ -62,5 +68,5 @@ export function dbWorkProbe(url = process.env.BENCH_MYSQL_URL ?? 'mysql://root@1
 /** The work between two readings, per call (one decimal). */
 export function workPer(before: DbWork, after: DbWork, calls: number): DbWork {
   const per = (k: keyof DbWork, places = 1): number => Math.round(((after[k] - before[k]) / Math.max(1, calls)) * 10 ** places) / 10 ** places;
-  return { redoBytes: per('redoBytes'), rowWrites: per('rowWrites'), pageReads: per('pageReads'), pageWrites: per('pageWrites'), pageReorgs: per('pageReorgs', 3), statements: per('statements', 2), commits: per('commits', 2) };
+  return { redoBytes: per('redoBytes'), rowWrites: per('rowWrites'), pageReads: per('pageReads'), pageWrites: per('pageWrites'), pageReorgs: per('pageReorgs', 3), statements: per('statements', 2), commits: per('commits', 2), bytesIn: per('bytesIn', 0), bytesOut: per('bytesOut', 0) };
 }

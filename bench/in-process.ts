@@ -1,7 +1,7 @@
 /**
  * `tsx bench/in-process.ts`: the kit's CPU per send and per verify without HTTP, for A/B checks of
  * small changes (the HTTP benchmark's ratios move more with the machine than such changes do).
- * Drives `otp.sendSms` and `otp.verify` 50 at a time against MariaDB with the bench's limits and an
+ * Drives `otp.sendSms` and `otp.verify` 50 at a time (BENCH_CONCURRENCY) against MariaDB with the bench's limits and an
  * in-process provider, and prints user and system CPU per call from `process.cpuUsage()`, and the
  * local mysqld's CPU per call (`mysqldUs`; other work on the database counts there too), and
  * MariaDB's own count of its work per call (`db`: redo bytes, row writes, buffer pool page
@@ -10,7 +10,8 @@
  * Then the floor's send (bench/floor-app.ts: one INSERT, pool of 10) the same way, in a database of
  * its own, and the kit/floor ratio of each database figure per send.
  *
- * Environment: BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_CALLS (20000).
+ * Environment: BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_CALLS (20000), BENCH_CONCURRENCY
+ * (50 calls at a time; 12 gives the batch sizes the HTTP bench's 50 connections give).
  */
 import { randomBytes } from 'node:crypto';
 import knexFactory from 'knex';
@@ -21,7 +22,7 @@ import { createFloor, migrateFloor } from './floor-app.js';
 import { withKit } from './in-process-kit.js';
 
 const calls = Number(process.env.BENCH_CALLS ?? 20_000);
-const CONCURRENCY = 50;
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
 const WARM_UP = 3_000;
 
 const perCall = (usage: NodeJS.CpuUsage, count: number) => ({ userUs: Math.round(usage.user / count), systemUs: Math.round(usage.system / count) });
