@@ -15,6 +15,12 @@
  * BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), HTTP_CPU_PROF=<dir> to run the servers under
  * --cpu-prof (one directory per variant; the main thread's profile is summarised over the
  * chunks' span).
+ *
+ * What a request costs after its answer (issue 24's end sweep): HTTP_CPU_ENV_<name> is JSON of
+ * extra environment for one variant's server (e.g. `{"BENCH_KIT_POLLER":"1"}` runs the retry poller
+ * with its end sweep in it, bench/kit-app.ts), and HTTP_CPU_SETTLE_MS (0: off) measures each
+ * variant's server and mysqld CPU for that long after each verify chunk, while it is otherwise idle,
+ * per verified request ("after"), and adds it to the conversation's cost.
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -31,6 +37,7 @@ const CHUNK = Number(env.HTTP_CPU_CHUNK ?? 1500);
 const WARMUP = Number(env.HTTP_CPU_WARMUP ?? 3000);
 const CONNECTIONS = Number(env.HTTP_CPU_CONNECTIONS ?? 32);
 const SECRET = randomBytes(24).toString('base64');
+const SETTLE_MS = Number(env.HTTP_CPU_SETTLE_MS ?? 0);
 
 interface Variant {
   readonly name: string;
@@ -87,6 +94,21 @@ async function measure(child: ChildHandle, dbPid: number | undefined, run: () =>
   return { serverUs: ((s1 - s0) * 1e6) / Math.max(1, ok), dbUs: ((d1 - d0) * 1e6) / Math.max(1, ok), ok, other };
 }
 
+/**
+ * The server's and mysqld's CPU in the SETTLE_MS right after a verify chunk's window (which ends
+ * 100 ms after the last answer), per verified request of the chunk: its background work then (the
+ * end sweep of what it verified, the poller's idle polls).
+ */
+async function measureAfter(child: ChildHandle, dbPid: number | undefined, verified: number): Promise<Measured> {
+  const s0 = cpuSecondsOf(child.pid);
+  const d0 = dbPid === undefined ? 0 : cpuSecondsOf(dbPid);
+  await sleep(SETTLE_MS);
+  const s1 = cpuSecondsOf(child.pid);
+  const d1 = dbPid === undefined ? 0 : cpuSecondsOf(dbPid);
+  const per = Math.max(1, verified);
+  return { serverUs: ((s1 - s0) * 1e6) / per, dbUs: ((d1 - d0) * 1e6) / per, ok: verified, other: '' };
+}
+
 interface Running {
   readonly variant: Variant;
   readonly child: ChildHandle;
@@ -98,6 +120,8 @@ interface Running {
   verified: number;
   readonly send: Measured[];
   readonly verify: Measured[];
+  /** CPU in the HTTP_CPU_SETTLE_MS after each verify chunk, per verified request of the chunk. */
+  readonly after: Measured[];
   readonly windows: { send: [number, number]; verify: [number, number] };
 }
 
@@ -121,8 +145,9 @@ async function start(v: Variant, index: number, admin: Knex): Promise<Running> {
   // One directory per variant: tsx's loader thread writes a profile of its own beside the main thread's.
   const profileDir = profDir === undefined || profDir === '' ? undefined : join(resolve(profDir), v.name);
   const execArgv = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir];
-  const child = await startChild(`${v.root}/bench/${v.app}-app.ts`, { DATABASE_URL: url, BENCH_SECRET: SECRET, NODE_ENV: 'production' }, execArgv);
-  return { variant: v, child, database, profileDir, next: index * 1_000_000, codes: [], verified: 0, send: [], verify: [], windows: { send: [0, 0], verify: [0, 0] } };
+  const extra = JSON.parse(env[`HTTP_CPU_ENV_${v.name}`] ?? '{}') as Record<string, string>;
+  const child = await startChild(`${v.root}/bench/${v.app}-app.ts`, { DATABASE_URL: url, BENCH_SECRET: SECRET, NODE_ENV: 'production', ...extra }, execArgv);
+  return { variant: v, child, database, profileDir, next: index * 1_000_000, codes: [], verified: 0, send: [], verify: [], after: [], windows: { send: [0, 0], verify: [0, 0] } };
 }
 
 function sendBody(r: Running): Next {
@@ -196,7 +221,10 @@ async function chunks(running: readonly Running[], dbPid: number | undefined): P
       const verified = await measure(r.child, dbPid, () => verifies(r, r.codes.length));
       await mark('verify', 1);
       r.verify.push(verified);
-      log(`chunk ${c + 1} ${r.variant.name}: send ${show(sent)}; verify ${show(verified)}`);
+      if (SETTLE_MS > 0) {
+        r.after.push(await measureAfter(r.child, dbPid, verified.ok));
+      }
+      log(`chunk ${c + 1} ${r.variant.name}: send ${show(sent)}; verify ${show(verified)}${SETTLE_MS > 0 ? `; after ${show(r.after.at(-1) as Measured)}` : ''}`);
     }
   }
 }
@@ -234,6 +262,49 @@ async function main(): Promise<void> {
   console.log('| variant | send server µs | send mysqld µs | verify server µs | verify mysqld µs |');
   console.log('|---|---|---|---|---|');
   for (const r of running) console.log(`| ${r.variant.name} | ${col(r, 'send', 'serverUs')} | ${col(r, 'send', 'dbUs')} | ${col(r, 'verify', 'serverUs')} | ${col(r, 'verify', 'dbUs')} |`);
+  if (SETTLE_MS > 0) printConversations(running);
+}
+
+/** `m ± h %`: the mean and the half-width of its 95 % interval (1.96 standard errors). */
+function meanWithin95(xs: readonly number[]): string {
+  const n = xs.length;
+  const mean = xs.reduce((a, b) => a + b, 0) / Math.max(1, n);
+  const variance = n < 2 ? Number.NaN : xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1);
+  return `${mean.toFixed(1)} ± ${((1.96 * Math.sqrt(variance)) / Math.sqrt(Math.max(1, n))).toFixed(1)} %`;
+}
+
+/**
+ * With HTTP_CPU_SETTLE_MS: per chunk, what a conversation (a send, its verify and what the server
+ * did in the settle window after them) cost each variant, and each variant's difference to the
+ * first variant as a share of the first's cost, chunk by chunk (medians, and the chunks' range).
+ */
+function printConversations(running: readonly Running[]): void {
+  const base = running[0];
+  if (base === undefined) return;
+  const cost = (r: Running, i: number, who: 'serverUs' | 'dbUs'): number =>
+    ((r.send[i] as Measured)[who] + (r.verify[i] as Measured)[who] + (r.after[i] as Measured)[who]);
+  const range = (xs: readonly number[]): string => `${Math.min(...xs).toFixed(1)} to ${Math.max(...xs).toFixed(1)}`;
+  console.log('');
+  console.log(`A conversation: send + verify + the ${SETTLE_MS} ms after each verify chunk, per verified request (medians of ${CHUNKS} chunks; difference to ${base.variant.name} as % of ${base.variant.name}'s cost, chunk by chunk: median [range]; mean ± its 95 % interval):`);
+  console.log('');
+  console.log('| variant | after: server µs | after: mysqld µs | server µs | mysqld µs | server + mysqld µs | server difference | server + mysqld difference |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const r of running) {
+    const chunksOf = r.after.map((_m, i) => i);
+    const diff = (who: 'server' | 'both'): string => {
+      if (r === base) return '—';
+      const shares = chunksOf.map((i) => {
+        const mine = who === 'server' ? cost(r, i, 'serverUs') : cost(r, i, 'serverUs') + cost(r, i, 'dbUs');
+        const theirs = who === 'server' ? cost(base, i, 'serverUs') : cost(base, i, 'serverUs') + cost(base, i, 'dbUs');
+        return ((mine - theirs) / theirs) * 100;
+      });
+      return `${median(shares).toFixed(1)} % [${range(shares)}]; mean ${meanWithin95(shares)}`;
+    };
+    const server = median(chunksOf.map((i) => cost(r, i, 'serverUs')));
+    const db = median(chunksOf.map((i) => cost(r, i, 'dbUs')));
+    const after = (who: 'serverUs' | 'dbUs'): string => median(r.after.map((m) => m[who])).toFixed(1);
+    console.log(`| ${r.variant.name} | ${after('serverUs')} | ${after('dbUs')} | ${server.toFixed(0)} | ${db.toFixed(0)} | ${(server + db).toFixed(0)} | ${diff('server')} | ${diff('both')} |`);
+  }
 }
 
 await main();
