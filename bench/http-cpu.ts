@@ -276,7 +276,8 @@ function meanWithin95(xs: readonly number[]): string {
 /**
  * With HTTP_CPU_SETTLE_MS: per chunk, what a conversation (a send, its verify and what the server
  * did in the settle window after them) cost each variant, and each variant's difference to the
- * first variant as a share of the first's cost, chunk by chunk (medians, and the chunks' range).
+ * first variant as a share of the first's cost, chunk by chunk (the median and the chunks' range,
+ * and the mean with its 95 % interval: single chunks spread by ±20 % on a busy machine).
  */
 function printConversations(running: readonly Running[]): void {
   const base = running[0];
