@@ -45,7 +45,7 @@ export interface BenchReport {
   readonly machine: { readonly cpu: string; readonly cores: number; readonly memoryGb: number; readonly loadAtStart: readonly number[]; readonly loadAtEnd: readonly number[] };
   readonly node: string;
   readonly mariadb: string;
-  readonly settings: { readonly duration: number; readonly warmup: number; readonly connections: number; readonly kitLimits: string; readonly peer?: string };
+  readonly settings: { readonly duration: number; readonly chunks: number; readonly warmup: number; readonly connections: number; readonly kitLimits: string; readonly peer?: string };
   /** Floor and kit measured in the same round; at least one round. */
   readonly rounds: readonly BenchRound[];
   readonly profile?: ProfileSummary;
@@ -210,8 +210,8 @@ export function renderReport(r: BenchReport, detail = true): string {
       `**Node** ${r.node}. **MariaDB** ${r.mariadb} (local, default settings: \`innodb_flush_log_at_trx_commit=1\`). ` +
       'The load generator (autocannon 9, in the orchestrator process), the server process and MariaDB share these cores, so CPU columns add up to at most the core count.',
     '',
-    `**Load:** ${rounds} round${rounds === 1 ? '' : 's'}, each a run of every app (one server process each, started afresh) in turn: floor, kit${r.settings.peer === undefined ? '' : ', peer'} in odd rounds and the other way round in even ones, so a machine that slows down during the run weighs on all of them. ` +
-      `Each run: ${r.settings.connections} connections, ${r.settings.warmup} s warm-up, then ${r.settings.duration} s per phase. Every request has its own valid number ` +
+    `**Load:** ${rounds} round${rounds === 1 ? '' : 's'}. In a round every app's server runs at once (one process each, started afresh) and the load goes to one app at a time, in ${r.settings.chunks} chunks of ${f1(r.settings.duration / r.settings.chunks)} s per app and phase, in mirrored order (floor, kit${r.settings.peer === undefined ? '' : ', peer'}, then back), the first app swapping every round: a machine whose speed drifts weighs on every app alike. ` +
+      `${r.settings.connections} connections, ${r.settings.warmup} s warm-up per app and phase, then ${r.settings.duration} s per app and phase; a phase's figures are over its chunks (p99: the highest chunk's). Every request has its own valid number ` +
       '(+359 87/88/89, spread over many prefixes) and its own `X-Forwarded-For` address (198.18.0.0/15). Verify requests carry live codes: those sent in the send phase, topped up by in-process sends before the verify phase. ' +
       'Both apps: NODE_ENV=production, a pool of 10 connections, delivery by an in-process sink. The kit is the example app (`examples/app.ts`) with `TRUST_PROXY=loopback` and all its defaults, ' +
       `every abuse limit on; only the total-volume caps (and the conversion breaker's minimum sample), which ~100,000 codes a minute to one country must exceed, are raised (not switched off): \`limits: ${r.settings.kitLimits}\`.`,

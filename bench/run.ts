@@ -6,12 +6,14 @@
  * `npm run bench -- --write-docs` (or BENCH_WRITE_DOCS=1) also rewrites the generated sections of
  * docs/benchmarks.md (between their markers; the rest of the file is kept).
  *
- * Floor and kit are measured in BENCH_ROUNDS rounds (default 2), the order swapped every round
- * (floor then kit, kit then floor), so a machine that slows down during the run weighs on both; the
+ * Floor and kit are measured in BENCH_ROUNDS rounds (default 2). In a round both servers run at once
+ * and the load goes to one at a time in short chunks, in mirrored order (floor, kit, kit, floor, …;
+ * BENCH_CHUNKS chunks of BENCH_DURATION / BENCH_CHUNKS seconds per app and phase, bench/app-session.ts),
+ * and the first app swaps every round, so a machine whose speed drifts weighs on both alike; the
  * targets are judged on every round.
  *
  * Environment: BENCH_PEER=0 leaves out the peer (better-auth, bench/peer-app.ts), BENCH_ROUNDS (2),
- * BENCH_DURATION (seconds per phase, default 10), BENCH_WARMUP (default 3),
+ * BENCH_DURATION (seconds per phase and app, default 10), BENCH_CHUNKS (4), BENCH_WARMUP (default 3),
  * BENCH_CONNECTIONS (50), BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_PG_URL
  * (postgres://postgres@127.0.0.1:5432/postgres), BENCH_POLLER_ROWS (10000), BENCH_POLLER_OPTIONS
  * (JSON for startRetryPoller), BENCH_POLLER_MAX_SECONDS (60), BENCH_PROFILE=0 to skip the CPU
@@ -26,15 +28,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import { migrateOtpTables } from '../lib/index.js';
-import { findDatabasePid, ipFor, memoryOf, phoneFor, sleep, startChild, type ChildHandle, type LoggedStatement, type StatementSnapshot } from './common.js';
+import { findDatabasePid, type LoggedStatement } from './common.js';
+import { mergePhases, openSession, type AppSession, type AppSpec, type SessionSettings } from './app-session.js';
 import { explainOnPostgres, explainStatements, countRows, type ExplainSet, type LabelledStatement } from './explain.js';
 import { migrateFloor } from './floor-app.js';
 import { benchLimits } from './kit-app.js';
-import { runPhase, type AppName, type NextRequest, type PhaseResult } from './load.js';
+import type { AppName, PhaseResult } from './load.js';
 import { PEER_PATHS } from './peer-app.js';
 import { runPollerBench, type PollerBenchResult } from './poller-bench.js';
 import { summariseProfile, type ProfileSummary } from './profile.js';
-import { renderReport, typical, writeDocsRequested, writeReport, writeResult, type AppResult, type BenchReport, type BenchRound, type StatementSample } from './report.js';
+import { renderReport, typical, writeDocsRequested, writeReport, writeResult, type AppResult, type BenchReport, type BenchRound } from './report.js';
 import { createSeeder } from './seed.js';
 import { dbWorkProbe, type DbWorkProbe } from './db-work.js';
 import { renderLifecycle, runLifecycleBench, writeLifecycle } from './lifecycle-bench.js';
@@ -55,7 +58,8 @@ const num = (name: string, fallback: number): number => {
 const DURATION = num('BENCH_DURATION', 10);
 const WARMUP = Math.min(num('BENCH_WARMUP', 3), DURATION);
 const CONNECTIONS = num('BENCH_CONNECTIONS', 50);
-const SEQUENTIAL = 10;
+/** Chunks per app per phase in a round (BENCH_CHUNKS): the apps take turns this many times. */
+const CHUNKS = Math.round(num('BENCH_CHUNKS', 4));
 const ROUNDS = Math.round(num('BENCH_ROUNDS', 2));
 /** The peer library (bench/peer-app.ts) in every round; BENCH_PEER=0 leaves it out. */
 const PEER = env.BENCH_PEER !== '0';
@@ -72,16 +76,6 @@ const POLLER_OPTIONS = JSON.parse(env.BENCH_POLLER_OPTIONS ?? '{}') as Record<st
 const SECRET = randomBytes(24).toString('base64');
 const log = (line: string): void => console.error(`[bench] ${line}`);
 
-interface AppSpec {
-  readonly app: AppName;
-  readonly file: string;
-  readonly paths: { readonly send: string; readonly verify: string };
-  readonly sendBody: (phone: string) => unknown;
-  readonly verifyBody: (phone: string, code: string) => unknown;
-  /** What a successful send answers (verify: 200 everywhere). */
-  readonly sendStatus: number;
-}
-
 const OTP_PATHS = { send: '/otp/sms', verify: '/otp/verify' } as const;
 const APPS: Readonly<Record<AppName, AppSpec>> = {
   floor: { app: 'floor', file: here('./floor-app.ts'), paths: OTP_PATHS, sendBody: (phone) => ({ phone }), verifyBody: (phone, code) => ({ phone, code }), sendStatus: 202 },
@@ -89,119 +83,94 @@ const APPS: Readonly<Record<AppName, AppSpec>> = {
   peer: { app: 'peer', file: here('./peer-app.ts'), paths: PEER_PATHS, sendBody: (phoneNumber) => ({ phoneNumber }), verifyBody: (phoneNumber, code) => ({ phoneNumber, code }), sendStatus: 200 },
 };
 
-/** Everything for one app process: warm-up, send, verify, statements per request, peak RSS. */
-async function benchApp(spec: AppSpec, url: string, dbPid: number | undefined, firstIndex: number, execArgv: readonly string[] = [], durations = { warmup: WARMUP, phase: DURATION }): Promise<AppResult> {
-  const child = await startChild(spec.file, { DATABASE_URL: url, BENCH_SECRET: SECRET, NODE_ENV: 'production' }, execArgv);
-  // Before any load: what loading the app costs.
-  const readyRssKb = memoryOf(child.pid).rssKb;
-  let peakRssKb = 0;
-  const sampler = setInterval(() => {
-    peakRssKb = Math.max(peakRssKb, memoryOf(child.pid).rssKb);
-  }, 100);
+/** How the apps' sessions reach the server and the database (set in main). */
+let sessionSettings: SessionSettings | undefined;
+const settingsOrFail = (): SessionSettings => {
+  if (sessionSettings === undefined) throw new Error('session settings are set in main');
+  return sessionSettings;
+};
+
+/** Live codes wanted for a verify phase of `seconds` at the rates seen so far, with room to spare. */
+const codesWanted = (rps: number, seconds: number): number => Math.ceil(rps * seconds * 1.6) + 2_000;
+
+/**
+ * One app alone from start to end (the profile run): warm-up, send, verify, statements per
+ * request, peak RSS, and the load windows in the server's clock.
+ */
+async function benchApp(spec: AppSpec, firstIndex: number, execArgv: readonly string[], durations: { warmup: number; phase: number }): Promise<AppResult> {
+  const session = await openSession(spec, firstIndex, { ...settingsOrFail(), execArgv });
   try {
-    let index = firstIndex;
-    const sendNext = (): NextRequest => {
-      const i = index;
-      index += 1;
-      return { body: JSON.stringify(spec.sendBody(phoneFor(i))), ip: ipFor(i) };
-    };
-    const codes: [string, string][] = [];
-    let cursor = 0;
-    let verifyIp = 0;
-    const verifyNext = (): NextRequest | undefined => {
-      const entry = codes[cursor];
-      if (entry === undefined) return undefined;
-      cursor += 1;
-      verifyIp += 1;
-      return { body: JSON.stringify(spec.verifyBody(entry[0], entry[1])), ip: ipFor(65_536 + verifyIp) };
-    };
-    const take = async (): Promise<void> => {
-      codes.push(...(await child.call<[string, string][]>('take-codes')));
-    };
-    const phase = (kind: 'send' | 'verify', duration: number): Promise<PhaseResult> =>
-      runPhase({
-        app: spec.app,
-        kind,
-        child,
-        dbPid,
-        path: spec.paths[kind],
-        duration,
-        connections: CONNECTIONS,
-        next: kind === 'send' ? sendNext : verifyNext,
-        successStatus: kind === 'send' ? spec.sendStatus : 200,
-        probe,
-      });
-
-    log(`${spec.app}: warm-up send ${durations.warmup} s`);
-    await phase('send', durations.warmup);
-    log(`${spec.app}: send ${durations.phase} s`);
-    const sendStart = await child.call<number>('now');
-    const send = await phase('send', durations.phase);
-    const sendEnd = await child.call<number>('now');
-    const peakNow = (): string => `peak RSS so far ${(memoryOf(child.pid).peakKb / 1024).toFixed(1)} MB`;
-    log(`${spec.app}: send ${send.rps.toFixed(0)} req/s, p99 ${send.p99} ms, ${peakNow()}`);
-    await take();
-    log(`${spec.app}: warm-up verify ${durations.warmup} s`);
-    const warm = await phase('verify', durations.warmup);
-    // Enough live codes for the measured verify phase at the warm-up rate, with room to spare.
-    const wanted = Math.ceil(Math.max(warm.rps, send.rps) * durations.phase * 1.6) + 2_000;
-    const missing = wanted - (codes.length - cursor);
-    if (missing > 0) {
-      log(`${spec.app}: preparing ${missing} live codes in process`);
-      const prepared = await child.call<{ ok: number; failed: number; firstError?: string }>('prepare', { from: index, count: missing, concurrency: 32 });
-      index += missing;
-      log(`${spec.app}: prepared, ${peakNow()}`);
-      if (prepared.failed > 0) log(`${spec.app}: ${prepared.failed} prepared sends failed: ${prepared.firstError ?? ''}`);
-      await take();
-    }
-    log(`${spec.app}: verify ${durations.phase} s (${codes.length - cursor} live codes)`);
-    const verifyStart = await child.call<number>('now');
-    const verify = await phase('verify', durations.phase);
-    const verifyEnd = await child.call<number>('now');
-    log(`${spec.app}: verify ${verify.rps.toFixed(0)} req/s, p99 ${verify.p99} ms${verify.exhausted ? ' (codes ran out)' : ''}, ${peakNow()}`);
-
-    // Let requests still in flight from the last phase finish before counting one at a time.
-    await sleep(1_000);
-    const statements = await sequentialStatements(spec, child, index);
-    index += SEQUENTIAL;
-    peakRssKb = Math.max(peakRssKb, memoryOf(child.pid).peakKb);
-    return { app: spec.app, send, verify, readyRssKb, peakRssKb, statements, windows: { send: [sendStart, sendEnd], verify: [verifyStart, verifyEnd] } };
-  } finally {
-    clearInterval(sampler);
-    await child.exit();
+    await session.phase('send', durations.warmup);
+    const sendStart = await session.now();
+    const send = await session.phase('send', durations.phase);
+    const sendEnd = await session.now();
+    await session.collectCodes();
+    const warm = await session.phase('verify', durations.warmup);
+    await session.topUpCodes(codesWanted(Math.max(warm.rps, send.rps), durations.phase));
+    const verifyStart = await session.now();
+    const verify = await session.phase('verify', durations.phase);
+    const verifyEnd = await session.now();
+    const statements = await session.sequentialStatements();
+    return { app: spec.app, send, verify, readyRssKb: session.readyRssKb, peakRssKb: await session.close(), statements, windows: { send: [sendStart, sendEnd], verify: [verifyStart, verifyEnd] } };
+  } catch (error) {
+    await session.close();
+    throw error;
   }
 }
 
-/** Sequential sends and verifies over HTTP, each with its own statement count and SQL. */
-async function sequentialStatements(spec: AppSpec, child: ChildHandle, from: number): Promise<{ send: StatementSample[]; verify: StatementSample[] }> {
-  const base = `http://127.0.0.1:${child.port}`;
-  const one = async (path: string, body: unknown, ip: string): Promise<StatementSample> => {
-    await child.call('stats-reset', { log: true });
-    const response = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, body: JSON.stringify(body) });
-    await response.arrayBuffer();
-    await sleep(20); // anything the server does right after answering
-    const snap = await child.call<StatementSnapshot>('stats');
-    return { status: response.status, knex: snap.knex, driver: snap.driver, sql: snap.sql, driverSql: snap.driverSql };
-  };
-  const send: StatementSample[] = [];
-  for (let k = 0; k < SEQUENTIAL; k += 1) send.push(await one(spec.paths.send, spec.sendBody(phoneFor(from + k)), ipFor(100_000 + k)));
-  const codes = new Map(await child.call<[string, string][]>('take-codes'));
-  const verify: StatementSample[] = [];
-  for (let k = 0; k < SEQUENTIAL; k += 1) {
-    const phone = phoneFor(from + k);
-    verify.push(await one(spec.paths.verify, spec.verifyBody(phone, codes.get(phone) ?? '000000'), ipFor(110_000 + k)));
+/**
+ * One round: every app's server at once, the load to one at a time. Each phase is CHUNKS chunks of
+ * DURATION / CHUNKS seconds per app, in mirrored order (floor, kit, kit, floor, …; a round that
+ * starts with the kit mirrors that), so a machine whose speed drifts during the round weighs on
+ * every app alike; each app's chunks add up to its phase (`mergePhases`).
+ */
+async function benchRound(specs: readonly AppSpec[], firstIndex: number): Promise<Map<AppName, AppResult>> {
+  const sessions: AppSession[] = [];
+  try {
+    for (const spec of specs) sessions.push(await openSession(spec, firstIndex, settingsOrFail()));
+    const chunkSeconds = DURATION / CHUNKS;
+    /** Chunk k's order: the apps forwards in even chunks, backwards in odd ones. */
+    const rotation = (k: number): AppSession[] => (k % 2 === 0 ? sessions : [...sessions].reverse());
+    const loaded = async (kind: 'send' | 'verify'): Promise<Map<AppSession, PhaseResult>> => {
+      const chunks = new Map<AppSession, PhaseResult[]>(sessions.map((s) => [s, []]));
+      for (let k = 0; k < CHUNKS; k += 1) for (const s of rotation(k)) chunks.get(s)?.push(await s.phase(kind, chunkSeconds));
+      const merged = new Map([...chunks].map(([s, list]) => [s, mergePhases(list)]));
+      for (const [s, p] of merged) log(`${s.spec.app}: ${kind} ${p.rps.toFixed(0)} req/s, p99 ${p.p99} ms over ${CHUNKS} chunks${p.exhausted ? ' (codes ran out)' : ''}`);
+      return merged;
+    };
+    const warmUps = new Map<AppSession, PhaseResult>();
+    for (const s of sessions) warmUps.set(s, await s.phase('send', WARMUP));
+    log(`send: ${CHUNKS} chunks of ${chunkSeconds} s per app`);
+    const sends = await loaded('send');
+    for (const s of sessions) {
+      await s.collectCodes();
+      const warm = await s.phase('verify', WARMUP);
+      await s.topUpCodes(codesWanted(Math.max(warm.rps, sends.get(s)?.rps ?? 0, warmUps.get(s)?.rps ?? 0), DURATION));
+    }
+    log(`verify: ${CHUNKS} chunks of ${chunkSeconds} s per app`);
+    const verifies = await loaded('verify');
+    const results = new Map<AppName, AppResult>();
+    for (const s of sessions) {
+      const statements = await s.sequentialStatements();
+      const send = sends.get(s) as PhaseResult;
+      const verify = verifies.get(s) as PhaseResult;
+      results.set(s.spec.app, { app: s.spec.app, send, verify, readyRssKb: s.readyRssKb, peakRssKb: await s.close(), statements, windows: { send: [0, 0], verify: [0, 0] } });
+    }
+    return results;
+  } catch (error) {
+    await Promise.allSettled(sessions.map((s) => s.close()));
+    throw error;
   }
-  return { send, verify };
 }
 
 /** A shorter profiled kit run (`--cpu-prof`), summarised over the load window only. */
-async function profileKit(url: string, dbPid: number | undefined, firstIndex: number): Promise<ProfileSummary | undefined> {
+async function profileKit(firstIndex: number): Promise<ProfileSummary | undefined> {
   const dir = mkdtempSync(join(tmpdir(), 'otp-bench-prof-'));
   try {
     const seconds = Math.min(DURATION, 5);
     // BENCH_PROFILE_APP=floor profiles the floor instead, to compare the two.
     const app = env.BENCH_PROFILE_APP === 'floor' || env.BENCH_PROFILE_APP === 'peer' ? env.BENCH_PROFILE_APP : 'kit';
-    const result = await benchApp(APPS[app], url, dbPid, firstIndex, ['--cpu-prof', '--cpu-prof-dir', dir], { warmup: Math.min(WARMUP, 2), phase: seconds });
+    const result = await benchApp(APPS[app], firstIndex, ['--cpu-prof', '--cpu-prof-dir', dir], { warmup: Math.min(WARMUP, 2), phase: seconds });
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (file === undefined) return undefined;
     // BENCH_PROFILE_KEEP=<file>: keep the raw profile (open it in Chrome DevTools) as well.
@@ -259,21 +228,19 @@ async function main(): Promise<void> {
     await migrateFloor(knex);
     const dbPid = findDatabasePid();
     probe = dbWorkProbe(MYSQL_SERVER);
+    sessionSettings = { url, secret: SECRET, dbPid, connections: CONNECTIONS, probe, log };
     const rounds: BenchRound[] = [];
     for (let r = 0; r < ROUNDS; r += 1) {
-      const first = r * ROUND_SPAN;
-      const results = new Map<AppName, AppResult>();
-      // Swapped every round: a machine that slows down during the run weighs on every app.
+      // The round's first app swaps every round, besides the mirrored chunks within it.
       const order: AppName[] = PEER ? ['floor', 'kit', 'peer'] : ['floor', 'kit'];
-      for (const app of r % 2 === 0 ? order : order.reverse()) {
-        log(`round ${r + 1} of ${ROUNDS}: ${app}`);
-        results.set(app, await benchApp(APPS[app], url, dbPid, first));
-      }
+      const apps = r % 2 === 0 ? order : order.reverse();
+      log(`round ${r + 1} of ${ROUNDS}: ${apps.join(', ')}`);
+      const results = await benchRound(apps.map((app) => APPS[app]), r * ROUND_SPAN);
       const peer = results.get('peer');
       rounds.push({ floor: results.get('floor') as AppResult, kit: results.get('kit') as AppResult, ...(peer === undefined ? {} : { peer }) });
     }
     const { kit } = rounds[0] as BenchRound;
-    const profile = env.BENCH_PROFILE === '0' ? undefined : await profileKit(url, dbPid, PROFILE_FIRST_INDEX);
+    const profile = env.BENCH_PROFILE === '0' ? undefined : await profileKit(PROFILE_FIRST_INDEX);
 
     let poller: PollerBenchResult | undefined;
     if (env.BENCH_POLLER !== '0') {
@@ -312,7 +279,7 @@ async function main(): Promise<void> {
       machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGb: totalmem() / 2 ** 30, loadAtStart: load, loadAtEnd: loadavg() },
       node: process.version,
       mariadb: await mysqlVersion(knex),
-      settings: { duration: DURATION, warmup: WARMUP, connections: CONNECTIONS, kitLimits: JSON.stringify(benchLimits()), ...(PEER ? { peer: `better-auth ${peerVersion()}` } : {}) },
+      settings: { duration: DURATION, chunks: CHUNKS, warmup: WARMUP, connections: CONNECTIONS, kitLimits: JSON.stringify(benchLimits()), ...(PEER ? { peer: `better-auth ${peerVersion()}` } : {}) },
       rounds,
       ...(profile === undefined ? {} : { profile }),
       ...(poller === undefined ? {} : { poller }),
