@@ -15,6 +15,16 @@ import { num, numOrNull, strOrNull, type Raw } from './sql.js';
  */
 export const SPENT_DIGEST = '-'.repeat(32);
 
+/**
+ * A spent digest as a batch of consumes writes it on MariaDB, which has no UPDATE … RETURNING: the
+ * first half of SPENT_DIGEST, then the batch's own 16 hex characters, so the batch can tell the rows
+ * it consumed (lib/storage/verify-queries.ts). Same length: the row still shrinks.
+ */
+export const taggedSpentDigest = (tag: string): string => SPENT_DIGEST.slice(0, 16) + tag;
+
+/** Any spent digest: SPENT_DIGEST or a batch's tagged one. */
+export const SPENT_DIGEST_PATTERN = /^-{16}(?:-{16}|[0-9a-f]{16})$/;
+
 export interface RequestRow {
   readonly id: number;
   readonly requestId: string;

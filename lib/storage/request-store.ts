@@ -2,8 +2,8 @@
  * The request store: everything the send and verify paths ask of the request table. Whether the
  * statements of concurrent requests are group-committed (lib/storage/batcher.ts) is decided here
  * and nowhere else, behind one switch (`batching`): the inserts, supersedes and "sent" marks of
- * concurrent sends, and the lookups of concurrent verifies, then go to the database as one
- * statement per batch. Every caller still awaits its own item, so what a caller or the database
+ * concurrent sends, and the lookups and consumes of concurrent verifies, then go to the database
+ * as one statement per batch. Every caller still awaits its own item, so what a caller or the database
  * sees afterwards is what one statement per request wrote; only round trips and commits are
  * shared. The answers and the rows are the same with batching on or off.
  *
@@ -18,7 +18,7 @@ import type { OtpTableNames } from './migrations.js';
 import { insertOutbox, withOutbox, type OutboxEntry } from './outbox-queries.js';
 import { insertRequest, insertRequests, latestRequestsWithLocks, requestByRequestId, supersedeOlder, supersedeOlderMany, type LockJoin, type NewRequest, type RequestWithLocks } from './request-queries.js';
 import type { RequestRow } from './request-row.js';
-import { consumeRequest, countAttempt, spendToken, type BudgetCondition } from './verify-queries.js';
+import { consumeMany, consumeRequest, countAttempt, spendToken, type BudgetCondition, type ConsumeItem } from './verify-queries.js';
 
 export interface RequestStoreOptions {
   /** Group-commit the statements of concurrent requests. @default true */
@@ -115,6 +115,32 @@ export function createRequestStore(knex: Knex, tables: OtpTableNames, options: R
     return items.map(({ mark }) => written.get(mark.id) === true);
   }
 
+  /**
+   * Consumes of concurrent verifies: one statement per shape (with or without the budget
+   * condition). A second consume of one request in the same batch loses, as it would one statement
+   * later: exactly one caller wins.
+   */
+  async function consumeBatch(items: readonly ConsumeItem[]): Promise<boolean[]> {
+    const answers = new Map<ConsumeItem, boolean>();
+    const seen = new Set<number>();
+    const shapes = new Map<boolean, ConsumeItem[]>();
+    for (const item of items) {
+      if (seen.has(item.id)) {
+        answers.set(item, false);
+        continue;
+      }
+      seen.add(item.id);
+      const shape = shapes.get(item.budget !== undefined);
+      if (shape === undefined) shapes.set(item.budget !== undefined, [item]);
+      else shape.push(item);
+    }
+    for (const group of shapes.values()) {
+      const consumed = await retryConflicts(() => consumeMany(knex, tables, group));
+      group.forEach((item, i) => answers.set(item, consumed[i] === true));
+    }
+    return items.map((item) => answers.get(item) === true);
+  }
+
   async function lookupBatch(phones: readonly string[]): Promise<Array<RequestWithLocks | null>> {
     const found = await latestRequestsWithLocks(knex, tables, [...new Set(phones)], locks);
     return phones.map((phone) => found.get(phone) ?? null);
@@ -124,6 +150,7 @@ export function createRequestStore(knex: Knex, tables: OtpTableNames, options: R
   const supersedes = createBatcher(supersedeBatch, { maxBatch: MAX_BATCH });
   const marks = createBatcher(markBatch, { maxBatch: MAX_BATCH });
   const lookups = createBatcher(lookupBatch, { maxBatch: MAX_BATCH });
+  const consumes = createBatcher(consumeBatch, { maxBatch: MAX_BATCH });
 
   /** A fenced write, with its events in the same transaction when there are any. */
   function finishWith(id: number, leaseToken: string, patch: DeliveryPatch, events: readonly OutboxEntry[]): Promise<boolean> {
@@ -153,10 +180,11 @@ export function createRequestStore(knex: Knex, tables: OtpTableNames, options: R
     },
     byRequestId: (requestId) => requestByRequestId(knex, tables, requestId),
     countAttempt: (id, now, maxAttempts, budget) => countAttempt(knex, tables, id, now, maxAttempts, budget),
-    consume: (id, now, maxAttempts, attemptCounted, budget) => consumeRequest(knex, tables, id, now, maxAttempts, attemptCounted, budget),
+    consume: (id, now, maxAttempts, attemptCounted, budget) =>
+      batching ? consumes.add({ id, now, maxAttempts, attemptCounted, ...(budget === undefined ? {} : { budget }) }) : consumeRequest(knex, tables, id, now, maxAttempts, attemptCounted, budget),
     spendToken: (requestId, phone, purpose, now) => spendToken(knex, tables, requestId, phone, purpose, now),
     async drain() {
-      await Promise.all([inserts.drain(), supersedes.drain(), marks.drain(), lookups.drain()]);
+      await Promise.all([inserts.drain(), supersedes.drain(), marks.drain(), lookups.drain(), consumes.drain()]);
     },
   };
 }

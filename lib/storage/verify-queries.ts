@@ -1,12 +1,15 @@
 /**
- * The verify statements: count an attempt, consume a request, spend a token. The conditions that
- * make them safe across processes (live, under the attempt cap, the number's failure budget not
- * spent) are in the WHERE clauses, and callers act on the affected-row count, never on a read.
+ * The verify statements: count an attempt, consume a request (alone or a batch of them), spend a
+ * token. The conditions that make them safe across processes (live, under the attempt cap, the
+ * number's failure budget not spent) are in the WHERE clauses, and callers act on what the statement
+ * itself changed (the affected-row count, the rows it returned, or its own tag), never on a read of
+ * the state before it.
  */
+import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { OtpTableNames } from './migrations.js';
-import { changedRows, quoteColumns, statement, updateWhere } from './sql.js';
-import { SPENT_DIGEST } from './request-row.js';
+import { changedRows, num, quoteColumns, rowsOf, statement, updateWhere, type Raw } from './sql.js';
+import { SPENT_DIGEST, taggedSpentDigest } from './request-row.js';
 
 /** The conditions under which a request is live; repeated in every verify UPDATE. */
 const LIVE = '{id} = ? and {verify_status} = ? and {expires_at} > ? and {attempts} < ? and {status} in (?, ?, ?)';
@@ -52,6 +55,52 @@ export async function consumeRequest(knex: Knex, t: OtpTableNames, id: number, n
   const set = { verify_status: 'verified', verified_at: now, code_cipher: null, code_digest: SPENT_DIGEST, updated_at: now };
   const c = conditions(t, id, now, attemptCounted ? maxAttempts + 1 : maxAttempts, budget);
   return (await updateWhere(knex, t.requests, set, c.where, `consume\0${c.key}`, c.bindings)) === 1;
+}
+
+/** One consume of a batch (`consumeMany`): the arguments of `consumeRequest`. */
+export interface ConsumeItem {
+  readonly id: number;
+  readonly now: number;
+  readonly maxAttempts: number;
+  readonly attemptCounted: boolean;
+  readonly budget?: BudgetCondition;
+}
+
+/**
+ * `consumeRequest` for several requests in one statement, each under its own conditions; answers,
+ * per item, whether it consumed its request. The items must all have a budget condition or none
+ * (the caller groups them), and their ids must differ (the caller answers a second consume of one
+ * request in the same batch `false`: exactly one caller wins). PostgreSQL and SQLite say which rows
+ * changed (RETURNING). MariaDB has no UPDATE … RETURNING: the statement writes a spent digest of
+ * its own (as long as SPENT_DIGEST, so the row still shrinks), and a short count is explained by
+ * reading which rows carry it; no other statement writes that value.
+ */
+export async function consumeMany(knex: Knex, t: OtpTableNames, items: readonly ConsumeItem[]): Promise<boolean[]> {
+  const withBudget = items[0]?.budget !== undefined;
+  const now = Math.max(...items.map((i) => i.now));
+  const { sql, dialect } = statement(knex, `consume-many\0${t.requests}\0${withBudget ? t.failures : ''}\0${items.length}`, (q, d) => {
+    const one = `(${q('id')} = ? and ${q('expires_at')} > ? and ${q('attempts')} < ?${withBudget ? ` and ${quoteColumns(budgetClause(t), q)}` : ''})`;
+    return (
+      `update ${q(t.requests)} set ${q('verify_status')} = ?, ${q('verified_at')} = ?, ${q('code_cipher')} = null, ${q('code_digest')} = ?, ${q('updated_at')} = ? ` +
+      `where ${q('verify_status')} = ? and ${q('status')} in (?, ?, ?) and (${items.map(() => one).join(' or ')})` +
+      (d === 'mysql' ? '' : ` returning ${q('id')}`)
+    );
+  });
+  const spent = dialect === 'mysql' ? taggedSpentDigest(randomBytes(8).toString('hex')) : SPENT_DIGEST;
+  const bindings: Knex.RawBinding[] = ['verified', now, spent, now, 'pending', 'sending', 'queued', 'sent'];
+  for (const i of items) {
+    bindings.push(i.id, i.now, i.attemptCounted ? i.maxAttempts + 1 : i.maxAttempts);
+    if (i.budget !== undefined) bindings.push(i.budget.phone, i.now, i.budget.max);
+  }
+  const result: unknown = await knex.raw(sql, bindings);
+  if (dialect !== 'mysql') {
+    const consumed = new Set(rowsOf(dialect, result).map((r) => num(r.id)));
+    return items.map((i) => consumed.has(i.id));
+  }
+  if (changedRows(dialect, result) === items.length) return items.map(() => true);
+  const rows: Raw[] = await knex<Raw>(t.requests).whereIn('id', items.map((i) => i.id)).andWhere('code_digest', spent).select('id');
+  const consumed = new Set(rows.map((r) => num(r.id)));
+  return items.map((i) => consumed.has(i.id));
 }
 
 /**

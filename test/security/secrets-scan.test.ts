@@ -145,8 +145,8 @@ onAttackDatabases('attack: no code in the database or the logs', (db, kind) => {
         // The digest and the sealed code are random-looking by construction (a 64-hex HMAC can hold any
         // six digits by chance): check their shape instead of scanning them for digit runs.
         if (/^otp_requests\.code_(digest|cipher)=/.test(cell)) {
-          // A consumed or superseded code's digest is spent (SPENT_DIGEST), an ended one's cleared.
-          assert.match(cell, /^otp_requests\.code_digest=(?:[0-9a-f]{64}|-{32}|)$|^otp_requests\.code_cipher=v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+          // A consumed or superseded code's digest is spent (SPENT_DIGEST, or a consume batch's tagged one), an ended one's cleared.
+          assert.match(cell, /^otp_requests\.code_digest=(?:[0-9a-f]{64}|-{16}(?:-{16}|[0-9a-f]{16})|)$|^otp_requests\.code_cipher=v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
           continue;
         }
         for (const code of codes) assert.doesNotMatch(cell, standalone(code), `code ${code} in ${cell.slice(0, 200)}`);

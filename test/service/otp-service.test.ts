@@ -206,8 +206,8 @@ forEachDatabase('otp service', (db) => {
         for (const [column, value] of Object.entries(row)) {
           if (column === 'code_digest' || column === 'code_cipher') {
             // Random-looking by construction (any six digits can occur in 64 hex characters): check the shape.
-            // A consumed or superseded code's digest is spent (SPENT_DIGEST), an ended one's cleared.
-            if (value !== null) assert.match(value as string, column === 'code_digest' ? /^(?:[0-9a-f]{64}|-{32}|)$/ : /^v1\.[\w-]+\.[\w-]+\.[\w-]+$/);
+            // A consumed or superseded code's digest is spent (SPENT_DIGEST, or a consume batch's tagged one), an ended one's cleared.
+            if (value !== null) assert.match(value as string, column === 'code_digest' ? /^(?:[0-9a-f]{64}|-{16}(?:-{16}|[0-9a-f]{16})|)$/ : /^v1\.[\w-]+\.[\w-]+\.[\w-]+$/);
             continue;
           }
           for (const code of codes) {

@@ -13,7 +13,7 @@ import { it } from 'node:test';
 import type { Knex } from 'knex';
 import { internalsOf } from '../../lib/service/internals.js';
 import { sweepEnds } from '../../lib/service/request-ends.js';
-import { SPENT_DIGEST } from '../../lib/storage/request-row.js';
+import { SPENT_DIGEST, SPENT_DIGEST_PATTERN } from '../../lib/storage/request-row.js';
 import { forEachDatabase } from '../helpers/db.js';
 import { createTestKit, type TestKit } from '../helpers/kit.js';
 
@@ -44,7 +44,7 @@ forEachDatabase('request rows never grow once their code is spent', (db, kind) =
     assert.match(String(sent.code_digest), /^[0-9a-f]{64}$/);
     assert.equal((await kit.otp.verify(verified, kit.lastCode())).codeValid, true);
     const consumed = await rowOf(kit, knex, verified);
-    assert.equal(consumed.code_digest, SPENT_DIGEST);
+    assert.match(String(consumed.code_digest), SPENT_DIGEST_PATTERN);
     assert.ok(storedSize(consumed) <= storedSize(sent), `verify grew the row: ${storedSize(sent)} → ${storedSize(consumed)}`);
 
     await kit.otp.sendSms(superseded);
