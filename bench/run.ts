@@ -90,8 +90,8 @@ const settingsOrFail = (): SessionSettings => {
   return sessionSettings;
 };
 
-/** Live codes wanted for a verify phase of `seconds` at the rates seen so far, with room to spare. */
-const codesWanted = (rps: number, seconds: number): number => Math.ceil(rps * seconds * 1.6) + 2_000;
+/** Live codes wanted for a verify phase of `seconds` at the rates seen so far, with room to spare (a verify can outrun the sends and its warm-up). */
+const codesWanted = (rps: number, seconds: number): number => Math.ceil(rps * seconds * 2.5) + 2_000;
 
 /**
  * One app alone from start to end (the profile run): warm-up, send, verify, statements per
