@@ -102,8 +102,9 @@ export interface OtpOptions extends ProviderSettings, TextOptions, WorkflowOptio
    */
   readonly testNumbers?: TestNumbersOptions;
   /**
-   * Share one statement among the concurrent requests' inserts, lookups and counter takes (group
-   * commit): the same rows and answers, fewer round trips under load. @default true
+   * Share one statement among the concurrent requests' counter takes, inserts, "sent" marks,
+   * supersedes, lookups and consumes (group commit): the same rows and answers, fewer round trips
+   * under load. @default true
    */
   readonly groupCommit?: boolean;
   /** Signed webhooks (Standard Webhooks) of delivery and verification events; docs/webhooks.md. Env `OTP_WEBHOOK_URL`, `OTP_WEBHOOK_SECRET`. @default none */
