@@ -49,12 +49,11 @@ export async function countAttempt(knex: Knex, t: OtpTableNames, id: number, now
 /**
  * Consumes the request: exactly one caller gets `true`, however many verify at once. With
  * `attemptCounted` the attempt was already reserved (provider-checked codes), so the cap test is
- * "not above the cap" instead of "below it".
+ * "not above the cap" instead of "below it". The statement is `consumeMany`'s, for one request.
  */
 export async function consumeRequest(knex: Knex, t: OtpTableNames, id: number, now: number, maxAttempts: number, attemptCounted: boolean, budget?: BudgetCondition): Promise<boolean> {
-  const set = { verify_status: 'verified', verified_at: now, code_cipher: null, code_digest: SPENT_DIGEST, updated_at: now };
-  const c = conditions(t, id, now, attemptCounted ? maxAttempts + 1 : maxAttempts, budget);
-  return (await updateWhere(knex, t.requests, set, c.where, `consume\0${c.key}`, c.bindings)) === 1;
+  const [consumed] = await consumeMany(knex, t, [{ id, now, maxAttempts, attemptCounted, ...(budget === undefined ? {} : { budget }) }]);
+  return consumed === true;
 }
 
 /** One consume of a batch (`consumeMany`): the arguments of `consumeRequest`. */
@@ -97,7 +96,8 @@ export async function consumeMany(knex: Knex, t: OtpTableNames, items: readonly 
     const consumed = new Set(rowsOf(dialect, result).map((r) => num(r.id)));
     return items.map((i) => consumed.has(i.id));
   }
-  if (changedRows(dialect, result) === items.length) return items.map(() => true);
+  const changed = changedRows(dialect, result);
+  if (changed === items.length || changed === 0) return items.map(() => changed > 0);
   const rows: Raw[] = await knex<Raw>(t.requests).whereIn('id', items.map((i) => i.id)).andWhere('code_digest', spent).select('id');
   const consumed = new Set(rows.map((r) => num(r.id)));
   return items.map((i) => consumed.has(i.id));
