@@ -65,6 +65,29 @@ export interface CounterSet {
   firstRefusal(taken: readonly Taken[], alsoVoid?: readonly Taken[], context?: HitContext): Promise<Refusal | undefined>;
   /** Deletes long-expired counter rows now and then, never on a request's critical path. */
   sweepNow(): void;
+  /**
+   * Marks the number as possibly locked for `seconds` (the lock hint of its per-number row), written
+   * before a lock of the number: a send that takes that row reads the number's lock rows only while
+   * the hint holds (`lockRowsWanted`). No-op with every per-number send counter off: such a send
+   * always reads them.
+   */
+  hintLock(phone: string, seconds: number): Promise<void>;
+}
+
+/**
+ * A lock hint outlasts its lock by this much: a lock's end is on the kit's clock (the failure
+ * budget) or on the writer's wall clock, the hint on whichever instance's wall clock reads it.
+ */
+const HINT_MARGIN_MS = 60_000;
+
+/**
+ * Whether a send must read its number's lock rows: when none of its takes is on the number's row
+ * (nothing tells), or when that row carries a live lock hint. Otherwise no lock of the number was
+ * written since before the take (a lock's hint is written first, lib/limits/verify-budget.ts).
+ */
+export function lockRowsWanted(wanted: ReadonlyArray<NamedTake | undefined>, taken?: readonly Taken[]): boolean {
+  if (!wanted.some((t) => t !== undefined && t.counter.slot !== 0)) return true;
+  return taken !== undefined && taken.some((t) => t.take.counter.slot !== 0 && t.result.hinted === true);
 }
 
 export interface CounterSetSettings {
@@ -115,6 +138,7 @@ export function createCounterSet(knex: Knex, settings: CounterSetSettings, event
   const gapCounter = switchGapCounter(store, limits);
   const monitor = settings.monitor ?? new Set<string>();
   let lastSweep = 0;
+  const numberRow = [counters.sendCooldownSeconds, counters.channelSwitchCooldownSeconds, counters.sendsPerNumber].find((c) => c !== undefined)?.name;
 
   function named(name: CounterName, key: string | undefined, shownKey: string): NamedTake | undefined {
     const counter = counters[name];
@@ -166,5 +190,9 @@ export function createCounterSet(knex: Knex, settings: CounterSetSettings, event
     });
   }
 
-  return { store, monitor, counters, named, switchGap, take, giveBack, firstRefusal, sweepNow };
+  async function hintLock(phone: string, seconds: number): Promise<void> {
+    if (numberRow !== undefined) await store.hintLock(numberRow, phone, Date.now() + seconds * 1000 + HINT_MARGIN_MS);
+  }
+
+  return { store, monitor, counters, named, switchGap, take, giveBack, firstRefusal, sweepNow, hintLock };
 }

@@ -29,7 +29,7 @@ import { conversionSince } from '../storage/request-queries.js';
 import type { SafeMatch } from '../core/safe-list.js';
 import type { Channel, Logger, SendResult } from '../types.js';
 import type { ChallengeHook, ConversionBreaker, ResolvedDestinations, ResolvedLimits } from './config.js';
-import type { CounterSet, HitContext, Taken } from './counters.js';
+import { lockRowsWanted, type CounterSet, type HitContext, type Taken } from './counters.js';
 import { latencySampler, sleep } from './decoy-timing.js';
 import { destinationRefusal, type DestinationRefusal } from './destination.js';
 import { createHoldKeeper, type HoldKeeper } from './holds.js';
@@ -136,14 +136,19 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     // A refused destination takes the same counters as any number (audit 19.5: its 429s must look
     // the same); only its unit of the global daily budget is given back below, so junk cannot spend it.
     const costs = [set.named('sendsPerPrefix', prefix, prefix ?? ''), set.named('sendsPerCountry', region, region), set.named('dailySendBudget', 'global', 'global'), set.named('conversionBreaker', range, range ?? '')];
-    // Only the wrong-code lock itself decides a send (its escalation level does not).
-    const [taken, locks] = await Promise.all([set.take([...first, ...costs]), lockBatch.add({ phone, counters: lockCounter === undefined ? [] : [lockCounter] })]);
+    // Only the wrong-code lock itself decides a send (its escalation level does not). A send that
+    // takes the number's row reads the lock rows only when that row's lock hint says so; others
+    // read them alongside the takes.
+    const wanted = [...first, ...costs];
+    const readLocks = (): Promise<LockState> => lockBatch.add({ phone, counters: lockCounter === undefined ? [] : [lockCounter] });
+    const [taken, alongside] = await Promise.all([set.take(wanted), lockRowsWanted(wanted) ? readLocks() : undefined]);
+    const locks = alongside ?? (lockRowsWanted(wanted, taken) ? await readLocks() : NO_LOCKS);
     const firstCount = first.filter((t) => t !== undefined).length;
     const costTaken = taken.slice(firstCount);
     const limited = await set.firstRefusal(taken.slice(0, firstCount), costTaken, context);
     if (limited !== undefined) return { refusal: limited };
     // A locked number cannot use a code, so it gets none (and costs nothing).
-    const lockedOut = lockRefusal(locks ?? NO_LOCKS, phone, limits, set, events, clock(), context);
+    const lockedOut = lockRefusal(locks, phone, limits, set, events, clock(), context);
     if (lockedOut !== undefined) {
       await set.giveBack(costTaken);
       return { refusal: lockedOut };

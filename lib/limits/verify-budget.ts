@@ -101,9 +101,18 @@ export function createVerifyBudget(knex: Knex, settings: VerifyBudgetSettings, s
     });
   }
 
-  async function lockWhenDue(phone: string): Promise<void> {
+  /**
+   * Whether this failure may be the one that spends the budget: guesses in flight are at most two
+   * requests' attempts (as for `mustReserve`), so far from the end it cannot, and needs no lock hint.
+   */
+  const mayLockBudget = (state: LockState | undefined): boolean =>
+    budget !== false && (state === undefined || (state.failures?.failures ?? 0) + 2 * settings.maxAttempts + 1 >= budget.failures);
+
+  async function lockWhenDue(phone: string, state: LockState | undefined): Promise<void> {
     const masked = maskPhone(phone);
     if (budget !== false) {
+      // The number's lock hint goes first: a send that does not see it took its counters before this lock.
+      if (mayLockBudget(state)) await set.hintLock(phone, budget.lockSeconds);
       const now = clock();
       const lockedUntil = now + budget.lockSeconds * 1000;
       const locked = await withLockEvent(knex, settings, 'otp.number_locked', (db) => lockWhenSpent(db, tables.failures, phone, budget.failures, lockedUntil, now), (done) =>
@@ -121,6 +130,7 @@ export function createVerifyBudget(knex: Knex, settings: VerifyBudgetSettings, s
         const level = await lockLevel.add(phone);
         const lockSeconds = lockSecondsFor(level.consumed, limits.verifyLock);
         const failures = limits.verifyLock.failures;
+        await set.hintLock(phone, lockSeconds);
         await withLockEvent(knex, settings, 'otp.number_locked', (db) => blockOn(db, tables.limits, verifyLock, phone, lockSeconds), () => ({ phone, extra: { lock: 'verifyLock', failures, lockSeconds } }));
         logger.warn({ phone: masked, failures: limits.verifyLock.failures, lockSeconds }, 'otp wrong codes: number locked');
         events.emit('number-locked', { lock: 'verifyLock', phone: masked, failures: limits.verifyLock.failures, lockSeconds });
@@ -131,7 +141,7 @@ export function createVerifyBudget(knex: Knex, settings: VerifyBudgetSettings, s
   async function failed(phone: string, reserved: boolean, state?: LockState): Promise<void> {
     try {
       if (!reserved && budget !== false) await chargeFailure(knex, tables.failures, phone, clock(), knownOf(state));
-      await lockWhenDue(phone);
+      await lockWhenDue(phone, state);
     } catch (error) {
       // The verify answer stands; a spent budget still refuses the next guess.
       logger.error({ phone: maskPhone(phone), err: loggableError(error) }, 'otp limits: counting a failure failed');

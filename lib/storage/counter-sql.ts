@@ -49,6 +49,16 @@ export const NOW_BINDINGS = 2 + 2 * COUNTER_SLOTS.length;
 export const pointsColumn = (slot: CounterSlot): string => (slot === 0 ? 'points' : `points_${slot}`);
 export const expireColumn = (slot: CounterSlot): string => (slot === 0 ? 'expire' : `expire_${slot}`);
 
+/** How an upsert's update names a column's old value and the row's new one, and the larger of values. */
+function upsertTerms(q: Quote, dialect: Dialect): { old: (c: string) => string; given: (c: string) => string; greatest: string } {
+  const mysql = dialect === 'mysql';
+  return {
+    old: (c) => (mysql ? q(c) : `t.${q(c)}`),
+    given: (c) => (mysql ? `VALUES(${q(c)})` : `excluded.${q(c)}`),
+    greatest: dialect === 'sqlite' ? 'MAX' : 'GREATEST',
+  };
+}
+
 /**
  * The upsert of `count` rows, for `statement()` (lib/storage/sql.ts): one text for MySQL's
  * `ON DUPLICATE KEY UPDATE` and for `ON CONFLICT … DO UPDATE` (PostgreSQL, SQLite), built from the
@@ -56,10 +66,8 @@ export const expireColumn = (slot: CounterSlot): string => (slot === 0 ? 'expire
  */
 export function upsertSql(q: Quote, dialect: Dialect, table: string, count: number, force: boolean, withReturning: boolean): string {
   const mysql = dialect === 'mysql';
-  const old = (c: string): string => (mysql ? q(c) : `t.${q(c)}`);
-  const given = (c: string): string => (mysql ? `VALUES(${q(c)})` : `excluded.${q(c)}`);
+  const { old, given, greatest } = upsertTerms(q, dialect);
   const when = (cond: string, then: string, otherwise: string): string => (mysql ? `IF(${cond}, ${then}, ${otherwise})` : `CASE WHEN ${cond} THEN ${then} ELSE ${otherwise} END`);
-  const greatest = dialect === 'sqlite' ? 'MAX' : 'GREATEST';
   /** Whether the window in `c` ended (a block ends it whatever it holds); a slot's NULL is an ended window. */
   const ended = (c: string, nullEnded: boolean): string => (force ? `(TRUE OR ${old(c)} <= ?)` : nullEnded ? `(${old(c)} IS NULL OR ${old(c)} <= ?)` : `(${old(c)} IS NOT NULL AND ${old(c)} <= ?)`);
   // MySQL assigns left to right: each `points` column is set while its `expire` is still the old one.
@@ -81,4 +89,27 @@ export function upsertSql(q: Quote, dialect: Dialect, table: string, count: numb
   return mysql
     ? `INSERT INTO ${q(table)} (${list}) VALUES ${values} ON DUPLICATE KEY UPDATE ${sets.join(', ')}${returning}`
     : `INSERT INTO ${q(table)} AS t (${list}) VALUES ${values} ON CONFLICT (${q('key')}) DO UPDATE SET ${sets.join(', ')}${returning}`;
+}
+
+/** Minutes since the epoch: a lock hint's end as a slotted row's own `points` (an INT) holds it. */
+export const HINT_UNIT_MS = 60_000;
+
+/**
+ * The lock hint of a slotted row (a number's `n:` row, lib/limits/counters.ts): its own `points`,
+ * otherwise 0 in a slotted row, holds when the hint ends (in HINT_UNIT_MS), and its own `expire` is
+ * raised to at least that end, never lowered, so its slots and the sweep (which reads `expire`) keep
+ * what they had. A row that does not exist yet is inserted with ended slots (0), as a take leaves its
+ * other slots. Bindings: key, the end in HINT_UNIT_MS, the end in ms. A take's upsert adds 0 to
+ * `points` while the row's `expire` is live and sets it to 0 once that has passed.
+ */
+export function lockHintSql(q: Quote, dialect: Dialect, table: string): string {
+  const { old, given, greatest } = upsertTerms(q, dialect);
+  const list = UPSERT_COLUMNS.map(q).join(', ');
+  const values = `(?, ?, ?, ${COUNTER_SLOTS.map(() => '0, 0').join(', ')})`;
+  // COALESCE: SQLite's MAX() of a NULL is NULL.
+  const raise = (c: string): string => `${q(c)} = ${greatest}(COALESCE(${old(c)}, 0), ${given(c)})`;
+  const sets = `${raise('points')}, ${raise('expire')}`;
+  return dialect === 'mysql'
+    ? `INSERT INTO ${q(table)} (${list}) VALUES ${values} ON DUPLICATE KEY UPDATE ${sets}`
+    : `INSERT INTO ${q(table)} AS t (${list}) VALUES ${values} ON CONFLICT (${q('key')}) DO UPDATE SET ${sets}`;
 }

@@ -25,61 +25,12 @@ import { dialectOf, supportsReturning } from './db.js';
 import { giveBackUnits, resetSlots, sweepExpiredCounters } from './counter-writes.js';
 import { num, statement } from './sql.js';
 import { COUNTER_SLOTS } from './migration-counter-slots.js';
-import { addToSlot, emptyUpsert, expireColumn, NOW_BINDINGS, pointsColumn, UPSERT_COLUMNS, upsertSql, type CounterSlot, type Upsert } from './counter-sql.js';
+import { addToSlot, emptyUpsert, expireColumn, HINT_UNIT_MS, lockHintSql, NOW_BINDINGS, pointsColumn, UPSERT_COLUMNS, upsertSql, type CounterSlot, type Upsert } from './counter-sql.js';
+
+import type { Counter, CounterState, CounterStore, CounterTake, TakeResult } from './counter-types.js';
 
 export type { CounterSlot } from './counter-sql.js';
-
-export interface CounterState {
-  /** Units counted in the current window (more than `max` once blocked). */
-  readonly consumed: number;
-  /** Milliseconds until the window (or block) ends. */
-  readonly msLeft: number;
-}
-
-export type TakeResult = { readonly allowed: true; readonly consumed: number } | { readonly allowed: false; readonly consumed: number; readonly msLeft: number };
-
-/** One named window counter: at most `max` units per `windowSeconds` per key. */
-export interface Counter {
-  readonly name: string;
-  readonly max: number;
-  readonly windowSeconds: number;
-  /** 0: the counter has its own row per key; 1-3: a slot of a row it shares with other counters of the key. */
-  readonly slot: CounterSlot;
-  /** Counts one unit; refused once the key is over `max` in its window. */
-  take(key: string): Promise<TakeResult>;
-  /** Counts units without refusing (e.g. a failure that already happened). */
-  add(key: string, units?: number): Promise<CounterState>;
-  /** The key's state, or undefined when it has nothing counted in a live window. */
-  peek(key: string): Promise<CounterState | undefined>;
-  /** Marks the key as over its limit for `seconds` (the window restarts afterwards). */
-  block(key: string, seconds: number): Promise<void>;
-  /** Forgets the key. */
-  reset(key: string): Promise<void>;
-}
-
-export interface CounterTake {
-  readonly counter: Counter;
-  readonly key: string;
-}
-
-export interface CounterStore {
-  /** A counter stored under `<name>:<key>`; with a slot (1-3), counters of one name share the key's row. */
-  counter(name: string, max: number, windowSeconds: number, slot?: CounterSlot): Counter;
-  /**
-   * Counts one unit on each counter; results in the same order. Where the database has RETURNING,
-   * the takes of all concurrent requests share one statement (group commit, lib/storage/batcher.ts);
-   * elsewhere (MySQL) the request's takes are one upsert and one read.
-   */
-  takeAll(takes: readonly CounterTake[]): Promise<TakeResult[]>;
-  /** Gives back one unit of each (a request refused by an earlier counter of its batch). */
-  giveBack(takes: readonly CounterTake[]): Promise<void>;
-  /** Row state as read from `points`/`expire` columns: undefined unless live. */
-  stateOf(points: unknown, expire: unknown, nowMs: number): CounterState | undefined;
-  /** Forgets several counters' keys in one statement. */
-  forget(takes: readonly CounterTake[]): Promise<void>;
-  /** Deletes rows whose window ended more than an hour ago. Returns the number deleted. */
-  sweep(nowMs: number): Promise<number>;
-}
+export type { Counter, CounterState, CounterStore, CounterTake, TakeResult } from './counter-types.js';
 
 type Row = Record<string, unknown> & { key: unknown };
 
@@ -160,12 +111,20 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
 
   const rowKey = (counter: Counter, key: string): string => counterRowKey(counter.name, key);
 
+  /** Whether a take of `slot` in `row` reports the row's lock hint: a slot of a row whose hint has not ended. */
+  const hintedRow = (row: Row | undefined, slot: CounterSlot, now: number): boolean =>
+    slot !== 0 && row !== undefined && row.points !== null && row.points !== undefined && num(row.points) * HINT_UNIT_MS > now;
+
+  /** A take's answer from its count, with the row's lock hint where there is one. */
+  function answer(consumed: number, max: number, msLeft: number, hinted: boolean): TakeResult {
+    const hint = hinted ? { hinted: true as const } : {};
+    return consumed <= max ? { allowed: true, consumed, ...hint } : { allowed: false, consumed, msLeft, ...hint };
+  }
+
   function resultOf(counter: Counter, row: Row | undefined, now: number): TakeResult {
     // A row deleted in between (a reset by a success) counts as a fresh window.
     const state = slotState(row, counter.slot, now);
-    const consumed = state?.consumed ?? 1;
-    if (consumed <= counter.max) return { allowed: true, consumed };
-    return { allowed: false, consumed, msLeft: state?.msLeft ?? 0 };
+    return answer(state?.consumed ?? 1, counter.max, state?.msLeft ?? 0, hintedRow(row, counter.slot, now));
   }
 
   interface BatchedTake {
@@ -200,11 +159,11 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
       const place = placed.get(placeKey) ?? 0;
       placed.set(placeKey, place + 1);
       const takes = perKey.get(item.rowKey)?.points[item.slot] ?? 1;
-      const live = slotState(states.get(item.rowKey), item.slot, after);
+      const row = states.get(item.rowKey);
+      const live = slotState(row, item.slot, after);
       // A row gone in between (a reset by a success) counts as a fresh window.
       const consumed = live === undefined ? place + 1 : live.consumed - takes + 1 + place;
-      if (consumed <= item.max) return { allowed: true, consumed };
-      return { allowed: false, consumed, msLeft: live?.msLeft ?? 0 };
+      return answer(consumed, item.max, live?.msLeft ?? 0, hintedRow(row, item.slot, after));
     });
   }
 
@@ -291,6 +250,10 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
       await resetTakes(list);
     },
     sweep: (nowMs) => sweepExpiredCounters(knex, table, nowMs, BATCH_LOCK_WAIT_MS),
+    async hintLock(name, key, untilMs) {
+      const { sql } = statement(knex, `counter-hint\0${table}`, (q, d) => lockHintSql(q, d, table));
+      await retryConflicts(() => knex.raw(sql, [counterRowKey(name, key), Math.ceil(untilMs / HINT_UNIT_MS), Math.trunc(untilMs)]));
+    },
   };
   return store;
 }

@@ -11,6 +11,7 @@ import { fraudGuardMigration, insightsStepMigration, workflowMigration } from '.
 import { insightsMigration } from './insights-migration.js';
 import { endIndexMigration } from './migration-end-index.js';
 import { counterSlotsMigration } from './migration-counter-slots.js';
+import { lockHintsMigration } from './migration-lock-hints.js';
 
 export interface OtpTableNames {
   /** Key/value settings table; it may be the app's own table (it is then left as it is). @default 'otp_settings' */
@@ -178,6 +179,7 @@ function migrations(t: OtpTableNames): OtpMigration[] {
     insightsStepMigration(t),
     endIndexMigration(t),
     counterSlotsMigration(t),
+    lockHintsMigration(t),
   ];
 }
 

@@ -113,14 +113,24 @@ export async function supersedeOlder(knex: Knex, t: OtpTableNames, phone: string
   return updateWhere(knex, t.requests, { verify_status: 'superseded', code_cipher: null, code_digest: SPENT_DIGEST, updated_at: now }, '{phone} = ? and {verify_status} = ? and {id} < ?', 'supersede', [phone, 'pending', id]);
 }
 
-/** `supersedeOlder` for several new requests in one statement (each: its phone and its own id). */
+/**
+ * `supersedeOlder` for several new requests in one statement (each: its phone and its own id). The
+ * numbers are found by `phone in (…)` on the (phone, id) index and each keeps its own bound
+ * (`case phone when … then id < … end`): an OR of per-number conditions cost MariaDB a range
+ * analysis per disjunct. A number twice in the batch is bounded by its newest id, as the OR was.
+ */
 export async function supersedeOlderMany(knex: Knex, t: OtpTableNames, fresh: ReadonlyArray<{ readonly phone: string; readonly id: number }>, now: number): Promise<number> {
-  const { sql, dialect } = statement(knex, `supersede-many\0${t.requests}\0${fresh.length}`, (q) => {
-    const one = `(${q('phone')} = ? and ${q('id')} < ?)`;
-    return `update ${q(t.requests)} set ${q('verify_status')} = ?, ${q('code_cipher')} = null, ${q('code_digest')} = ?, ${q('updated_at')} = ? where ${q('verify_status')} = ? and (${fresh.map(() => one).join(' or ')})`;
+  const newest = new Map<string, number>();
+  for (const f of fresh) newest.set(f.phone, Math.max(f.id, newest.get(f.phone) ?? f.id));
+  const { sql, dialect } = statement(knex, `supersede-many\0${t.requests}\0${newest.size}`, (q) => {
+    const bounds = `case ${q('phone')}${[...newest.keys()].map(() => ` when ? then ${q('id')} < ?`).join('')} end`;
+    return (
+      `update ${q(t.requests)} set ${q('verify_status')} = ?, ${q('code_cipher')} = null, ${q('code_digest')} = ?, ${q('updated_at')} = ? ` +
+      `where ${q('verify_status')} = ? and ${q('phone')} in (${[...newest.keys()].map(() => '?').join(', ')}) and ${bounds}`
+    );
   });
-  const bindings: Knex.RawBinding[] = ['superseded', SPENT_DIGEST, now, 'pending'];
-  for (const f of fresh) bindings.push(f.phone, f.id);
+  const bindings: Knex.RawBinding[] = ['superseded', SPENT_DIGEST, now, 'pending', ...newest.keys()];
+  for (const [phone, id] of newest) bindings.push(phone, id);
   return changedRows(dialect, await knex.raw(sql, bindings));
 }
 

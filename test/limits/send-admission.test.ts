@@ -8,7 +8,7 @@ import { it } from 'node:test';
 import { canonicalPhone, type CanonicalPhone } from '../../lib/core/phone.js';
 import { OtpEvents } from '../../lib/events.js';
 import { resolveDestinations, resolveLimits, type LimitOptions } from '../../lib/limits/config.js';
-import { createCounterSet } from '../../lib/limits/counters.js';
+import { createCounterSet, type CounterSet } from '../../lib/limits/counters.js';
 import { createSendAdmission, type SendAdmission } from '../../lib/limits/send-admission.js';
 import { silentLogger } from '../../lib/logger.js';
 import { DEFAULT_TABLES, migrateOtpTables } from '../../lib/storage/migrations.js';
@@ -17,7 +17,7 @@ import { forEachDatabase, type TestDatabase } from '../helpers/db.js';
 
 const number = (e164: string): CanonicalPhone => canonicalPhone(e164) as CanonicalPhone;
 
-async function admission(db: TestDatabase, limits: LimitOptions, challenge?: ChallengeHook): Promise<{ admission: SendAdmission; events: OtpEvents }> {
+async function admission(db: TestDatabase, limits: LimitOptions, challenge?: ChallengeHook): Promise<{ admission: SendAdmission; events: OtpEvents; set: CounterSet }> {
   await migrateOtpTables(db.knex);
   await db.knex(DEFAULT_TABLES.limits).del();
   await db.knex(DEFAULT_TABLES.failures).del();
@@ -25,7 +25,7 @@ async function admission(db: TestDatabase, limits: LimitOptions, challenge?: Cha
   const resolved = resolveLimits(limits);
   const set = createCounterSet(db.knex, { limits: resolved, tables: DEFAULT_TABLES, logger: silentLogger, batching: true }, events);
   const settings = { limits: resolved, destinations: resolveDestinations({ deny: ['RU'] }), challenge, tables: DEFAULT_TABLES, ttlSeconds: 300, clock: Date.now, logger: silentLogger, webhooks: undefined };
-  return { admission: createSendAdmission(db.knex, settings, set, events), events };
+  return { admission: createSendAdmission(db.knex, settings, set, events), events, set };
 }
 
 const check = (e164: string, ip = '203.0.113.9') => ({ number: number(e164), channel: 'sms' as const, purpose: 'default', ip, challengeToken: undefined });
@@ -62,7 +62,9 @@ forEachDatabase('send admission', (db) => {
   });
 
   it('a number disabled by its failure budget is refused, and its cost budgets are given back', async () => {
-    const { admission: a } = await admission(db(), { dailySendBudget: 1 });
+    const { admission: a, set } = await admission(db(), { dailySendBudget: 1 });
+    // As the verify side locks a number: its lock hint first, then the lock (test/limits/lock-hint.test.ts).
+    await set.hintLock('+359871200004', 60);
     await db().knex(DEFAULT_TABLES.failures).insert({ phone: '+359871200004', failures: 100, locked_until: Date.now() + 60_000, updated_at: Date.now() });
     const locked = await a.admit(check('+359871200004'));
     assert.ok('refusal' in locked);

@@ -126,6 +126,54 @@ forEachDatabase('group commit', (db) => {
     assert.deepEqual(after[1], { status: 'sending', lease_token: 'lease-other', provider_ref: null, provider_request: null }, 'the row taken over is untouched');
   });
 
+  it('finishSentMany writes each row its own values, whether the batch agrees on a column or not', async () => {
+    const kit = await createTestKit(db());
+    const t = kit.otp.config.tables;
+    const phones = [phoneOf(210), phoneOf(211), phoneOf(212)];
+    for (const phone of phones) await kit.otp.sendSms(phone);
+    const rows: Array<{ id: unknown }> = await db().knex(t.requests).whereIn('phone', phones).orderBy('id').select('id');
+    const ids = rows.map((r) => Number(r.id));
+    const lease = async (): Promise<void> => {
+      for (const [i, id] of ids.entries()) await db().knex(t.requests).where('id', id).update({ status: 'sending', lease_token: `lease-${i}`, provider_ref: null });
+    };
+    const read = async () => (await db().knex(t.requests).whereIn('id', ids).orderBy('id').select('status', 'provider', 'channel', 'provider_ref', 'last_error')) as Array<Record<string, unknown>>;
+    const mark = (i: number, provider: string, channel: 'sms' | 'call' | undefined, providerRef: string | null, lastError: string | null): SentMark => ({
+      id: ids[i] ?? 0, leaseToken: `lease-${i}`, sendAttempts: 1, provider, ...(channel === undefined ? {} : { channel }), providerRef, codeOwner: 'kit', lastError, providerRequest: null, providerResponse: null,
+    });
+    // Nothing in common but the attempt: every column per row.
+    await lease();
+    assert.deepEqual(await finishSentMany(db().knex, t, [mark(0, 'Twilio', 'call', 'SM1', null), mark(1, 'Sinch', undefined, 'b2', 'first failed'), mark(2, 'Mada', 'sms', null, null)], kit.clock.now()), [true, true, true]);
+    assert.deepEqual(await read(), [
+      { status: 'sent', provider: 'Twilio', channel: 'call', provider_ref: 'SM1', last_error: null },
+      { status: 'sent', provider: 'Sinch', channel: 'sms', provider_ref: 'b2', last_error: 'first failed' },
+      { status: 'sent', provider: 'Mada', channel: 'sms', provider_ref: null, last_error: null },
+    ]);
+    // Everything in common, the reference too (a provider that answers none).
+    await lease();
+    assert.deepEqual(await finishSentMany(db().knex, t, [0, 1, 2].map((i) => mark(i, 'Console', undefined, null, null)), kit.clock.now()), [true, true, true]);
+    assert.deepEqual((await read()).map((r) => [r.provider, r.provider_ref]), [['Console', null], ['Console', null], ['Console', null]]);
+    // A row is written only under its own lease: another row's token does not open it.
+    await lease();
+    const swapped = [{ ...mark(0, 'Console', undefined, 'r0', null), leaseToken: 'lease-1' }, { ...mark(1, 'Console', undefined, 'r1', null), leaseToken: 'lease-0' }];
+    assert.deepEqual(await finishSentMany(db().knex, t, swapped, kit.clock.now()), [false, false]);
+    assert.deepEqual((await read()).map((r) => r.status), ['sending', 'sending', 'sending']);
+  });
+
+  it('supersedeOlderMany bounds a number twice in one batch by its newest request', async () => {
+    const kit = await createTestKit(db());
+    const t = kit.otp.config.tables;
+    const a = phoneOf(310);
+    for (let i = 0; i < 3; i += 1) await kit.otp.sendSms(a, { ip: `203.0.113.${40 + i}` }).catch(() => undefined);
+    await db().knex(t.requests).where('phone', a).update({ verify_status: 'pending' });
+    const ids = ((await db().knex(t.requests).where('phone', a).orderBy('id').select('id')) as Array<{ id: unknown }>).map((r) => Number(r.id));
+    assert.ok(ids.length >= 2);
+    const newest = ids[ids.length - 1] ?? 0;
+    const changed = await supersedeOlderMany(db().knex, t, [{ phone: a, id: ids[1] ?? 0 }, { phone: a, id: newest }], kit.clock.now());
+    assert.equal(changed, ids.length - 1, 'every request older than the newest');
+    const pending = (await db().knex(t.requests).where({ phone: a, verify_status: 'pending' }).select('id')) as Array<{ id: unknown }>;
+    assert.deepEqual(pending.map((r) => Number(r.id)), [newest]);
+  });
+
   it('supersedeOlderMany and latestRequestsWithLocks serve several numbers in one statement each', async () => {
     const kit = await createTestKit(db());
     const t = kit.otp.config.tables;
