@@ -136,7 +136,7 @@ forEachDatabase('group commit', (db) => {
     const lease = async (): Promise<void> => {
       for (const [i, id] of ids.entries()) await db().knex(t.requests).where('id', id).update({ status: 'sending', lease_token: `lease-${i}`, provider_ref: null });
     };
-    const read = async () => (await db().knex(t.requests).whereIn('id', ids).orderBy('id').select('status', 'provider', 'channel', 'provider_ref', 'last_error')) as Array<Record<string, unknown>>;
+    const read = async (): Promise<Array<Record<string, unknown>>> => db().knex(t.requests).whereIn('id', ids).orderBy('id').select('status', 'provider', 'channel', 'provider_ref', 'last_error');
     const mark = (i: number, provider: string, channel: 'sms' | 'call' | undefined, providerRef: string | null, lastError: string | null): SentMark => ({
       id: ids[i] ?? 0, leaseToken: `lease-${i}`, sendAttempts: 1, provider, ...(channel === undefined ? {} : { channel }), providerRef, codeOwner: 'kit', lastError, providerRequest: null, providerResponse: null,
     });
@@ -165,12 +165,13 @@ forEachDatabase('group commit', (db) => {
     const a = phoneOf(310);
     for (let i = 0; i < 3; i += 1) await kit.otp.sendSms(a, { ip: `203.0.113.${40 + i}` }).catch(() => undefined);
     await db().knex(t.requests).where('phone', a).update({ verify_status: 'pending' });
-    const ids = ((await db().knex(t.requests).where('phone', a).orderBy('id').select('id')) as Array<{ id: unknown }>).map((r) => Number(r.id));
+    const sent: Array<{ id: unknown }> = await db().knex(t.requests).where('phone', a).orderBy('id').select('id');
+    const ids = sent.map((r) => Number(r.id));
     assert.ok(ids.length >= 2);
     const newest = ids[ids.length - 1] ?? 0;
     const changed = await supersedeOlderMany(db().knex, t, [{ phone: a, id: ids[1] ?? 0 }, { phone: a, id: newest }], kit.clock.now());
     assert.equal(changed, ids.length - 1, 'every request older than the newest');
-    const pending = (await db().knex(t.requests).where({ phone: a, verify_status: 'pending' }).select('id')) as Array<{ id: unknown }>;
+    const pending: Array<{ id: unknown }> = await db().knex(t.requests).where({ phone: a, verify_status: 'pending' }).select('id');
     assert.deepEqual(pending.map((r) => Number(r.id)), [newest]);
   });
 
