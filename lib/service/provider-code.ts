@@ -11,6 +11,7 @@ import { redact } from '../core/redact.js';
 import { OtpError } from '../errors.js';
 import { ProviderError } from '../providers/provider-error.js';
 import { callProvider } from '../providers/timeout.js';
+import type { LockState } from '../storage/lock-reads.js';
 import type { RequestRow } from '../storage/request-row.js';
 import type { VerifyResult } from '../types.js';
 import type { OtpDeps, Outcome } from './deps.js';
@@ -62,7 +63,8 @@ async function askSources(deps: OtpDeps, row: RequestRow, sources: readonly Veri
   return alive ? 'wrong' : 'gone';
 }
 
-export async function checkProviderCode(deps: OtpDeps, row: RequestRow, e164: string, code: string, now: number, sources: readonly VerifySource[]): Promise<Outcome<VerifyResult>> {
+/** `locks`: the number's lock rows as the lookup read them (they tell whether a failure may spend the budget). */
+export async function checkProviderCode(deps: OtpDeps, row: RequestRow, e164: string, code: string, now: number, sources: readonly VerifySource[], locks?: LockState): Promise<Outcome<VerifyResult>> {
   const { budget, store, config, events } = deps;
   const spent = await budget.reserve(e164);
   if (spent !== undefined) return { refusal: spent };
@@ -82,7 +84,7 @@ export async function checkProviderCode(deps: OtpDeps, row: RequestRow, e164: st
     settled = 'succeeded';
     return verified(deps, row, e164);
   } finally {
-    if (settled === 'failed') await budget.failed(e164, true);
+    if (settled === 'failed') await budget.failed(e164, true, locks);
     else if (settled === 'succeeded') await budget.succeeded(e164, undefined);
     else await budget.release(e164);
   }

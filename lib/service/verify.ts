@@ -48,9 +48,9 @@ async function verifyChecked(deps: OtpDeps, e164: string, code: string, opts: Ve
   }
   // A workflow: the providers of every delivered step, latest first (lib/service/workflow-code.ts).
   const sources = workflowSources(row);
-  if (sources !== undefined) return checkProviderCode(deps, row, e164, code, now, sources);
+  if (sources !== undefined) return checkProviderCode(deps, row, e164, code, now, sources, locks.state);
   if (row.codeOwner === 'kit' || row.provider === null) return checkKitCode(deps, row, e164, code, now, locks.state);
-  return checkProviderCode(deps, row, e164, code, now, [{ provider: row.provider, ref: row.providerRef, channel: row.channel }]);
+  return checkProviderCode(deps, row, e164, code, now, [{ provider: row.provider, ref: row.providerRef, channel: row.channel }], locks.state);
 }
 
 /**
