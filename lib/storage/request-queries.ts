@@ -8,7 +8,7 @@ import { counterRowKey } from './counter-store.js';
 import type { LockState } from './lock-reads.js';
 import type { OtpTableNames } from './migrations.js';
 import { REQUEST_COLUMNS, SPENT_DIGEST, toRequestRow, type RequestRow } from './request-row.js';
-import { changedRows, num, numOrNull, rowsOf, statement, updateWhere, type Raw } from './sql.js';
+import { changedRows, num, numOrNull, rowsOf, statement, type Raw } from './sql.js';
 
 export interface NewRequest {
   readonly requestId: string;
@@ -106,31 +106,43 @@ export async function insertRequests(knex: Knex, t: OtpTableNames, rows: readonl
 }
 
 /**
- * One live request per number: every older pending request of the number is superseded. Ordered
- * by the database's own id, so two concurrent sends agree on which one is newest.
+ * One live request per number: every older pending request of the number is superseded, so the
+ * newest (the highest id, as the lookups read it) is the only one left. Run after the request's own
+ * insert has committed; `supersedeOlderMany` for one request.
  */
 export async function supersedeOlder(knex: Knex, t: OtpTableNames, phone: string, id: number, now: number): Promise<number> {
-  return updateWhere(knex, t.requests, { verify_status: 'superseded', code_cipher: null, code_digest: SPENT_DIGEST, updated_at: now }, '{phone} = ? and {verify_status} = ? and {id} < ?', 'supersede', [phone, 'pending', id]);
+  return supersedeOlderMany(knex, t, [{ phone, id }], now);
 }
 
 /**
  * `supersedeOlder` for several new requests in one statement (each: its phone and its own id). The
- * numbers are found by `phone in (…)` on the (phone, id) index and each keeps its own bound
- * (`case phone when … then id < … end`): an OR of per-number conditions cost MariaDB a range
- * analysis per disjunct. A number twice in the batch is bounded by its newest id, as the OR was.
+ * numbers are found by `phone in (…)` on the (phone, id) index; an OR of per-number conditions cost
+ * MariaDB a range analysis per disjunct. Which requests are older:
+ *
+ * - MySQL / MariaDB: those below the new request's own id (`case phone when … then id < … end`; a
+ *   number twice in the batch is bounded by its newest). The UPDATE's read locks: it waits for a
+ *   concurrent insert of the number to commit, then sees it.
+ * - PostgreSQL, SQLite: every request below the number's newest, whoever inserted it. PostgreSQL's
+ *   UPDATE does not see an insert that commits after the statement began, so two instances' sends of
+ *   one number (not bound by the cooldowns: the safe list, or the limits off) could each miss the other
+ *   and leave both pending; with "below the newest", whichever supersede runs last sees both and
+ *   supersedes the older, even its own request (test/security/races.test.ts). SQLite has one writer.
  */
 export async function supersedeOlderMany(knex: Knex, t: OtpTableNames, fresh: ReadonlyArray<{ readonly phone: string; readonly id: number }>, now: number): Promise<number> {
   const newest = new Map<string, number>();
   for (const f of fresh) newest.set(f.phone, Math.max(f.id, newest.get(f.phone) ?? f.id));
-  const { sql, dialect } = statement(knex, `supersede-many\0${t.requests}\0${newest.size}`, (q) => {
-    const bounds = `case ${q('phone')}${[...newest.keys()].map(() => ` when ? then ${q('id')} < ?`).join('')} end`;
+  const { sql, dialect } = statement(knex, `supersede-many\0${t.requests}\0${newest.size}`, (q, d) => {
+    const bound =
+      d === 'mysql'
+        ? `case ${q('phone')}${[...newest.keys()].map(() => ` when ? then ${q('id')} < ?`).join('')} end`
+        : `${q('id')} < (select max(${q('m')}.${q('id')}) from ${q(t.requests)} as ${q('m')} where ${q('m')}.${q('phone')} = ${q(t.requests)}.${q('phone')})`;
     return (
       `update ${q(t.requests)} set ${q('verify_status')} = ?, ${q('code_cipher')} = null, ${q('code_digest')} = ?, ${q('updated_at')} = ? ` +
-      `where ${q('verify_status')} = ? and ${q('phone')} in (${[...newest.keys()].map(() => '?').join(', ')}) and ${bounds}`
+      `where ${q('verify_status')} = ? and ${q('phone')} in (${[...newest.keys()].map(() => '?').join(', ')}) and ${bound}`
     );
   });
   const bindings: Knex.RawBinding[] = ['superseded', SPENT_DIGEST, now, 'pending', ...newest.keys()];
-  for (const [phone, id] of newest) bindings.push(phone, id);
+  if (dialect === 'mysql') for (const [phone, id] of newest) bindings.push(phone, id);
   return changedRows(dialect, await knex.raw(sql, bindings));
 }
 
