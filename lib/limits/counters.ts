@@ -68,7 +68,7 @@ export interface CounterSet {
   /**
    * Marks the number as possibly locked for `seconds` (the lock hint of its per-number row), written
    * before a lock of the number: a send that takes that row reads the number's lock rows only while
-   * the hint holds (`lockRowsWanted`). No-op with every per-number send counter off: such a send
+   * the hint holds (`lockHinted`). No-op with every per-number send counter off: such a send
    * always reads them.
    */
   hintLock(phone: string, seconds: number): Promise<void>;
@@ -80,15 +80,14 @@ export interface CounterSet {
  */
 const HINT_MARGIN_MS = 60_000;
 
+/** Whether any of a send's takes is on the number's own row (a slot of `n:<number>`), whose answer carries its lock hint. */
+export const takesNumberRow = (wanted: ReadonlyArray<NamedTake | undefined>): boolean => wanted.some((t) => t !== undefined && t.counter.slot !== 0);
+
 /**
- * Whether a send must read its number's lock rows: when none of its takes is on the number's row
- * (nothing tells), or when that row carries a live lock hint. Otherwise no lock of the number was
- * written since before the take (a lock's hint is written first, lib/limits/verify-budget.ts).
+ * Whether the number's row, as the takes answered it, carries a live lock hint. Without one no lock
+ * of the number was written before the take (a lock's hint is written first, lib/limits/verify-budget.ts).
  */
-export function lockRowsWanted(wanted: ReadonlyArray<NamedTake | undefined>, taken?: readonly Taken[]): boolean {
-  if (!wanted.some((t) => t !== undefined && t.counter.slot !== 0)) return true;
-  return taken !== undefined && taken.some((t) => t.take.counter.slot !== 0 && t.result.hinted === true);
-}
+export const lockHinted = (taken: readonly Taken[]): boolean => taken.some((t) => t.take.counter.slot !== 0 && t.result.hinted === true);
 
 export interface CounterSetSettings {
   readonly limits: ResolvedLimits;

@@ -29,7 +29,7 @@ import { conversionSince } from '../storage/request-queries.js';
 import type { SafeMatch } from '../core/safe-list.js';
 import type { Channel, Logger, SendResult } from '../types.js';
 import type { ChallengeHook, ConversionBreaker, ResolvedDestinations, ResolvedLimits } from './config.js';
-import { lockRowsWanted, type CounterSet, type HitContext, type Taken } from './counters.js';
+import { lockHinted, takesNumberRow, type CounterSet, type HitContext, type Taken } from './counters.js';
 import { latencySampler, sleep } from './decoy-timing.js';
 import { destinationRefusal, type DestinationRefusal } from './destination.js';
 import { createHoldKeeper, type HoldKeeper } from './holds.js';
@@ -141,8 +141,8 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     // read them alongside the takes.
     const wanted = [...first, ...costs];
     const readLocks = (): Promise<LockState> => lockBatch.add({ phone, counters: lockCounter === undefined ? [] : [lockCounter] });
-    const [taken, alongside] = await Promise.all([set.take(wanted), lockRowsWanted(wanted) ? readLocks() : undefined]);
-    const locks = alongside ?? (lockRowsWanted(wanted, taken) ? await readLocks() : NO_LOCKS);
+    const [taken, alongside] = await Promise.all([set.take(wanted), takesNumberRow(wanted) ? undefined : readLocks()]);
+    const locks = alongside ?? (lockHinted(taken) ? await readLocks() : NO_LOCKS);
     const firstCount = first.filter((t) => t !== undefined).length;
     const costTaken = taken.slice(firstCount);
     const limited = await set.firstRefusal(taken.slice(0, firstCount), costTaken, context);

@@ -102,11 +102,12 @@ export function createVerifyBudget(knex: Knex, settings: VerifyBudgetSettings, s
   }
 
   /**
-   * Whether this failure may be the one that spends the budget: guesses in flight are at most two
-   * requests' attempts (as for `mustReserve`), so far from the end it cannot, and needs no lock hint.
+   * The most failures the budget can hold by the time guesses in flight settle: those `state` saw plus
+   * two requests' attempts (guesses are counted on a live request, at most `maxAttempts` each).
    */
-  const mayLockBudget = (state: LockState | undefined): boolean =>
-    budget !== false && (state === undefined || (state.failures?.failures ?? 0) + 2 * settings.maxAttempts + 1 >= budget.failures);
+  const reach = (state: LockState): number => (state.failures?.failures ?? 0) + 2 * settings.maxAttempts;
+  /** Whether this failure may be the one that spends the budget (else it needs no lock hint). */
+  const mayLockBudget = (state: LockState | undefined): boolean => budget !== false && (state === undefined || reach(state) + 1 >= budget.failures);
 
   async function lockWhenDue(phone: string, state: LockState | undefined): Promise<void> {
     const masked = maskPhone(phone);
@@ -174,7 +175,7 @@ export function createVerifyBudget(knex: Knex, settings: VerifyBudgetSettings, s
     locked,
     condition: (phone) => (budget === false || watchOnly ? undefined : { phone, max: budget.failures }),
     // Guesses in flight are at most a request's attempts; two requests' worth keeps the cap exact.
-    mustReserve: (state) => budget !== false && !watchOnly && (state.failures?.failures ?? 0) + 2 * settings.maxAttempts >= budget.failures,
+    mustReserve: (state) => budget !== false && !watchOnly && reach(state) >= budget.failures,
     reserve,
     release,
     failed,

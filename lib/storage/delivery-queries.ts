@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
 import type { Channel, DeliveryStatus } from '../types.js';
 import { dialectOf } from './db.js';
 import type { OtpTableNames } from './migrations.js';
-import { changedRows, num, rowsOf, statement, updateWhere, type Raw } from './sql.js';
+import { changedRows, inList, num, perRow, rowsOf, statement, updateWhere, type Raw } from './sql.js';
 
 export interface DeliveryPatch {
   readonly status: DeliveryStatus;
@@ -102,15 +102,14 @@ export async function finishSentMany(knex: Knex, t: OtpTableNames, marks: readon
   const uniform = uniformColumns(values);
   const shape = `${uniform[REF_COLUMN] === true ? 1 : 0}${uniform[0] === true ? 1 : 0}`;
   const { sql } = statement(knex, `sent-many\0${t.requests}\0${marks.length}\0${shape}`, (q) => {
-    const whenIds = (then: string): string => `case ${q('id')}${marks.map(() => ` when ? then ${then}`).join('')} end`;
     const sets = SENT_CASES.map((c, column) => {
-      const value = uniform[column] === true ? '?' : whenIds('?');
+      const value = uniform[column] === true ? '?' : perRow(q('id'), marks.length, '?');
       return c === 'channel' ? `${q(c)} = coalesce(${value}, ${q(c)})` : `${q(c)} = ${value}`;
     });
     return (
       `update ${q(t.requests)} set ${q('status')} = ?, ${q('send_attempts')} = ?, ${q('next_attempt_at')} = null, ${q('lease_owner')} = null, ` +
       `${q('lease_token')} = null, ${q('lease_expires_at')} = null, ${q('code_cipher')} = null, ${q('updated_at')} = ?, ${sets.join(', ')} ` +
-      `where ${q('id')} in (${marks.map(() => '?').join(', ')}) and ${whenIds(`${q('lease_token')} = ?`)}` +
+      `where ${q('id')} in ${inList(marks.length)} and ${perRow(q('id'), marks.length, `${q('lease_token')} = ?`)}` +
       (dialect === 'mysql' ? '' : ` returning ${q('id')}`)
     );
   });

@@ -8,7 +8,7 @@ import { counterRowKey } from './counter-store.js';
 import type { LockState } from './lock-reads.js';
 import type { OtpTableNames } from './migrations.js';
 import { REQUEST_COLUMNS, SPENT_DIGEST, toRequestRow, type RequestRow } from './request-row.js';
-import { changedRows, num, numOrNull, rowsOf, statement, type Raw } from './sql.js';
+import { changedRows, inList, num, numOrNull, perRow, rowsOf, statement, type Raw } from './sql.js';
 
 export interface NewRequest {
   readonly requestId: string;
@@ -134,11 +134,11 @@ export async function supersedeOlderMany(knex: Knex, t: OtpTableNames, fresh: Re
   const { sql, dialect } = statement(knex, `supersede-many\0${t.requests}\0${newest.size}`, (q, d) => {
     const bound =
       d === 'mysql'
-        ? `case ${q('phone')}${[...newest.keys()].map(() => ` when ? then ${q('id')} < ?`).join('')} end`
+        ? perRow(q('phone'), newest.size, `${q('id')} < ?`)
         : `${q('id')} < (select max(${q('m')}.${q('id')}) from ${q(t.requests)} as ${q('m')} where ${q('m')}.${q('phone')} = ${q(t.requests)}.${q('phone')})`;
     return (
       `update ${q(t.requests)} set ${q('verify_status')} = ?, ${q('code_cipher')} = null, ${q('code_digest')} = ?, ${q('updated_at')} = ? ` +
-      `where ${q('verify_status')} = ? and ${q('phone')} in (${[...newest.keys()].map(() => '?').join(', ')}) and ${bound}`
+      `where ${q('verify_status')} = ? and ${q('phone')} in ${inList(newest.size)} and ${bound}`
     );
   });
   const bindings: Knex.RawBinding[] = ['superseded', SPENT_DIGEST, now, 'pending', ...newest.keys()];

@@ -47,6 +47,16 @@ export function rowsOf(dialect: Dialect, result: unknown): Raw[] {
   return result as Raw[];
 }
 
+/**
+ * `case <column> when ? then <then> … end`, one arm per row of a batch: each row's own value or
+ * condition, where the rows themselves are found by an `IN` list (an OR of per-row conditions cost
+ * MariaDB a range analysis per disjunct). Bindings per arm: the row's key, then those of `then`.
+ */
+export const perRow = (column: string, rows: number, then: string): string => `case ${column}${' when ? then '.concat(then).repeat(rows)} end`;
+
+/** `(?, ?, …)` for an `IN` list of `count` values. */
+export const inList = (count: number): string => `(${Array.from({ length: count }, () => '?').join(', ')})`;
+
 /** `{column}` placeholders of a condition, quoted. */
 export const quoteColumns = (where: string, q: Quote): string => where.replace(/\{([^{}]+)\}/g, (_m, c: string) => q(c));
 

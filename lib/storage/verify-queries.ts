@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { OtpTableNames } from './migrations.js';
-import { changedRows, num, quoteColumns, rowsOf, statement, updateWhere, type Raw } from './sql.js';
+import { changedRows, inList, num, perRow, quoteColumns, rowsOf, statement, updateWhere, type Raw } from './sql.js';
 import { SPENT_DIGEST, taggedSpentDigest } from './request-row.js';
 
 /** The conditions under which a request is live; repeated in every verify UPDATE. */
@@ -66,7 +66,8 @@ export interface ConsumeItem {
 }
 
 /**
- * `consumeRequest` for several requests in one statement, each under its own conditions; answers,
+ * `consumeRequest` for several requests in one statement, each under its own conditions (found by
+ * `id in (…)`, each row's conditions in a `case id when …`); answers,
  * per item, whether it consumed its request. The items must all have a budget condition or none
  * (the caller groups them), and their ids must differ (the caller answers a second consume of one
  * request in the same batch `false`: exactly one caller wins). PostgreSQL and SQLite say which rows
@@ -78,15 +79,15 @@ export async function consumeMany(knex: Knex, t: OtpTableNames, items: readonly 
   const withBudget = items[0]?.budget !== undefined;
   const now = Math.max(...items.map((i) => i.now));
   const { sql, dialect } = statement(knex, `consume-many\0${t.requests}\0${withBudget ? t.failures : ''}\0${items.length}`, (q, d) => {
-    const one = `(${q('id')} = ? and ${q('expires_at')} > ? and ${q('attempts')} < ?${withBudget ? ` and ${quoteColumns(budgetClause(t), q)}` : ''})`;
+    const live = `${q('expires_at')} > ? and ${q('attempts')} < ?${withBudget ? ` and ${quoteColumns(budgetClause(t), q)}` : ''}`;
     return (
       `update ${q(t.requests)} set ${q('verify_status')} = ?, ${q('verified_at')} = ?, ${q('code_cipher')} = null, ${q('code_digest')} = ?, ${q('updated_at')} = ? ` +
-      `where ${q('verify_status')} = ? and ${q('status')} in (?, ?, ?) and (${items.map(() => one).join(' or ')})` +
+      `where ${q('verify_status')} = ? and ${q('status')} in (?, ?, ?) and ${q('id')} in ${inList(items.length)} and ${perRow(q('id'), items.length, `(${live})`)}` +
       (d === 'mysql' ? '' : ` returning ${q('id')}`)
     );
   });
   const spent = dialect === 'mysql' ? taggedSpentDigest(randomBytes(8).toString('hex')) : SPENT_DIGEST;
-  const bindings: Knex.RawBinding[] = ['verified', now, spent, now, 'pending', 'sending', 'queued', 'sent'];
+  const bindings: Knex.RawBinding[] = ['verified', now, spent, now, 'pending', 'sending', 'queued', 'sent', ...items.map((i) => i.id)];
   for (const i of items) {
     bindings.push(i.id, i.now, i.attemptCounted ? i.maxAttempts + 1 : i.maxAttempts);
     if (i.budget !== undefined) bindings.push(i.budget.phone, i.now, i.budget.max);
