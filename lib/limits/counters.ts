@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 import type { Refusal } from '../errors.js';
 import type { OtpEvents } from '../events.js';
 import type { OtpTableNames } from '../storage/migrations.js';
-import { createCounterStore, type Counter, type CounterStore, type CounterTake, type TakeResult } from '../storage/counter-store.js';
+import { counterRowKey, createCounterStore, type Counter, type CounterStore, type CounterTake, type MadeRecord, type TakeResult } from '../storage/counter-store.js';
 import type { Logger } from '../types.js';
 import type { ResolvedLimits } from './config.js';
 import { COUNTER_KEYS, type CounterName } from './keys.js';
@@ -55,6 +55,11 @@ export interface CounterSet {
   switchGap(phone: string, shownKey: string): NamedTake | undefined;
   /** Takes one unit of each in one statement (shared with concurrent requests); results in order. */
   take(wanted: ReadonlyArray<NamedTake | undefined>): Promise<Taken[]>;
+  /**
+   * `take`, recording in the same statement a request about to be made for `phone` (on its `n:`
+   * row, kept `keepMs`): `made` says how long ago the one before was recorded (lib/service/supersede-plan.ts).
+   */
+  takeMaking(wanted: ReadonlyArray<NamedTake | undefined>, phone: string, keepMs: number): Promise<{ taken: Taken[]; made: MadeRecord | undefined }>;
   /** Gives back the units of takes that a refusal made void. Never throws. */
   giveBack(taken: readonly Taken[]): Promise<void>;
   /**
@@ -154,6 +159,12 @@ export function createCounterSet(knex: Knex, settings: CounterSetSettings, event
     return takes.map((t, i) => ({ take: t, result: results[i] as TakeResult }));
   }
 
+  async function takeMaking(wanted: ReadonlyArray<NamedTake | undefined>, phone: string, keepMs: number): Promise<{ taken: Taken[]; made: MadeRecord | undefined }> {
+    const takes = wanted.filter((t): t is NamedTake => t !== undefined);
+    const { results, made } = await store.takeMaking(takes, { rowKey: counterRowKey(COUNTER_KEYS.sendCooldownSeconds.store, phone), keepMs });
+    return { taken: takes.map((t, i) => ({ take: t, result: results[i] as TakeResult })), made };
+  }
+
   async function giveBack(taken: readonly Taken[]): Promise<void> {
     if (taken.length === 0) return;
     // A neighbour may see the units for a moment: the strict side.
@@ -193,5 +204,5 @@ export function createCounterSet(knex: Knex, settings: CounterSetSettings, event
     if (numberRow !== undefined) await store.hintLock(numberRow, phone, Date.now() + seconds * 1000 + HINT_MARGIN_MS);
   }
 
-  return { store, monitor, counters, named, switchGap, take, giveBack, firstRefusal, sweepNow, hintLock };
+  return { store, monitor, counters, named, switchGap, take, takeMaking, giveBack, firstRefusal, sweepNow, hintLock };
 }

@@ -38,6 +38,8 @@ import type { LockEventSettings } from './lock-events.js';
 import { lockRefusal } from './locks.js';
 import { conversionLow, limitVerdict } from './policy.js';
 import { loggableError } from '../core/safe-error.js';
+import { recordKeepMs } from '../core/supersede-plan.js';
+import type { MadeRecord } from '../storage/counter-types.js';
 
 export interface SendAdmissionSettings extends LockEventSettings {
   readonly limits: ResolvedLimits;
@@ -70,7 +72,21 @@ export interface SendCheck {
 export type Admission =
   | { readonly refusal: Refusal }
   | { readonly decoy: SendResult }
-  | { readonly admitted: true; /** Call when the real send has answered: its duration is what decoys take. */ sent(): void };
+  | {
+      readonly admitted: true;
+      /** The take that recorded this send on the number's row (lib/core/supersede-plan.ts). */
+      readonly recorded: Recorded;
+      /** Call when the real send has answered: its duration is what decoys take. */
+      sent(): void;
+    };
+
+/** A take that recorded a request for a number: what the record before said, and when the take ran (monotonic clock). */
+export interface Recorded {
+  /** Undefined when the record before cannot be read with the take (MySQL without RETURNING). */
+  readonly made: MadeRecord | undefined;
+  readonly sentAt: number;
+  readonly answeredAt: number;
+}
 
 /** A workflow step (issue 26): admitted with a way to give its units back, or refused (skipped). */
 export type StepAdmission =
@@ -86,6 +102,8 @@ export interface SendAdmission {
    * per country, the daily budget), not the per-number cooldown or cap: the request already counted.
    */
   admitStep(number: CanonicalPhone, channel: Channel): Promise<StepAdmission>;
+  /** Records a request made for the number without a limit counting it (a test number), as `admit` does. */
+  record(phone: string): Promise<Recorded>;
 }
 
 const NO_LOCKS: LockState = { counters: new Map(), failures: undefined };
@@ -95,6 +113,7 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
   const holds = keeper ?? createHoldKeeper(knex, settings, set, events);
   const latency = latencySampler();
   const lockCounter = set.counters.verifyLock?.name;
+  const keepMs = recordKeepMs(settings.ttlSeconds);
   /** The lock rows of the numbers of concurrent sends, read in one statement per batch. */
   const lockBatch = createBatcher((reads: readonly LockRead[]) => readLockStates(knex, tables, limits.failureBudget !== false, reads), { maxBatch: 100 });
 
@@ -123,7 +142,11 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     const context: HitContext = { channel: check.channel, ...(country === undefined ? {} : { country }) };
     const refused = check.safe?.bypassPolicy === true ? undefined : destinationRefusal({ country, type }, check.channel, destinations);
     const watched = refused !== undefined && limitVerdict('destinations', set.monitor) === 'monitor';
-    if (check.safe !== undefined) return finish(check, refused, watched, [], performance.now());
+    if (check.safe !== undefined) {
+      // No counter, but the request is recorded like any other.
+      const recorded = await record(phone);
+      return finish(check, refused, watched, [], recorded.answeredAt, recorded);
+    }
     const ip = ipBucket(check.ip, limits.ipv6Subnet);
     const switching = check.channelSwitch === true;
     // A switch takes its own cooldown; a direct send takes the per-number cooldown and restarts the switch gap (audit 23.3).
@@ -141,7 +164,9 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     // read them alongside the takes.
     const wanted = [...first, ...costs];
     const readLocks = (): Promise<LockState> => lockBatch.add({ phone, counters: lockCounter === undefined ? [] : [lockCounter] });
-    const [taken, alongside] = await Promise.all([set.take(wanted), takesNumberRow(wanted) ? undefined : readLocks()]);
+    const sentAt = performance.now();
+    const [{ taken, made }, alongside] = await Promise.all([set.takeMaking(wanted, phone, keepMs), takesNumberRow(wanted) ? undefined : readLocks()]);
+    const recorded: Recorded = { made, sentAt, answeredAt: performance.now() };
     const locks = alongside ?? (lockHinted(taken) ? await readLocks() : NO_LOCKS);
     const firstCount = first.filter((t) => t !== undefined).length;
     const costTaken = taken.slice(firstCount);
@@ -158,14 +183,14 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     const overBudget = await set.firstRefusal(costTaken, [], context);
     if (overBudget !== undefined) return { refusal: overBudget };
     await judgeWhenDue(costTaken, range, refused !== undefined && !watched);
-    return finish(check, refused, watched, costTaken, started);
+    return finish(check, refused, watched, costTaken, started, recorded);
   }
 
   /**
    * Admitted, or a decoy: for a refused destination, and for a resend without a live code (audit 23.1).
    * In monitor mode a refused destination is reported and the code sent.
    */
-  async function finish(check: SendCheck, refused: DestinationRefusal | undefined, watched: boolean, costTaken: readonly Taken[], started: number): Promise<Admission> {
+  async function finish(check: SendCheck, refused: DestinationRefusal | undefined, watched: boolean, costTaken: readonly Taken[], started: number, recorded: Recorded): Promise<Admission> {
     const masked = maskPhone(check.number.e164);
     if (refused !== undefined) {
       const facts = { reason: refused.reason, channel: check.channel, phone: masked, country: refused.country, type: refused.type };
@@ -175,6 +200,7 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     if (check.decoy === true) return decoyFor(check, undefined, costTaken);
     return {
       admitted: true,
+      recorded,
       sent() {
         latency.record(performance.now() - started);
       },
@@ -253,5 +279,11 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     return { admitted: true, undo: () => set.giveBack(taken) };
   }
 
-  return { admit, countClient, admitStep };
+  async function record(phone: string): Promise<Recorded> {
+    const sentAt = performance.now();
+    const { made } = await set.takeMaking([], phone, keepMs);
+    return { made, sentAt, answeredAt: performance.now() };
+  }
+
+  return { admit, countClient, admitStep, record };
 }

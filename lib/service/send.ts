@@ -2,19 +2,22 @@
  * A send, step by step: check the input → test number? → routed provider chain for the channel →
  * send admission (limits, challenge, destination policy; lib/limits/send-admission.ts) → commit
  * the request row first (the outbox: code digest and sealed code, under a lease) → supersede the
- * number's older requests → first delivery attempt (lib/delivery/deliver.ts). A failed attempt
- * stays in the retry table for the poller.
+ * number's older requests, when there can be any (lib/core/supersede-plan.ts) → first delivery
+ * attempt (lib/delivery/deliver.ts). A failed attempt stays in the retry table for the poller.
  */
 import { randomInt, randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { digestCode, encryptCode, generateCode } from '../core/code.js';
 import { channelWords, formatChainStep, type ChainStep } from '../core/channels.js';
 import { chooseTemplate } from '../core/locale.js';
 import { maskPhone, type CanonicalPhone } from '../core/phone.js';
 import { chainFor } from '../core/routing.js';
+import { recordKeepMs, supersedePlan, type SupersedePlan } from '../core/supersede-plan.js';
 import { TEST_NUMBER_PROVIDER } from '../core/test-numbers.js';
 import { deliver, leaseMsFor, rateLimitedFor } from '../delivery/deliver.js';
 import { OtpError } from '../errors.js';
 import { destinationRefusal } from '../limits/destination.js';
+import type { Recorded } from '../limits/send-admission.js';
 import { storedClientIp } from '../limits/keys.js';
 import type { RequestRow } from '../storage/request-row.js';
 import type { Channel, PhoneInput, SendOptions, SendResult } from '../types.js';
@@ -74,11 +77,12 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
   const challengeToken = typeof opts.challengeToken === 'string' ? opts.challengeToken : undefined;
   const safe = await safeLookup;
   if (safe !== undefined) deps.fraud.safeList.used(safe, 'send');
+  // Fixed before the take that records the request: it then expires within its lifetime of its record.
+  const now = config.clock();
   const admission = await deps.admission.admit({ number, channel, purpose, ip: opts.ip, challengeToken, channelSwitch: internals.channelSwitch === true, ipCounted: internals.ipCounted === true, ...(safe === undefined ? {} : { safe }) });
   if ('refusal' in admission) return { refusal: admission.refusal };
   if ('decoy' in admission) return { result: admission.decoy };
 
-  const now = config.clock();
   const requestId = newRequestId(now);
   const code = generateCode(config.codeLength, randomInt);
   const leaseToken = randomUUID();
@@ -97,8 +101,8 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
     ...(started === undefined ? {} : { workflow: started.insert }),
   });
   const workflow = started?.columns;
-  // The older requests are superseded while the providers are called: both are awaited before the answer.
-  const superseded = deps.store.supersede(e164, id, now);
+  // The older requests are superseded (when there can be any) while the providers are called: both are awaited before the answer.
+  const superseded = supersedeAsPlanned(deps, supersedePlanOf(config.ttlSeconds, admission.recorded, performance.now()), e164, id, now);
   superseded.catch(() => undefined);
   events.emit('requested', { requestId, channel, phone: maskPhone(e164), chain });
 
@@ -141,6 +145,8 @@ async function sendToTestNumber(deps: OtpDeps, e164: string, channel: Channel, p
   const requestId = newRequestId(now);
   const leaseToken = randomUUID();
   const expiresAt = now + config.ttlSeconds * 1000;
+  // No limit counts a test number, but its request is recorded like any other.
+  const recorded = await deps.admission.record(e164);
   const id = await store.insert({
     requestId,
     phone: e164,
@@ -159,8 +165,26 @@ async function sendToTestNumber(deps: OtpDeps, e164: string, channel: Channel, p
     expiresAt,
     now,
   });
+  const insertedAt = performance.now();
   await store.finish(id, leaseToken, { status: 'sent', sendAttempts: 1, nextAttemptAt: null, provider: TEST_NUMBER_PROVIDER, codeOwner: 'kit', keepCipher: false, lastError: null, now });
-  await store.supersede(e164, id, now);
+  await supersedeAsPlanned(deps, supersedePlanOf(config.ttlSeconds, recorded, insertedAt), e164, id, now);
   deps.events.emit('requested', { requestId, channel, phone: maskPhone(e164), chain: [TEST_NUMBER_PROVIDER] });
   return { requestId, channel, provider: TEST_NUMBER_PROVIDER, status: 'sent', expiresAt: new Date(expiresAt), code };
+}
+
+/** The plan for a request whose take answered `recorded` and whose insert answered at `insertedAt`. */
+function supersedePlanOf(ttlSeconds: number, recorded: Recorded, insertedAt: number): SupersedePlan {
+  return supersedePlan({ made: recorded.made, keepMs: recordKeepMs(ttlSeconds), takeSentAt: recorded.sentAt, takeAnsweredAt: recorded.answeredAt, insertedAt });
+}
+
+/** Runs the supersede the plan asks for (lib/core/supersede-plan.ts): none, at once, or after a wait, of every request older than the newest. */
+async function supersedeAsPlanned(deps: OtpDeps, plan: SupersedePlan, e164: string, id: number, now: number): Promise<void> {
+  if (plan.kind === 'skip') return;
+  if (plan.kind === 'now') {
+    await deps.store.supersede(e164, id, now);
+    return;
+  }
+  const wait = plan.at - performance.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  await deps.store.supersedeBelowNewest(e164, deps.config.clock());
 }

@@ -20,11 +20,34 @@ export interface Upsert {
   readonly rowKey: string;
   readonly points: number[];
   readonly expire: Array<number | null>;
+  /** The row records a request made for its number (`made_at`, migration 0015). */
+  made: boolean;
 }
 
 /** An upsert row with nothing in it yet. */
 export function emptyUpsert(rowKey: string): Upsert {
-  return { rowKey, points: [0, 0, 0, 0], expire: [0, null, null, null] };
+  return { rowKey, points: [0, 0, 0, 0], expire: [0, null, null, null], made: false };
+}
+
+/**
+ * Records a request made for the row's number: `made_at` becomes the database's clock (never
+ * earlier than it was) and `made_before` the previous `made_at`. The row's own expiry is raised to
+ * `keepUntil`, so the sweep keeps the record while it can matter. Its slots start as ended windows.
+ */
+export function markMade(row: Upsert, keepUntil: number): void {
+  row.made = true;
+  row.expire[0] = Math.max(row.expire[0] ?? 0, keepUntil);
+  for (const other of COUNTER_SLOTS) if (row.expire[other] === null) row.expire[other] = 0;
+}
+
+/** The columns of a request record, read back with each row (RETURNING, or the read on MySQL). */
+export const MADE_COLUMNS = ['made_at', 'made_before'] as const;
+
+/** The database's clock in epoch ms: one clock for every instance (their own clocks may differ). */
+export function databaseNowMs(dialect: Dialect): string {
+  if (dialect === 'mysql') return 'ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000)';
+  if (dialect === 'postgres') return 'CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)';
+  return "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 }
 
 /** Adds `points` to one slot of an upsert row (its window, if the row starts one, ends at `expire`). */
@@ -83,9 +106,17 @@ export function upsertSql(q: Quote, dialect: Dialect, table: string, count: numb
       ];
     }),
   ];
-  const values = Array.from({ length: count }, () => `(${UPSERT_COLUMNS.map(() => '?').join(', ')})`).join(', ');
-  const list = UPSERT_COLUMNS.map(q).join(', ');
-  const returning = withReturning ? ` RETURNING ${list}` : '';
+  // The request record: `made_before` first (MySQL assigns left to right), then `made_at`.
+  const made = given('made_at');
+  sets.push(
+    `${q('made_before')} = CASE WHEN ${made} IS NULL THEN ${old('made_before')} ELSE ${old('made_at')} END`,
+    `${q('made_at')} = CASE WHEN ${made} IS NULL THEN ${old('made_at')} ELSE ${greatest}(COALESCE(${old('made_at')}, 0), ${made}) END`,
+  );
+  // A record's `made_at` is 1 × the database's clock, anything else's NULL × it.
+  const row = `(${UPSERT_COLUMNS.map(() => '?').join(', ')}, ? * ${databaseNowMs(dialect)})`;
+  const values = Array.from({ length: count }, () => row).join(', ');
+  const list = [...UPSERT_COLUMNS, 'made_at'].map(q).join(', ');
+  const returning = withReturning ? ` RETURNING ${[...UPSERT_COLUMNS, ...MADE_COLUMNS].map(q).join(', ')}` : '';
   return mysql
     ? `INSERT INTO ${q(table)} (${list}) VALUES ${values} ON DUPLICATE KEY UPDATE ${sets.join(', ')}${returning}`
     : `INSERT INTO ${q(table)} AS t (${list}) VALUES ${values} ON CONFLICT (${q('key')}) DO UPDATE SET ${sets.join(', ')}${returning}`;

@@ -25,12 +25,12 @@ import { dialectOf, supportsReturning } from './db.js';
 import { giveBackUnits, resetSlots, sweepExpiredCounters } from './counter-writes.js';
 import { num, statement } from './sql.js';
 import { COUNTER_SLOTS } from './migration-counter-slots.js';
-import { addToSlot, emptyUpsert, expireColumn, HINT_UNIT_MS, lockHintSql, NOW_BINDINGS, pointsColumn, UPSERT_COLUMNS, upsertSql, type CounterSlot, type Upsert } from './counter-sql.js';
+import { addToSlot, emptyUpsert, expireColumn, HINT_UNIT_MS, lockHintSql, MADE_COLUMNS, markMade, NOW_BINDINGS, pointsColumn, UPSERT_COLUMNS, upsertSql, type CounterSlot, type Upsert } from './counter-sql.js';
 
-import type { Counter, CounterState, CounterStore, CounterTake, TakeResult } from './counter-types.js';
+import type { Counter, CounterState, CounterStore, CounterTake, MadeTake, TakeResult } from './counter-types.js';
 
 export type { CounterSlot } from './counter-sql.js';
-export type { Counter, CounterState, CounterStore, CounterTake, TakeResult } from './counter-types.js';
+export type { Counter, CounterState, CounterStore, CounterTake, MadeRecord, MadeTake, TakeResult } from './counter-types.js';
 
 type Row = Record<string, unknown> & { key: unknown };
 
@@ -39,7 +39,7 @@ type Row = Record<string, unknown> & { key: unknown };
  * sends per number), sends per range, per country, the daily budget and the conversion breaker.
  * test/storage/group-commit.test.ts fails if a send takes more (its takes would need two statements).
  */
-const MAX_TAKES_PER_REQUEST = 8;
+const MAX_TAKES_PER_REQUEST = 9;
 
 /** How long a statement shared by several takes may wait for a row lock before it is split. */
 const BATCH_LOCK_WAIT_MS = 500;
@@ -74,6 +74,7 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
     for (const r of rows) {
       bindings.push(r.rowKey, r.points[0] ?? 0, r.expire[0] ?? null);
       for (const slot of COUNTER_SLOTS) bindings.push(r.points[slot] ?? 0, r.expire[slot] ?? null);
+      bindings.push(r.made ? 1 : null);
     }
     for (let i = 0; i < NOW_BINDINGS; i += 1) bindings.push(now);
     const result: unknown = await retryConflicts(() => {
@@ -87,7 +88,7 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
       if (withReturning) out = (result as [Row[]])[0];
       else {
         // Not atomic with the upsert: a neighbour's increment may show (errs on the strict side).
-        out = await knex<Row>(table).whereIn('key', rows.map((r) => r.rowKey)).select(UPSERT_COLUMNS);
+        out = await knex<Row>(table).whereIn('key', rows.map((r) => r.rowKey)).select([...UPSERT_COLUMNS, ...MADE_COLUMNS]);
       }
     } else if (dialect === 'postgres') out = (result as { rows: Row[] }).rows;
     else out = result as Row[];
@@ -132,6 +133,33 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
     readonly slot: CounterSlot;
     readonly max: number;
     readonly windowMs: number;
+    /** Not a take: the record of a request made for the row's number, kept `windowMs` (`takeMaking`). */
+    readonly made?: true;
+  }
+
+  /**
+   * What a row's request record said before this statement: the first record of a key in the
+   * statement gets the time since the one before (database clock; null when there was none), a
+   * later one of the same statement 0. Undefined when the row was not read back atomically.
+   */
+  function madeAnswer(row: Row | undefined, first: boolean): TakeResult {
+    const at = row?.made_at;
+    if (at === null || at === undefined) return { allowed: true, consumed: 0 };
+    const before = row?.made_before;
+    const sinceMs = !first ? 0 : before === null || before === undefined ? null : num(at) - num(before);
+    return { allowed: true, consumed: 0, made: { sinceMs } };
+  }
+
+  /** One upsert row per distinct key: a point per take in its slot, and the request records. */
+  function upsertRows(items: readonly BatchedTake[], now: number): Map<string, Upsert> {
+    const perKey = new Map<string, Upsert>();
+    for (const item of items) {
+      let row = perKey.get(item.rowKey);
+      if (row === undefined) perKey.set(item.rowKey, (row = emptyUpsert(item.rowKey)));
+      if (item.made === true) markMade(row, now + item.windowMs);
+      else addToSlot(row, item.slot, 1, now + item.windowMs);
+    }
+    return perKey;
   }
 
   /**
@@ -141,12 +169,7 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
    */
   async function runTakes(items: readonly BatchedTake[]): Promise<TakeResult[]> {
     const now = Date.now();
-    const perKey = new Map<string, Upsert>();
-    for (const item of items) {
-      let row = perKey.get(item.rowKey);
-      if (row === undefined) perKey.set(item.rowKey, (row = emptyUpsert(item.rowKey)));
-      addToSlot(row, item.slot, 1, now + item.windowMs);
-    }
+    const perKey = upsertRows(items, now);
     // A row locked elsewhere (an operator's transaction, another instance) must not stall the
     // other rows of the batch, nor every send behind them (audit 19.6): a shared statement waits at
     // most BATCH_LOCK_WAIT_MS, then the batcher runs each take alone and only the locked one waits.
@@ -155,6 +178,11 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
     const after = Date.now();
     const placed = new Map<string, number>();
     return items.map((item) => {
+      if (item.made === true) {
+        const first = !placed.has(`m${item.rowKey}`);
+        placed.set(`m${item.rowKey}`, 1);
+        return madeAnswer(states.get(item.rowKey), first);
+      }
       const placeKey = `${item.slot}${item.rowKey}`;
       const place = placed.get(placeKey) ?? 0;
       placed.set(placeKey, place + 1);
@@ -179,22 +207,19 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
     return row;
   }
 
-  async function takeAll(wanted: readonly CounterTake[]): Promise<TakeResult[]> {
-    if (wanted.length === 0) return [];
-    if (batching && (await canReturn())) {
-      return Promise.all(takes.addAll(wanted.map(({ counter, key }) => ({ rowKey: rowKey(counter, key), slot: counter.slot, max: counter.max, windowMs: counter.windowSeconds * 1000 }))));
-    }
+  async function takeAll(wanted: readonly CounterTake[], made?: MadeTake): Promise<TakeResult[]> {
+    if (wanted.length === 0 && made === undefined) return [];
+    const items: BatchedTake[] = wanted.map(({ counter, key }) => ({ rowKey: rowKey(counter, key), slot: counter.slot, max: counter.max, windowMs: counter.windowSeconds * 1000 }));
+    if (made !== undefined) items.push({ rowKey: made.rowKey, slot: 0, max: Number.MAX_SAFE_INTEGER, windowMs: made.keepMs, made: true });
+    if (batching && (await canReturn())) return Promise.all(takes.addAll(items));
     const now = Date.now();
-    const perKey = new Map<string, Upsert>();
-    for (const { counter, key } of wanted) {
-      const k = rowKey(counter, key);
-      let row = perKey.get(k);
-      if (row === undefined) perKey.set(k, (row = emptyUpsert(k)));
-      addToSlot(row, counter.slot, 1, now + counter.windowSeconds * 1000);
-    }
+    const perKey = upsertRows(items, now);
     const states = await upsert([...perKey.values()]);
     const after = Date.now();
-    return wanted.map(({ counter, key }) => resultOf(counter, states.get(rowKey(counter, key)), after));
+    const results = wanted.map(({ counter, key }) => resultOf(counter, states.get(rowKey(counter, key)), after));
+    // Without RETURNING (MySQL) the record is read after the upsert, not with it: a neighbour's may show.
+    if (made !== undefined) results.push((await canReturn()) ? madeAnswer(states.get(made.rowKey), true) : { allowed: true, consumed: 0 });
+    return results;
   }
 
   /** Row keys of the takes, per slot. */
@@ -241,7 +266,11 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
       };
       return counter;
     },
-    takeAll,
+    takeAll: (list) => takeAll(list),
+    async takeMaking(list, made) {
+      const answers = await takeAll(list, made);
+      return { results: answers.slice(0, list.length), made: answers[list.length]?.made };
+    },
     async giveBack(list) {
       if (list.length > 0) await giveBackUnits(knex, table, keysBySlot(list));
     },

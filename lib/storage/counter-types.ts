@@ -14,7 +14,23 @@ export interface CounterState {
 export type TakeResult = ({ readonly allowed: true; readonly consumed: number } | { readonly allowed: false; readonly consumed: number; readonly msLeft: number }) & {
   /** A take of a slot (1-3) whose row carries a live lock hint (`hintLock`); absent otherwise. */
   readonly hinted?: true;
+  /** The answer of a request record (`takeMaking`). */
+  readonly made?: MadeRecord;
 };
+
+/** A request about to be made for a number, recorded on the number's row with the takes (migration 0015). */
+export interface MadeTake {
+  /** The row (`n:<number>`). */
+  readonly rowKey: string;
+  /** How long the row is kept for the record's sake. */
+  readonly keepMs: number;
+}
+
+/** What the number's row recorded before this request. */
+export interface MadeRecord {
+  /** Milliseconds on the database's clock since the request recorded before, or null when none was. */
+  readonly sinceMs: number | null;
+}
 
 /** One named window counter: at most `max` units per `windowSeconds` per key. */
 export interface Counter {
@@ -49,6 +65,11 @@ export interface CounterStore {
    * elsewhere (MySQL) the request's takes are one upsert and one read.
    */
   takeAll(takes: readonly CounterTake[]): Promise<TakeResult[]>;
+  /**
+   * `takeAll`, recording a request made for a number in the same statement. `made` is what the row
+   * recorded before (undefined where that cannot be read with the upsert: MySQL without RETURNING).
+   */
+  takeMaking(takes: readonly CounterTake[], made: MadeTake): Promise<{ results: TakeResult[]; made: MadeRecord | undefined }>;
   /** Gives back one unit of each (a request refused by an earlier counter of its batch). */
   giveBack(takes: readonly CounterTake[]): Promise<void>;
   /** Row state as read from `points`/`expire` columns: undefined unless live. */

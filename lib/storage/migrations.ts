@@ -12,6 +12,7 @@ import { insightsMigration } from './insights-migration.js';
 import { endIndexMigration } from './migration-end-index.js';
 import { counterSlotsMigration } from './migration-counter-slots.js';
 import { lockHintsMigration } from './migration-lock-hints.js';
+import { madeRecordsMigration } from './migration-made-records.js';
 
 export interface OtpTableNames {
   /** Key/value settings table; it may be the app's own table (it is then left as it is). @default 'otp_settings' */
@@ -180,6 +181,7 @@ function migrations(t: OtpTableNames): OtpMigration[] {
     endIndexMigration(t),
     counterSlotsMigration(t),
     lockHintsMigration(t),
+    madeRecordsMigration(t),
   ];
 }
 

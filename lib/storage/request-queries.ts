@@ -4,6 +4,7 @@
  */
 import type { Knex } from 'knex';
 import type { Channel } from '../types.js';
+import { dialectOf } from './db.js';
 import { counterRowKey } from './counter-store.js';
 import type { LockState } from './lock-reads.js';
 import type { OtpTableNames } from './migrations.js';
@@ -144,6 +145,19 @@ export async function supersedeOlderMany(knex: Knex, t: OtpTableNames, fresh: Re
   const bindings: Knex.RawBinding[] = ['superseded', SPENT_DIGEST, now, 'pending', ...newest.keys()];
   if (dialect === 'mysql') for (const [phone, id] of newest) bindings.push(phone, id);
   return changedRows(dialect, await knex.raw(sql, bindings));
+}
+
+/**
+ * Supersedes every pending request of the number older than its newest, on every database (a
+ * supersede that waited for a request made just before, which may have a larger id than the
+ * caller's: lib/core/supersede-plan.ts). On MySQL the newest id is read first; a request inserted
+ * after that read supersedes this number's older ones itself.
+ */
+export async function supersedeBelowNewest(knex: Knex, t: OtpTableNames, phone: string, now: number): Promise<number> {
+  if (dialectOf(knex) !== 'mysql') return supersedeOlderMany(knex, t, [{ phone, id: 0 }], now);
+  const row: Raw | undefined = await knex<Raw>(t.requests).where({ phone }).max({ id: 'id' }).first();
+  const newest = numOrNull(row?.id);
+  return newest === null ? 0 : supersedeOlderMany(knex, t, [{ phone, id: newest }], now);
 }
 
 /** Lock rows read along with each request: counters (by name) of the number, and its failure-budget row. */

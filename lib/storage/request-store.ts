@@ -16,7 +16,7 @@ import { supportsReturning } from './db.js';
 import { finishAttempt, finishSentMany, leaseHeld, type DeliveryPatch, type SentMark } from './delivery-queries.js';
 import type { OtpTableNames } from './migrations.js';
 import { insertOutbox, withOutbox, type OutboxEntry } from './outbox-queries.js';
-import { insertRequest, insertRequests, latestRequestsWithLocks, requestByRequestId, supersedeOlder, supersedeOlderMany, type LockJoin, type NewRequest, type RequestWithLocks } from './request-queries.js';
+import { insertRequest, insertRequests, latestRequestsWithLocks, requestByRequestId, supersedeBelowNewest, supersedeOlder, supersedeOlderMany, type LockJoin, type NewRequest, type RequestWithLocks } from './request-queries.js';
 import type { RequestRow } from './request-row.js';
 import { consumeMany, consumeRequest, countAttempt, spendToken, type BudgetCondition, type ConsumeItem } from './verify-queries.js';
 
@@ -32,6 +32,8 @@ export interface RequestStore {
   insert(row: NewRequest): Promise<number>;
   /** Supersedes every older pending request of the number. */
   supersede(phone: string, id: number, now: number): Promise<void>;
+  /** Supersedes every pending request of the number older than its newest, whoever made it (lib/core/supersede-plan.ts). */
+  supersedeBelowNewest(phone: string, now: number): Promise<void>;
   /**
    * Writes a delivered attempt, fenced by its lease; false when the lease was lost. `leaseExpiresAt`
    * is the lease the caller holds: a write close to its end is never shared with others. `events`
@@ -167,6 +169,9 @@ export function createRequestStore(knex: Knex, tables: OtpTableNames, options: R
     async supersede(phone, id, now) {
       if (batching) await supersedes.add({ phone, id, now });
       else await supersedeOlder(knex, tables, phone, id, now);
+    },
+    async supersedeBelowNewest(phone, now) {
+      await retryConflicts(() => supersedeBelowNewest(knex, tables, phone, now));
     },
     markSent(mark, leaseExpiresAt, now, events = []) {
       const roomy = leaseExpiresAt !== null && now < leaseExpiresAt - BATCH_LEASE_MARGIN_MS;

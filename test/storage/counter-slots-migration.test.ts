@@ -45,7 +45,8 @@ forEachDatabase('migration 0013 (per-number counters in one row)', (db) => {
     assert.equal(cooldownA?.result.allowed, false, "a's cooldown from before the upgrade still holds");
     assert.equal(perNumberB?.result.consumed, 3);
 
-    // Down 0014 (lock hints, nothing to undo), then 0013.
+    // Down 0015 (request records), 0014 (lock hints, nothing to undo), then 0013.
+    await knex.migrate.down(config);
     await knex.migrate.down(config);
     await knex.migrate.down(config);
     assert.equal(await knex.schema.hasColumn(tables.limits, 'points_1'), false);
