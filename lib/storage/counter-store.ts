@@ -36,8 +36,9 @@ type Row = Record<string, unknown> & { key: unknown };
 
 /**
  * The most counters one send takes: sends per IP, the number's three slots (cooldown, switch gap,
- * sends per number), sends per range, per country, the daily budget and the conversion breaker.
- * test/storage/group-commit.test.ts fails if a send takes more (its takes would need two statements).
+ * sends per number), sends per range, per country, the daily budget and the conversion breaker;
+ * and its request record (`takeMaking`). test/storage/group-commit.test.ts fails if a send takes
+ * more (its takes would need two statements).
  */
 const MAX_TAKES_PER_REQUEST = 9;
 

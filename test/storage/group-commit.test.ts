@@ -59,9 +59,9 @@ forEachDatabase('group commit', (db) => {
   });
 
   it('a batch of concurrent sends takes all their counters in one statement: no send straddles two', async () => {
-    // Every counter of a send on (8 takes), as the bench's load has them. With a take cap one send
-    // short of REQUESTS_PER_BATCH, the last sends' takes were split off into a second statement and
-    // every later stage's batches fragmented (docs/benchmarks.md, issue 28).
+    // Every counter of a send on (8 takes and the request record), as the bench's load has them. With
+    // a take cap one send short of REQUESTS_PER_BATCH, the last sends' takes were split off into a
+    // second statement and every later stage's batches fragmented (docs/benchmarks.md, issue 28).
     const kit = await createTestKit(db(), { limits: { sendsPerPrefix: { max: 1000 }, dailySendBudget: 100_000, sendsPerCountry: { max: 100_000 } } });
     const phones = Array.from({ length: REQUESTS_PER_BATCH }, (_, i) => phoneOf(500 + i * 997));
     await kit.otp.sendSms(phoneOf(499), { ip: '192.0.2.1' });
