@@ -86,7 +86,8 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
   const requestId = newRequestId(now);
   const code = generateCode(config.codeLength, randomInt);
   const leaseToken = randomUUID();
-  const leaseExpiresAt = now + leaseMsFor(config.providerTimeoutMs, chain.length);
+  // The lease runs from now, not from before the take: admission's time does not shorten it.
+  const leaseExpiresAt = config.clock() + leaseMsFor(config.providerTimeoutMs, chain.length);
   const expiresAt = now + config.ttlSeconds * 1000;
   // Sealed once: the same ciphertext goes into the row and to the first delivery attempt.
   const codeCipher = encryptCode(deps.keys.cipher[0] as Buffer, requestId, code, nextIv());
