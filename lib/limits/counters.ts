@@ -57,7 +57,7 @@ export interface CounterSet {
   take(wanted: ReadonlyArray<NamedTake | undefined>): Promise<Taken[]>;
   /**
    * `take`, recording in the same statement a request about to be made for `phone` (on its `n:`
-   * row, kept `keepMs`): `made` says how long ago the one before was recorded (lib/service/supersede-plan.ts).
+   * row, kept `keepMs`): `made` says how long ago the one before was recorded (lib/core/supersede-plan.ts).
    */
   takeMaking(wanted: ReadonlyArray<NamedTake | undefined>, phone: string, keepMs: number): Promise<{ taken: Taken[]; made: MadeRecord | undefined }>;
   /** Gives back the units of takes that a refusal made void. Never throws. */
@@ -153,16 +153,18 @@ export function createCounterSet(knex: Knex, settings: CounterSetSettings, event
     return gapCounter === undefined ? undefined : { name: 'channelSwitchCooldownSeconds', counter: gapCounter, key: phone, shownKey };
   }
 
+  const present = (wanted: ReadonlyArray<NamedTake | undefined>): NamedTake[] => wanted.filter((t): t is NamedTake => t !== undefined);
+  const paired = (takes: readonly NamedTake[], results: readonly TakeResult[]): Taken[] => takes.map((t, i) => ({ take: t, result: results[i] as TakeResult }));
+
   async function take(wanted: ReadonlyArray<NamedTake | undefined>): Promise<Taken[]> {
-    const takes = wanted.filter((t): t is NamedTake => t !== undefined);
-    const results = await store.takeAll(takes);
-    return takes.map((t, i) => ({ take: t, result: results[i] as TakeResult }));
+    const takes = present(wanted);
+    return paired(takes, await store.takeAll(takes));
   }
 
   async function takeMaking(wanted: ReadonlyArray<NamedTake | undefined>, phone: string, keepMs: number): Promise<{ taken: Taken[]; made: MadeRecord | undefined }> {
-    const takes = wanted.filter((t): t is NamedTake => t !== undefined);
+    const takes = present(wanted);
     const { results, made } = await store.takeMaking(takes, { rowKey: counterRowKey(COUNTER_KEYS.sendCooldownSeconds.store, phone), keepMs });
-    return { taken: takes.map((t, i) => ({ take: t, result: results[i] as TakeResult })), made };
+    return { taken: paired(takes, results), made };
   }
 
   async function giveBack(taken: readonly Taken[]): Promise<void> {

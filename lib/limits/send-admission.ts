@@ -84,6 +84,8 @@ export type Admission =
 export interface Recorded {
   /** Undefined when the record before cannot be read with the take (MySQL without RETURNING). */
   readonly made: MadeRecord | undefined;
+  /** How long a record counts (`recordKeepMs` of the request lifetime). */
+  readonly keepMs: number;
   readonly sentAt: number;
   readonly answeredAt: number;
 }
@@ -166,7 +168,7 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
     const readLocks = (): Promise<LockState> => lockBatch.add({ phone, counters: lockCounter === undefined ? [] : [lockCounter] });
     const sentAt = performance.now();
     const [{ taken, made }, alongside] = await Promise.all([set.takeMaking(wanted, phone, keepMs), takesNumberRow(wanted) ? undefined : readLocks()]);
-    const recorded: Recorded = { made, sentAt, answeredAt: performance.now() };
+    const recorded: Recorded = { made, keepMs, sentAt, answeredAt: performance.now() };
     const locks = alongside ?? (lockHinted(taken) ? await readLocks() : NO_LOCKS);
     const firstCount = first.filter((t) => t !== undefined).length;
     const costTaken = taken.slice(firstCount);
@@ -282,7 +284,7 @@ export function createSendAdmission(knex: Knex, settings: SendAdmissionSettings,
   async function record(phone: string): Promise<Recorded> {
     const sentAt = performance.now();
     const { made } = await set.takeMaking([], phone, keepMs);
-    return { made, sentAt, answeredAt: performance.now() };
+    return { made, keepMs, sentAt, answeredAt: performance.now() };
   }
 
   return { admit, countClient, admitStep, record };

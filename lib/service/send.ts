@@ -12,10 +12,11 @@ import { channelWords, formatChainStep, type ChainStep } from '../core/channels.
 import { chooseTemplate } from '../core/locale.js';
 import { maskPhone, type CanonicalPhone } from '../core/phone.js';
 import { chainFor } from '../core/routing.js';
-import { recordKeepMs, supersedePlan, type SupersedePlan } from '../core/supersede-plan.js';
+import { supersedePlan, type SupersedePlan } from '../core/supersede-plan.js';
 import { TEST_NUMBER_PROVIDER } from '../core/test-numbers.js';
 import { deliver, leaseMsFor, rateLimitedFor } from '../delivery/deliver.js';
 import { OtpError } from '../errors.js';
+import { sleep } from '../limits/decoy-timing.js';
 import { destinationRefusal } from '../limits/destination.js';
 import type { Recorded } from '../limits/send-admission.js';
 import { storedClientIp } from '../limits/keys.js';
@@ -103,7 +104,7 @@ export async function sendOtp(deps: OtpDeps, phone: PhoneInput, channel: Channel
   });
   const workflow = started?.columns;
   // The older requests are superseded (when there can be any) while the providers are called: both are awaited before the answer.
-  const superseded = supersedeAsPlanned(deps, supersedePlanOf(config.ttlSeconds, admission.recorded, performance.now()), e164, id, now);
+  const superseded = supersedeAsPlanned(deps, supersedePlanOf(admission.recorded, performance.now()), e164, id, now);
   superseded.catch(() => undefined);
   events.emit('requested', { requestId, channel, phone: maskPhone(e164), chain });
 
@@ -168,14 +169,14 @@ async function sendToTestNumber(deps: OtpDeps, e164: string, channel: Channel, p
   });
   const insertedAt = performance.now();
   await store.finish(id, leaseToken, { status: 'sent', sendAttempts: 1, nextAttemptAt: null, provider: TEST_NUMBER_PROVIDER, codeOwner: 'kit', keepCipher: false, lastError: null, now });
-  await supersedeAsPlanned(deps, supersedePlanOf(config.ttlSeconds, recorded, insertedAt), e164, id, now);
+  await supersedeAsPlanned(deps, supersedePlanOf(recorded, insertedAt), e164, id, now);
   deps.events.emit('requested', { requestId, channel, phone: maskPhone(e164), chain: [TEST_NUMBER_PROVIDER] });
   return { requestId, channel, provider: TEST_NUMBER_PROVIDER, status: 'sent', expiresAt: new Date(expiresAt), code };
 }
 
 /** The plan for a request whose take answered `recorded` and whose insert answered at `insertedAt`. */
-function supersedePlanOf(ttlSeconds: number, recorded: Recorded, insertedAt: number): SupersedePlan {
-  return supersedePlan({ made: recorded.made, keepMs: recordKeepMs(ttlSeconds), takeSentAt: recorded.sentAt, takeAnsweredAt: recorded.answeredAt, insertedAt });
+function supersedePlanOf(recorded: Recorded, insertedAt: number): SupersedePlan {
+  return supersedePlan({ made: recorded.made, keepMs: recorded.keepMs, takeSentAt: recorded.sentAt, takeAnsweredAt: recorded.answeredAt, insertedAt });
 }
 
 /** Runs the supersede the plan asks for (lib/core/supersede-plan.ts): none, at once, or after a wait, of every request older than the newest. */
@@ -186,6 +187,6 @@ async function supersedeAsPlanned(deps: OtpDeps, plan: SupersedePlan, e164: stri
     return;
   }
   const wait = plan.at - performance.now();
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  if (wait > 0) await sleep(wait);
   await deps.store.supersedeBelowNewest(e164, deps.config.clock());
 }

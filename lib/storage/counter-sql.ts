@@ -37,7 +37,7 @@ export function emptyUpsert(rowKey: string): Upsert {
 export function markMade(row: Upsert, keepUntil: number): void {
   row.made = true;
   row.expire[0] = Math.max(row.expire[0] ?? 0, keepUntil);
-  for (const other of COUNTER_SLOTS) if (row.expire[other] === null) row.expire[other] = 0;
+  endUnsetSlots(row);
 }
 
 /** The columns of a request record, read back with each row (RETURNING, or the read on MySQL). */
@@ -58,8 +58,14 @@ export function addToSlot(row: Upsert, slot: CounterSlot, points: number, expire
   if (slot === 0) return;
   // A slotted row's own expiry is the latest end of its slots: the sweep reads that one.
   row.expire[0] = Math.max(row.expire[0] ?? 0, expire);
-  // Its other slots start as ended windows (0), not NULL: a later take then changes no column's
-  // size, so InnoDB updates the row in place (a longer row can cost a page reorganization).
+  endUnsetSlots(row);
+}
+
+/**
+ * A slotted row's untouched slots start as ended windows (0), not NULL: a later take then changes no
+ * column's size, so InnoDB updates the row in place (a longer row can cost a page reorganization).
+ */
+function endUnsetSlots(row: Upsert): void {
   for (const other of COUNTER_SLOTS) if (row.expire[other] === null) row.expire[other] = 0;
 }
 

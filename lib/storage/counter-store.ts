@@ -212,14 +212,15 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
     if (wanted.length === 0 && made === undefined) return [];
     const items: BatchedTake[] = wanted.map(({ counter, key }) => ({ rowKey: rowKey(counter, key), slot: counter.slot, max: counter.max, windowMs: counter.windowSeconds * 1000 }));
     if (made !== undefined) items.push({ rowKey: made.rowKey, slot: 0, max: Number.MAX_SAFE_INTEGER, windowMs: made.keepMs, made: true });
-    if (batching && (await canReturn())) return Promise.all(takes.addAll(items));
+    const returning = await canReturn();
+    if (batching && returning) return Promise.all(takes.addAll(items));
     const now = Date.now();
     const perKey = upsertRows(items, now);
     const states = await upsert([...perKey.values()]);
     const after = Date.now();
     const results = wanted.map(({ counter, key }) => resultOf(counter, states.get(rowKey(counter, key)), after));
     // Without RETURNING (MySQL) the record is read after the upsert, not with it: a neighbour's may show.
-    if (made !== undefined) results.push((await canReturn()) ? madeAnswer(states.get(made.rowKey), true) : { allowed: true, consumed: 0 });
+    if (made !== undefined) results.push(returning ? madeAnswer(states.get(made.rowKey), true) : { allowed: true, consumed: 0 });
     return results;
   }
 

@@ -3,7 +3,7 @@
  * number's `n:` counter row, in the statement that takes its counters: `made_at` (the database's
  * clock, epoch ms) and `made_before` (the record before it). A send that finds no record within a
  * request's lifetime skips the supersede, the last statement of its batch that usually changes
- * nothing (lib/service/supersede-plan.ts). Requests made before this version have no record: this
+ * nothing (lib/core/supersede-plan.ts). Requests made before this version have no record: this
  * records one for every number with a live pending request, so its next send supersedes it.
  * Processes of the previous version, during a rolling deploy, make requests without a record: a
  * send of this version within the lifetime of such a request may leave it pending beside its own

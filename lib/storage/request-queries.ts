@@ -154,6 +154,7 @@ export async function supersedeOlderMany(knex: Knex, t: OtpTableNames, fresh: Re
  * after that read supersedes this number's older ones itself.
  */
 export async function supersedeBelowNewest(knex: Knex, t: OtpTableNames, phone: string, now: number): Promise<number> {
+  // Elsewhere the statement bounds by the number's newest itself and reads no id.
   if (dialectOf(knex) !== 'mysql') return supersedeOlderMany(knex, t, [{ phone, id: 0 }], now);
   const row: Raw | undefined = await knex<Raw>(t.requests).where({ phone }).max({ id: 'id' }).first();
   const newest = numOrNull(row?.id);

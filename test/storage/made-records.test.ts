@@ -9,6 +9,7 @@ import { it, type TestContext } from 'node:test';
 import type { Knex } from 'knex';
 import { OtpEvents } from '../../lib/events.js';
 import { resolveLimits } from '../../lib/limits/config.js';
+import { sleep } from '../../lib/limits/decoy-timing.js';
 import { createCounterSet } from '../../lib/limits/counters.js';
 import { silentLogger } from '../../lib/logger.js';
 import { createCounterStore } from '../../lib/storage/counter-store.js';
@@ -41,8 +42,6 @@ async function pendingOf(knex: Knex, phone: string): Promise<{ pending: number[]
   const rows: Array<{ id: unknown; verify_status: unknown }> = await knex(t.requests).where({ phone }).select('id', 'verify_status');
   return { pending: rows.filter((r) => r.verify_status === 'pending').map((r) => Number(r.id)), newest: Math.max(...rows.map((r) => Number(r.id))) };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Delays every request insert of the kit (a slow connection, a pause): the interleavings the bound is for. */
 function delayInserts(otp: Otp, ms: number): void {
