@@ -30,9 +30,13 @@ export function canonicalPhone(input: string, defaultCountry?: CountryCode): Can
   if (text.startsWith('00')) text = `+${text.slice(2)}`;
   if (!text.startsWith('+') && defaultCountry === undefined) return undefined;
   const parsed = parsePhoneNumberFromString(text, defaultCountry);
-  if (parsed === undefined || !parsed.isValid()) return undefined;
+  if (parsed === undefined) return undefined;
+  // A number with a type is valid (libphonenumber's isValid is "has a type" wherever the metadata has
+  // types, as the max set does): the second pass over the type patterns runs only for the rest.
+  const type = parsed.getType();
+  if (type === undefined && !parsed.isValid()) return undefined;
   if (parsed.number.length > 16) return undefined; // E.164: at most 15 digits after '+'
-  return { e164: parsed.number, country: parsed.country, type: parsed.getType() };
+  return { e164: parsed.number, country: parsed.country, type };
 }
 
 /**

@@ -26,8 +26,9 @@ export interface Batcher<T, R> {
    * Queues several items as one unit: a batch never splits them unless they alone exceed
    * `maxBatch`. One request's items then share its statement, and stages of a pipeline sized in
    * requests stay in step (a request whose counters straddle two batches waits for both).
+   * Resolves with their results in order once all are written; rejects with the first failure.
    */
-  addAll(items: readonly T[]): Array<Promise<R>>;
+  addAll(items: readonly T[]): Promise<R[]>;
   /** Resolves once every queued item has been written (or has failed). */
   drain(): Promise<void>;
 }
@@ -51,6 +52,53 @@ interface Pending<T, R> {
   readonly unitEnd: boolean;
   resolve(result: R): void;
   reject(error: unknown): void;
+}
+
+/**
+ * The items of one `addAll` share one promise: each item's answer fills its place, the last one
+ * resolves the unit (a promise per item and a Promise.all over them cost more than the statement's
+ * share of a send; docs/benchmarks.md).
+ */
+class UnitItem<T, R> implements Pending<T, R> {
+  constructor(
+    readonly item: T,
+    readonly unitEnd: boolean,
+    private readonly unit: Unit<R>,
+    private readonly index: number,
+  ) {}
+  resolve(result: R): void {
+    this.unit.answered(this.index, result);
+  }
+  reject(error: unknown): void {
+    this.unit.failed(error);
+  }
+}
+
+class Unit<R> {
+  private readonly results: R[];
+  private left: number;
+  private settled = false;
+  constructor(
+    size: number,
+    private readonly resolve: (results: R[]) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    this.results = new Array<R>(size);
+    this.left = size;
+  }
+  answered(index: number, result: R): void {
+    this.results[index] = result;
+    this.left -= 1;
+    if (this.left === 0 && !this.settled) {
+      this.settled = true;
+      this.resolve(this.results);
+    }
+  }
+  failed(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.reject(error);
+  }
 }
 
 /**
@@ -140,9 +188,12 @@ export function createBatcher<T, R>(run: (items: readonly T[]) => Promise<readon
       return done;
     },
     addAll(items) {
-      const done = items.map((item, i) => enqueue(item, i === items.length - 1));
-      schedule();
-      return done;
+      if (items.length === 0) return Promise.resolve([]);
+      return new Promise<R[]>((resolve, reject) => {
+        const unit = new Unit<R>(items.length, resolve, reject);
+        items.forEach((item, i) => queue.push(new UnitItem(item, i === items.length - 1, unit, i)));
+        schedule();
+      });
     },
     drain() {
       if (queue.length === 0 && inFlight === 0 && isolating === 0) return Promise.resolve();

@@ -213,7 +213,7 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
     const items: BatchedTake[] = wanted.map(({ counter, key }) => ({ rowKey: rowKey(counter, key), slot: counter.slot, max: counter.max, windowMs: counter.windowSeconds * 1000 }));
     if (made !== undefined) items.push({ rowKey: made.rowKey, slot: 0, max: Number.MAX_SAFE_INTEGER, windowMs: made.keepMs, made: true });
     const returning = await canReturn();
-    if (batching && returning) return Promise.all(takes.addAll(items));
+    if (batching && returning) return takes.addAll(items);
     const now = Date.now();
     const perKey = upsertRows(items, now);
     const states = await upsert([...perKey.values()]);

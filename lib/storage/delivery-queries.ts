@@ -141,3 +141,10 @@ export async function leaseHeld(knex: Knex, t: OtpTableNames, id: number, leaseT
   const row: Raw | undefined = await knex<Raw>(t.requests).where({ id, lease_token: leaseToken, verify_status: 'pending' }).first('id');
   return row !== undefined;
 }
+
+/** `leaseHeld` of several rows in one statement (the poller's concurrent attempts): one answer per item, in order. */
+export async function leasesHeld(knex: Knex, t: OtpTableNames, items: ReadonlyArray<{ readonly id: number; readonly leaseToken: string }>): Promise<boolean[]> {
+  const rows: Raw[] = await knex<Raw>(t.requests).whereIn('id', [...new Set(items.map((i) => i.id))]).andWhere('verify_status', 'pending').select('id', 'lease_token');
+  const holder = new Map(rows.map((r) => [num(r.id), r.lease_token]));
+  return items.map((i) => holder.get(i.id) === i.leaseToken);
+}

@@ -2,7 +2,7 @@
  * The request store: everything the send and verify paths ask of the request table. Whether the
  * statements of concurrent requests are group-committed (lib/storage/batcher.ts) is decided here
  * and nowhere else, behind one switch (`batching`): the inserts, supersedes and "sent" marks of
- * concurrent sends, and the lookups and consumes of concurrent verifies, then go to the database
+ * concurrent sends, the lookups and consumes of concurrent verifies, and the poller's lease checks then go to the database
  * as one statement per batch. Every caller still awaits its own item, so what a caller or the database
  * sees afterwards is what one statement per request wrote; only round trips and commits are
  * shared. The answers and the rows are the same with batching on or off.
@@ -13,7 +13,7 @@
 import type { Knex } from 'knex';
 import { createBatcher, REQUESTS_PER_BATCH, retryConflicts } from './batcher.js';
 import { supportsReturning } from './db.js';
-import { finishAttempt, finishSentMany, leaseHeld, type DeliveryPatch, type SentMark } from './delivery-queries.js';
+import { finishAttempt, finishSentMany, leaseHeld, leasesHeld, type DeliveryPatch, type SentMark } from './delivery-queries.js';
 import type { OtpTableNames } from './migrations.js';
 import { insertOutbox, withOutbox, type OutboxEntry } from './outbox-queries.js';
 import { insertRequest, insertRequests, latestRequestsWithLocks, requestByRequestId, supersedeBelowNewest, supersedeOlder, supersedeOlderMany, type LockJoin, type NewRequest, type RequestWithLocks } from './request-queries.js';
@@ -153,6 +153,8 @@ export function createRequestStore(knex: Knex, tables: OtpTableNames, options: R
   const marks = createBatcher(markBatch, { maxBatch: MAX_BATCH });
   const lookups = createBatcher(lookupBatch, { maxBatch: MAX_BATCH });
   const consumes = createBatcher(consumeBatch, { maxBatch: MAX_BATCH });
+  // The poller's check before each provider call: one read for the attempts in flight, not one each.
+  const leaseChecks = createBatcher((items: ReadonlyArray<{ id: number; leaseToken: string }>) => leasesHeld(knex, tables, items), { maxBatch: MAX_BATCH });
 
   /** A fenced write, with its events in the same transaction when there are any. */
   function finishWith(id: number, leaseToken: string, patch: DeliveryPatch, events: readonly OutboxEntry[]): Promise<boolean> {
@@ -178,7 +180,7 @@ export function createRequestStore(knex: Knex, tables: OtpTableNames, options: R
       return batching && roomy && mark.keepCipher !== true ? marks.add({ mark, now, events }) : markAlone(mark, now, events);
     },
     finish: (id, leaseToken, patch, events = []) => finishWith(id, leaseToken, patch, events),
-    holdsLease: (id, leaseToken) => leaseHeld(knex, tables, id, leaseToken),
+    holdsLease: (id, leaseToken) => (batching ? leaseChecks.add({ id, leaseToken }) : leaseHeld(knex, tables, id, leaseToken)),
     async latest(phone) {
       if (batching) return (await lookups.add(phone)) ?? undefined;
       return (await latestRequestsWithLocks(knex, tables, [phone], locks)).get(phone);
@@ -189,7 +191,7 @@ export function createRequestStore(knex: Knex, tables: OtpTableNames, options: R
       batching ? consumes.add({ id, now, maxAttempts, attemptCounted, ...(budget === undefined ? {} : { budget }) }) : consumeRequest(knex, tables, id, now, maxAttempts, attemptCounted, budget),
     spendToken: (requestId, phone, purpose, now) => spendToken(knex, tables, requestId, phone, purpose, now),
     async drain() {
-      await Promise.all([inserts.drain(), supersedes.drain(), marks.drain(), lookups.drain(), consumes.drain()]);
+      await Promise.all([inserts.drain(), supersedes.drain(), marks.drain(), lookups.drain(), consumes.drain(), leaseChecks.drain()]);
     },
   };
 }

@@ -20,6 +20,29 @@ describe('canonicalPhone (security #17)', () => {
       assert.equal(canonicalPhone(input), undefined, JSON.stringify(input));
     }
   });
+  it('accepts exactly the numbers libphonenumber calls valid (type first, isValid only for the rest)', () => {
+    // Every country's example mobile number and variants of it: digits changed, dropped and added,
+    // so that valid and invalid numbers of every numbering plan are both checked.
+    let valid = 0;
+    let invalid = 0;
+    for (const country of getCountries()) {
+      const example = getExampleNumber(country, examples)?.number;
+      if (example === undefined) continue;
+      const variants = [example, example.slice(0, -1), `${example}0`, `${example}12`, example.slice(0, -2) + '00', `${example.slice(0, 4)}0${example.slice(5)}`, `${example.slice(0, 4)}9${example.slice(5)}`, `${example.slice(0, 3)}1${example.slice(4)}`];
+      for (const input of variants) {
+        const parsed = parsePhoneNumberFromString(input);
+        const expected = parsed !== undefined && parsed.isValid() && parsed.number.length <= 16;
+        const got = canonicalPhone(input);
+        assert.equal(got !== undefined, expected, input);
+        if (got === undefined) invalid += 1;
+        else {
+          valid += 1;
+          assert.equal(got.type, parsed?.getType(), input);
+        }
+      }
+    }
+    assert.ok(valid > 500 && invalid > 500, `${valid} valid, ${invalid} invalid`);
+  });
   it('reports the number type from full metadata', () => {
     assert.equal(canonicalPhone('+359871234567')?.type, 'MOBILE');
     assert.equal(canonicalPhone('+19002345678')?.type, 'PREMIUM_RATE');

@@ -63,15 +63,15 @@ describe('group-commit batcher', () => {
     // Three units of 3 (as three sends' counter takes) and a lone item; 4 a batch.
     const units = [['a', 'b', 'c'], ['d', 'e', 'f'], ['g', 'h', 'i']].map((u) => batcher.addAll(u));
     const lone = batcher.add('z');
-    assert.deepEqual(await Promise.all(units.map((u) => Promise.all(u))), [['A', 'B', 'C'], ['D', 'E', 'F'], ['G', 'H', 'I']]);
+    assert.deepEqual(await Promise.all(units), [['A', 'B', 'C'], ['D', 'E', 'F'], ['G', 'H', 'I']]);
     assert.equal(await lone, 'Z');
     assert.deepEqual(batches, [['a', 'b', 'c'], ['d', 'e', 'f'], ['g', 'h', 'i', 'z']], 'each batch ends at the end of a unit');
 
     batches.length = 0;
     const big = batcher.addAll(['p', 'q', 'r', 's', 't', 'u']);
-    assert.deepEqual(await Promise.all(big), ['P', 'Q', 'R', 'S', 'T', 'U']);
+    assert.deepEqual(await big, ['P', 'Q', 'R', 'S', 'T', 'U']);
     assert.deepEqual(batches, [['p', 'q', 'r', 's'], ['t', 'u']], 'a unit larger than maxBatch is split at maxBatch');
-    assert.deepEqual(await Promise.all(batcher.addAll([])), [], 'an empty unit queues nothing');
+    assert.deepEqual(await batcher.addAll([]), [], 'an empty unit queues nothing');
   });
 
   it('runs the items of a failed batch again one by one: a bad item fails alone, its neighbours are written (audit 19.2)', async () => {
@@ -87,6 +87,29 @@ describe('group-commit batcher', () => {
     assert.deepEqual(sizes, [3, 1, 1, 1], 'one batch, then each item alone');
     assert.equal(await batcher.add(4), 4, 'the next batch runs normally');
     await batcher.drain();
+  });
+
+  it('a unit of addAll fails with its bad item; the other units of the failed batch are written', async () => {
+    const written: number[] = [];
+    const batcher = createBatcher(async (items: readonly number[]) => {
+      if (items.includes(2)) throw new Error('value too long, say');
+      written.push(...items);
+      return items.map((n) => n * 10);
+    }, { maxBatch: 10 });
+    const [bad, good] = await Promise.allSettled([batcher.addAll([1, 2, 3]), batcher.addAll([4, 5])]);
+    assert.equal(bad?.status, 'rejected');
+    assert.match(String((bad as PromiseRejectedResult).reason), /value too long, say/);
+    assert.deepEqual((good as PromiseFulfilledResult<number[]>).value, [40, 50]);
+    await batcher.drain();
+    assert.deepEqual([...written].sort(), [1, 3, 4, 5], 'every item but the bad one was written, each alone');
+  });
+
+  it('a unit split over two batches (larger than maxBatch) answers once both are written, in order', async () => {
+    const batcher = createBatcher(async (items: readonly number[]) => {
+      await new Promise((resolve) => setTimeout(resolve, items.length));
+      return items.map((n) => -n);
+    }, { maxBatch: 2, maxInFlight: 2 });
+    assert.deepEqual(await batcher.addAll([1, 2, 3, 4, 5]), [-1, -2, -3, -4, -5]);
   });
 
   it('refuses a batch that answers the wrong number of results', async () => {

@@ -82,4 +82,45 @@ forEachDatabase('request store: batching on and off', (db) => {
     const row = (await db().knex(DEFAULT_TABLES.requests).where({ id }).first()) as Record<string, unknown>;
     assert.deepEqual([row.status, row.lease_token, row.code_cipher], ['sent', null, null]);
   });
+
+  it('lease checks of concurrent attempts share one statement and answer each alone, as one by one', async () => {
+    const { knex } = db();
+    await migrateOtpTables(knex);
+    const insertRow = async (store: RequestStore, n: number): Promise<{ id: number; token: string }> => {
+      const token = randomUUID();
+      const id = await store.insert({
+        requestId: randomUUID(), phone: `+35987900${String(n).padStart(4, '0')}`, channel: 'sms', purpose: 'default', chain: ['Console'], codeDigest: 'd', codeCipher: 'c',
+        messageTemplate: 't', leaseOwner: 'test', leaseToken: token, leaseExpiresAt: NOW + 60_000, clientIp: null, expiresAt: NOW + 300_000, now: NOW,
+      });
+      return { id, token };
+    };
+    const answersOf = async (store: RequestStore, base: number): Promise<boolean[]> => {
+      const [held, takenOver, verified, erased] = await Promise.all([0, 1, 2, 3].map((i) => insertRow(store, base + i)));
+      await knex(DEFAULT_TABLES.requests).where({ id: takenOver?.id }).update({ lease_token: 'another-worker' });
+      await knex(DEFAULT_TABLES.requests).where({ id: verified?.id }).update({ verify_status: 'verified' });
+      await knex(DEFAULT_TABLES.requests).where({ id: erased?.id }).delete();
+      const checks: Array<[number, string]> = [
+        [held!.id, held!.token], [held!.id, held!.token], [held!.id, 'not-mine'], [takenOver!.id, takenOver!.token],
+        [verified!.id, verified!.token], [erased!.id, erased!.token], [2_000_000_000, 'no-such-row'],
+      ];
+      let statements = 0;
+      const count = (): void => {
+        statements += 1;
+      };
+      knex.on('query', count);
+      try {
+        const answers = await Promise.all(checks.map(([id, token]) => store.holdsLease(id, token)));
+        if (store === on) assert.equal(statements, 1, 'the checks of concurrent attempts are one statement');
+        return answers;
+      } finally {
+        knex.removeListener('query', count);
+      }
+    };
+    const on = createRequestStore(knex, DEFAULT_TABLES, { batching: true, locks: { counters: [], failureBudget: false } });
+    const off = createRequestStore(knex, DEFAULT_TABLES, { batching: false, locks: { counters: [], failureBudget: false } });
+    const expected = [true, true, false, false, false, false, false];
+    assert.deepEqual(await answersOf(on, 10), expected);
+    assert.deepEqual(await answersOf(off, 20), expected);
+    await Promise.all([on.drain(), off.drain()]);
+  });
 });
