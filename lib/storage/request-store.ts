@@ -2,10 +2,11 @@
  * The request store: everything the send and verify paths ask of the request table. Whether the
  * statements of concurrent requests are group-committed (lib/storage/batcher.ts) is decided here
  * and nowhere else, behind one switch (`batching`): the inserts, supersedes and "sent" marks of
- * concurrent sends, the lookups and consumes of concurrent verifies, and the poller's lease checks then go to the database
- * as one statement per batch. Every caller still awaits its own item, so what a caller or the database
- * sees afterwards is what one statement per request wrote; only round trips and commits are
- * shared. The answers and the rows are the same with batching on or off.
+ * concurrent sends, the lookups and consumes of concurrent verifies, and the retry poller's lease
+ * checks then go to the database as one statement per batch. Every caller still awaits its own
+ * item, so what a caller or the database sees afterwards is what one statement per request wrote;
+ * only round trips and commits are shared. The answers and the rows are the same with batching on
+ * or off.
  *
  * Without INSERT … RETURNING (MySQL) the inserts run one by one inside the batch; the others batch
  * everywhere.
@@ -148,13 +149,17 @@ export function createRequestStore(knex: Knex, tables: OtpTableNames, options: R
     return phones.map((phone) => found.get(phone) ?? null);
   }
 
+  /** The poller's checks before each provider call: one read for the attempts in flight, not one each. */
+  function leaseCheckBatch(items: ReadonlyArray<{ id: number; leaseToken: string }>): Promise<boolean[]> {
+    return leasesHeld(knex, tables, items);
+  }
+
   const inserts = createBatcher(insertBatch, { maxBatch: MAX_BATCH });
   const supersedes = createBatcher(supersedeBatch, { maxBatch: MAX_BATCH });
   const marks = createBatcher(markBatch, { maxBatch: MAX_BATCH });
   const lookups = createBatcher(lookupBatch, { maxBatch: MAX_BATCH });
   const consumes = createBatcher(consumeBatch, { maxBatch: MAX_BATCH });
-  // The poller's check before each provider call: one read for the attempts in flight, not one each.
-  const leaseChecks = createBatcher((items: ReadonlyArray<{ id: number; leaseToken: string }>) => leasesHeld(knex, tables, items), { maxBatch: MAX_BATCH });
+  const leaseChecks = createBatcher(leaseCheckBatch, { maxBatch: MAX_BATCH });
 
   /** A fenced write, with its events in the same transaction when there are any. */
   function finishWith(id: number, leaseToken: string, patch: DeliveryPatch, events: readonly OutboxEntry[]): Promise<boolean> {
