@@ -1,5 +1,6 @@
 /**
- * The counter store's upsert, as SQL text built once per row count and shape. A row is either a
+ * The counter store's upsert, as SQL parts built once per shape and joined per statement (a row that
+ * records a request has its own text: lib/storage/counter-store.ts). A row is either a
  * plain counter (its own `points`/`expire`) or a slotted row: several counters of one key in slots
  * 1-3 (`points_<n>`/`expire_<n>`, migration 0013), its own `points` 0 and `expire` the latest end
  * of its slots (what the sweep and `purge()` read).
@@ -89,11 +90,21 @@ function upsertTerms(q: Quote, dialect: Dialect): { old: (c: string) => string; 
 }
 
 /**
- * The upsert of `count` rows, for `statement()` (lib/storage/sql.ts): one text for MySQL's
+ * The upsert's SQL in parts, built once per dialect, table and shape: one text for MySQL's
  * `ON DUPLICATE KEY UPDATE` and for `ON CONFLICT … DO UPDATE` (PostgreSQL, SQLite), built from the
- * old value of a column (`old`), the row's new value (`given`) and a condition (`when`).
+ * old value of a column (`old`), the row's new value (`given`) and a condition (`when`). A statement
+ * is `head`, then one of the two row texts per row (`upsertText`), then `tail`.
  */
-export function upsertSql(q: Quote, dialect: Dialect, table: string, count: number, force: boolean, withReturning: boolean): string {
+export interface UpsertParts {
+  readonly head: string;
+  /** A row that records no request: `made_at` NULL. */
+  readonly plainRow: string;
+  /** A row that records a request: `made_at` is the database's clock, evaluated for this row only. */
+  readonly madeRow: string;
+  readonly tail: string;
+}
+
+export function upsertParts(q: Quote, dialect: Dialect, table: string, force: boolean, withReturning: boolean): UpsertParts {
   const mysql = dialect === 'mysql';
   const { old, given, greatest } = upsertTerms(q, dialect);
   const when = (cond: string, then: string, otherwise: string): string => (mysql ? `IF(${cond}, ${then}, ${otherwise})` : `CASE WHEN ${cond} THEN ${then} ELSE ${otherwise} END`);
@@ -118,14 +129,22 @@ export function upsertSql(q: Quote, dialect: Dialect, table: string, count: numb
     `${q('made_before')} = CASE WHEN ${made} IS NULL THEN ${old('made_before')} ELSE ${old('made_at')} END`,
     `${q('made_at')} = CASE WHEN ${made} IS NULL THEN ${old('made_at')} ELSE ${greatest}(COALESCE(${old('made_at')}, 0), ${made}) END`,
   );
-  // A record's `made_at` is 1 × the database's clock, anything else's NULL × it.
-  const row = `(${UPSERT_COLUMNS.map(() => '?').join(', ')}, ? * ${databaseNowMs(dialect)})`;
-  const values = Array.from({ length: count }, () => row).join(', ');
+  // Only a row that records a request carries the clock's expression: parsing it on every row was a
+  // tenth of MariaDB's CPU for an upsert of new rows (docs/benchmarks.md).
+  const values = UPSERT_COLUMNS.map(() => '?').join(', ');
   const list = [...UPSERT_COLUMNS, 'made_at'].map(q).join(', ');
   const returning = withReturning ? ` RETURNING ${[...UPSERT_COLUMNS, ...MADE_COLUMNS].map(q).join(', ')}` : '';
-  return mysql
-    ? `INSERT INTO ${q(table)} (${list}) VALUES ${values} ON DUPLICATE KEY UPDATE ${sets.join(', ')}${returning}`
-    : `INSERT INTO ${q(table)} AS t (${list}) VALUES ${values} ON CONFLICT (${q('key')}) DO UPDATE SET ${sets.join(', ')}${returning}`;
+  return {
+    head: mysql ? `INSERT INTO ${q(table)} (${list}) VALUES ` : `INSERT INTO ${q(table)} AS t (${list}) VALUES `,
+    plainRow: `(${values}, NULL)`,
+    madeRow: `(${values}, ${databaseNowMs(dialect)})`,
+    tail: mysql ? ` ON DUPLICATE KEY UPDATE ${sets.join(', ')}${returning}` : ` ON CONFLICT (${q('key')}) DO UPDATE SET ${sets.join(', ')}${returning}`,
+  };
+}
+
+/** The statement for `rows`, in their order: each row's own text, recording a request or not. */
+export function upsertText(parts: UpsertParts, rows: ReadonlyArray<Pick<Upsert, 'made'>>): string {
+  return parts.head + rows.map((r) => (r.made ? parts.madeRow : parts.plainRow)).join(', ') + parts.tail;
 }
 
 /** Minutes since the epoch: a lock hint's end as a slotted row's own `points` (an INT) holds it. */

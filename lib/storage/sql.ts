@@ -21,13 +21,18 @@ const statements = new Map<string, string>();
 
 export type Quote = (name: string) => string;
 
+/** How the dialect quotes an identifier. */
+export function quoterFor(dialect: Dialect): Quote {
+  const quote = dialect === 'mysql' ? '`' : '"';
+  return (name) => quote + name.split(quote).join(quote + quote) + quote;
+}
+
 export function statement(knex: Knex, key: string, build: (q: Quote, dialect: Dialect) => string): { sql: string; dialect: Dialect } {
   const dialect = dialectOf(knex);
   const full = `${dialect}\0${key}`;
   let sql = statements.get(full);
   if (sql === undefined) {
-    const quote = dialect === 'mysql' ? '`' : '"';
-    sql = build((name) => quote + name.split(quote).join(quote + quote) + quote, dialect);
+    sql = build(quoterFor(dialect), dialect);
     statements.set(full, sql);
   }
   return { sql, dialect };

@@ -74,6 +74,20 @@ forEachDatabase('request records', (db) => {
     assert.deepEqual(both.map((b) => b.made?.sinceMs).sort(), [0, null]);
   });
 
+  it('only the rows that record a request get a record: counters sharing the statement keep none', async () => {
+    await migrateOtpTables(db().knex);
+    const set = createCounterSet(db().knex, { limits: resolveLimits({}), tables: t, logger: silentLogger, batching: true }, new OtpEvents(silentLogger));
+    const [a, b] = ['+359871500011', '+359871500012'];
+    // Concurrent takes share one upsert: a's number row records, b's number row and both IP rows do not.
+    await Promise.all([
+      set.takeMaking([set.named('sendsPerNumber', a, a), set.named('sendsPerIp', '203.0.113.7', '203.0.113.7')], a, 600_000),
+      set.take([set.named('sendsPerNumber', b, b), set.named('sendsPerIp', '203.0.113.8', '203.0.113.8')]),
+    ]);
+    const rows = (await db().knex(t.limits).whereIn('key', [`n:${a}`, `n:${b}`]).orWhere('key', 'like', '%203.0.113.%').select('key', 'made_at')) as Array<{ key: string; made_at: unknown }>;
+    const recorded = Object.fromEntries(rows.map((r) => [r.key.startsWith('n:') ? r.key : 'ip ' + r.key.slice(-1), r.made_at !== null]));
+    assert.deepEqual(recorded, { [`n:${a}`]: true, [`n:${b}`]: false, 'ip 7': false, 'ip 8': false });
+  });
+
   it('the record is trusted only when read with the upsert: on MySQL without RETURNING it is written but not read (the send supersedes)', async () => {
     await migrateOtpTables(db().knex);
     const mysql = db().kind === 'mysql';
