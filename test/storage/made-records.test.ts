@@ -83,7 +83,7 @@ forEachDatabase('request records', (db) => {
       set.takeMaking([set.named('sendsPerNumber', a, a), set.named('sendsPerIp', '203.0.113.7', '203.0.113.7')], a, 600_000),
       set.take([set.named('sendsPerNumber', b, b), set.named('sendsPerIp', '203.0.113.8', '203.0.113.8')]),
     ]);
-    const rows = (await db().knex(t.limits).whereIn('key', [`n:${a}`, `n:${b}`]).orWhere('key', 'like', '%203.0.113.%').select('key', 'made_at')) as Array<{ key: string; made_at: unknown }>;
+    const rows: Array<{ key: string; made_at: unknown }> = await db().knex(t.limits).whereIn('key', [`n:${a}`, `n:${b}`]).orWhere('key', 'like', '%203.0.113.%').select('key', 'made_at');
     const recorded = Object.fromEntries(rows.map((r) => [r.key.startsWith('n:') ? r.key : 'ip ' + r.key.slice(-1), r.made_at !== null]));
     assert.deepEqual(recorded, { [`n:${a}`]: true, [`n:${b}`]: false, 'ip 7': false, 'ip 8': false });
   });
