@@ -23,9 +23,9 @@ import type { Knex } from 'knex';
 import { createBatcher, REQUESTS_PER_BATCH, retryConflicts } from './batcher.js';
 import { dialectOf, supportsReturning } from './db.js';
 import { giveBackUnits, resetSlots, sweepExpiredCounters } from './counter-writes.js';
-import { num, quoterFor, statement } from './sql.js';
+import { num, statement } from './sql.js';
 import { COUNTER_SLOTS } from './migration-counter-slots.js';
-import { addToSlot, emptyUpsert, expireColumn, HINT_UNIT_MS, lockHintSql, MADE_COLUMNS, markMade, NOW_BINDINGS, pointsColumn, UPSERT_COLUMNS, upsertParts, upsertText, type CounterSlot, type Upsert, type UpsertParts } from './counter-sql.js';
+import { addToSlot, emptyUpsert, expireColumn, HINT_UNIT_MS, lockHintSql, MADE_COLUMNS, markMade, NOW_BINDINGS, pointsColumn, UPSERT_COLUMNS, upsertParts, upsertText, type CounterSlot, type Upsert } from './counter-sql.js';
 
 import type { Counter, CounterState, CounterStore, CounterTake, MadeTake, TakeResult } from './counter-types.js';
 
@@ -61,15 +61,6 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
   const canReturn = (): Promise<boolean> => (options.returning === false ? Promise.resolve(false) : supportsReturning(knex));
   /** Which slot each counter name uses: a name's rows are either plain or slotted, never both. */
   const slotOfName = new Map<string, CounterSlot>();
-  /** The upsert's SQL parts per shape (force, RETURNING); a statement's rows are chosen per row. */
-  const partsByShape = new Map<string, UpsertParts>();
-
-  function partsFor(force: boolean, withReturning: boolean): UpsertParts {
-    const shape = `${force}${withReturning}`;
-    let parts = partsByShape.get(shape);
-    if (parts === undefined) partsByShape.set(shape, (parts = upsertParts(quoterFor(dialect), dialect, table, force, withReturning)));
-    return parts;
-  }
 
   /**
    * Runs one upsert of several rows; answers each row after it, by row key. Rows go in key
@@ -79,7 +70,9 @@ export function createCounterStore(knex: Knex, table: string, options: CounterSt
     const rows = [...unsorted].sort((x, y) => (x.rowKey < y.rowKey ? -1 : x.rowKey > y.rowKey ? 1 : 0));
     const now = Math.trunc(Date.now());
     const withReturning = await canReturn();
-    const sql = upsertText(partsFor(force, withReturning), rows);
+    // The parts are built once per shape; the rows' texts are chosen per row (a record or not).
+    const { sql: parts } = statement(knex, `counter-upsert\0${table}\0${force}\0${withReturning}`, (q, d) => upsertParts(q, d, table, force, withReturning));
+    const sql = upsertText(parts, rows);
     const bindings: Knex.RawBinding[] = [];
     for (const r of rows) {
       bindings.push(r.rowKey, r.points[0] ?? 0, r.expire[0] ?? null);

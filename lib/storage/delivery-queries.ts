@@ -133,16 +133,11 @@ export async function finishSentMany(knex: Knex, t: OtpTableNames, marks: readon
 
 
 /**
- * Whether `leaseToken` still holds the row and its code is still wanted: false once it was taken
+ * Whether each `leaseToken` still holds its row and the code is still wanted: false once it was taken
  * over, erased by `otp.forget()`, verified or superseded (a workflow step racing a verification is
- * never sent after it). Asked before a row read from the table goes to a provider.
+ * never sent after it). Asked before a row read from the table goes to a provider; the checks of
+ * the poller's attempts in flight share one statement. One answer per item, in order.
  */
-export async function leaseHeld(knex: Knex, t: OtpTableNames, id: number, leaseToken: string): Promise<boolean> {
-  const row: Raw | undefined = await knex<Raw>(t.requests).where({ id, lease_token: leaseToken, verify_status: 'pending' }).first('id');
-  return row !== undefined;
-}
-
-/** `leaseHeld` of several rows in one statement (the poller's concurrent attempts): one answer per item, in order. */
 export async function leasesHeld(knex: Knex, t: OtpTableNames, items: ReadonlyArray<{ readonly id: number; readonly leaseToken: string }>): Promise<boolean[]> {
   const rows: Raw[] = await knex<Raw>(t.requests).whereIn('id', [...new Set(items.map((i) => i.id))]).andWhere('verify_status', 'pending').select('id', 'lease_token');
   const holder = new Map(rows.map((r) => [num(r.id), r.lease_token]));

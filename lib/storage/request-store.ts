@@ -14,7 +14,7 @@
 import type { Knex } from 'knex';
 import { createBatcher, REQUESTS_PER_BATCH, retryConflicts } from './batcher.js';
 import { supportsReturning } from './db.js';
-import { finishAttempt, finishSentMany, leaseHeld, leasesHeld, type DeliveryPatch, type SentMark } from './delivery-queries.js';
+import { finishAttempt, finishSentMany, leasesHeld, type DeliveryPatch, type SentMark } from './delivery-queries.js';
 import type { OtpTableNames } from './migrations.js';
 import { insertOutbox, withOutbox, type OutboxEntry } from './outbox-queries.js';
 import { insertRequest, insertRequests, latestRequestsWithLocks, requestByRequestId, supersedeBelowNewest, supersedeOlder, supersedeOlderMany, type LockJoin, type NewRequest, type RequestWithLocks } from './request-queries.js';
@@ -185,7 +185,10 @@ export function createRequestStore(knex: Knex, tables: OtpTableNames, options: R
       return batching && roomy && mark.keepCipher !== true ? marks.add({ mark, now, events }) : markAlone(mark, now, events);
     },
     finish: (id, leaseToken, patch, events = []) => finishWith(id, leaseToken, patch, events),
-    holdsLease: (id, leaseToken) => (batching ? leaseChecks.add({ id, leaseToken }) : leaseHeld(knex, tables, id, leaseToken)),
+    async holdsLease(id, leaseToken) {
+      if (batching) return leaseChecks.add({ id, leaseToken });
+      return (await leasesHeld(knex, tables, [{ id, leaseToken }]))[0] === true;
+    },
     async latest(phone) {
       if (batching) return (await lookups.add(phone)) ?? undefined;
       return (await latestRequestsWithLocks(knex, tables, [phone], locks)).get(phone);

@@ -17,22 +17,21 @@ export const strOrNull = (v: unknown): string | null => (v === null || v === und
  * The hot statements are fixed SQL strings: the same SQL the query builder writes, without
  * building it on every request (Knex's builder was a large share of the server's CPU per send).
  */
-const statements = new Map<string, string>();
+const statements = new Map<string, unknown>();
 
 export type Quote = (name: string) => string;
 
-/** How the dialect quotes an identifier. */
-export function quoterFor(dialect: Dialect): Quote {
-  const quote = dialect === 'mysql' ? '`' : '"';
-  return (name) => quote + name.split(quote).join(quote + quote) + quote;
-}
-
-export function statement(knex: Knex, key: string, build: (q: Quote, dialect: Dialect) => string): { sql: string; dialect: Dialect } {
+/**
+ * A statement's SQL (or its parts, as the counter upsert's), built once per dialect and key. Each key
+ * belongs to one call site, which always builds the same type for it.
+ */
+export function statement<T = string>(knex: Knex, key: string, build: (q: Quote, dialect: Dialect) => T): { sql: T; dialect: Dialect } {
   const dialect = dialectOf(knex);
   const full = `${dialect}\0${key}`;
-  let sql = statements.get(full);
+  let sql = statements.get(full) as T | undefined;
   if (sql === undefined) {
-    sql = build(quoterFor(dialect), dialect);
+    const quote = dialect === 'mysql' ? '`' : '"';
+    sql = build((name) => quote + name.split(quote).join(quote + quote) + quote, dialect);
     statements.set(full, sql);
   }
   return { sql, dialect };
